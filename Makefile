@@ -25,6 +25,8 @@ demo: $(STAMP)
 	$(VENV)/bin/toolkit demo --out out/demo.mp4
 
 test: $(STAMP)
+	# browser tests drive Debian's chromium; CI installs it (elsewhere they skip when it is absent)
+	if [ -n "$$CI" ]; then bash scripts/ci/install_browser.sh; fi
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 

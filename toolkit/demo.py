@@ -78,6 +78,8 @@ def _draw_points(img: np.ndarray, pts: np.ndarray, colour: tuple[int, int, int],
 def _frontal_panel(frontal68: np.ndarray, size: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     panel = np.full((size, size, 3), 24, np.uint8)
     pts = (frontal68[:, :2] - lo) / (hi - lo + 1e-6) * (size * 0.8) + size * 0.1
+    if pts[48:68, 1].mean() < pts[36:48, 1].mean():  # canonical frame has y up: draw upright
+        pts[:, 1] = size - pts[:, 1]
     _draw_points(panel, pts, (120, 230, 255), 2)
     return panel
 
@@ -96,7 +98,9 @@ def _curve_panel(applied: np.ndarray, recovered: np.ndarray, upto: int, width: i
         pts = np.array([to_xy(i, series[i]) for i in range(upto + 1)], np.int32)
         if len(pts) > 1:
             cv2.polylines(panel, [pts], False, colour, 1, cv2.LINE_AA)
-    cv2.putText(panel, "roll: applied (red) vs recovered (green)", (10, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (220, 220, 220), 1)
+    cv2.putText(
+        panel, "roll: applied (red) vs recovered (green)", (10, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (220, 220, 220), 1
+    )
     return panel
 
 
@@ -137,7 +141,9 @@ def run_demo(out: str | Path = "out/demo.mp4", seconds: float | None = None) -> 
             bottom = _curve_panel(roll_applied, recovered, i, top.shape[1], 96)
             frame = np.concatenate([top, bottom], axis=0)
             cv2.putText(frame, "tracked 68 pts", (6, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
-            cv2.putText(frame, "frontalised (motion removed)", (size + 6, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+            cv2.putText(
+                frame, "frontalised (motion removed)", (size + 6, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1
+            )
             yield frame
 
     out = Path(out)

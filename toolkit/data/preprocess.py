@@ -94,9 +94,7 @@ def clip_id_for(path: str | Path, sha256: str | None = None) -> str:
     return f"{stem}-{(sha256 or file_sha256(path))[:8]}"
 
 
-def choose_crop_box(
-    boxes: np.ndarray, frame_size: tuple[int, int], crop_scale: float
-) -> tuple[int, int, int, int]:
+def choose_crop_box(boxes: np.ndarray, frame_size: tuple[int, int], crop_scale: float) -> tuple[int, int, int, int]:
     """One square crop (x0, y0, x1, y1) holding the face in every tracked frame.
 
     ``boxes`` are per-frame landmark boxes (x0, y0, x1, y1). The side is
@@ -122,24 +120,20 @@ def choose_crop_box(
     return x0i, y0i, x0i + s, y0i + s
 
 
-def _landmark_boxes(landmarks: np.ndarray) -> np.ndarray:
-    xy = landmarks[..., :2]
-    return np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=1)
-
-
-def _crop_resize(frame: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
-    import cv2
-
-    x0, y0, x1, y1 = box
-    crop = frame[y0:y1, x0:x1]
-    interp = cv2.INTER_AREA if crop.shape[0] >= size else cv2.INTER_CUBIC
-    return cv2.resize(crop, (size, size), interpolation=interp)
-
-
 def preprocess_clip(source: str | Path, out_root: str | Path, config: PreprocessConfig) -> dict[str, Any]:
     """Build one record; returns its manifest entry. Raises ToolkitError for unusable inputs."""
     from toolkit.audio.features import log_mel
-    from toolkit.io.media import find_paired_audio, iter_frames, probe, read_audio, write_video
+    from toolkit.io.media import (
+        find_paired_audio,
+        fit_audio,
+        iter_frames,
+        probe,
+        read_audio,
+        read_video,
+        stream_offset,
+        write_video,
+        write_wav,
+    )
     from toolkit.motion import disentangle
     from toolkit.tracking import make_tracker
 
@@ -152,41 +146,34 @@ def preprocess_clip(source: str | Path, out_root: str | Path, config: Preprocess
         raise InputFileError(f"'{source.name}' has no video stream.", "Give a video file of a talking face.")
     max_frames = int(config.max_seconds * VIDEO_FPS) if config.max_seconds > 0 else None
 
-    # pass 1: crop box from a sparse tracking pass over the full frames
-    coarse_tracker = make_tracker(config.backend)
-    sparse = []
-    frame_size = None
-    for i, frame in enumerate(iter_frames(source, fps=VIDEO_FPS)):
-        if max_frames is not None and i >= max_frames:
-            break
-        frame_size = frame.shape[:2]
-        if i % config.detect_every == 0:
-            sparse.append(frame)
-    if not sparse or frame_size is None:
+    # pass 1: crop box from a sparse tracking pass (every detect_every-th frame, downscaled)
+    sparse_fps = VIDEO_FPS / config.detect_every
+    sparse_max = None if max_frames is None else max(1, max_frames // config.detect_every)
+    sparse = list(iter_frames(source, fps=sparse_fps, max_frames=sparse_max))
+    if not sparse:
         raise InputFileError(f"'{source.name}' contains no decodable frames.", "Check that the file plays.")
-    coarse = coarse_tracker.track(sparse)
-    box = choose_crop_box(_landmark_boxes(coarse.landmarks[coarse.detected]), frame_size, config.crop_scale)
+    frame_size = sparse[0].shape[:2]
+    coarse = make_tracker(config.backend, max_side=960).track(sparse)
+    box = choose_crop_box(coarse.boxes[coarse.detected], frame_size, config.crop_scale)
 
-    # pass 2: crop + resize every frame, track on the crops
-    crops = []
-    for i, frame in enumerate(iter_frames(source, fps=VIDEO_FPS)):
-        if max_frames is not None and i >= max_frames:
-            break
-        crops.append(_crop_resize(frame, box, config.crop_size))
-    frames = np.stack(crops)
+    # pass 2: ffmpeg crops + resizes every frame at 25 fps; track on the crops
+    frames = read_video(source, fps=VIDEO_FPS, crop=box, size=config.crop_size, max_frames=max_frames)
     n_frames = len(frames)
     track = make_tracker(config.backend).track(frames)
-    motion = disentangle(track.landmarks)
+    motion = disentangle(track.landmarks, valid=track.reliable)
 
-    # audio: the video's own track, else a paired file of the same stem, else silent clip
-    audio_path = source if info.has_audio else find_paired_audio(source)
+    # audio: the video's own track (stream start offset applied), else a paired file of the
+    # same stem (taken to start with the video), else none (silent clip)
     audio = None
+    audio_path: Path | None = None
+    offset = 0
+    if info.has_audio:
+        audio_path = source
+        offset = round(stream_offset(source) * AUDIO_SAMPLE_RATE)
+    else:
+        audio_path = find_paired_audio(source)
     if audio_path is not None:
-        audio = read_audio(audio_path, sr=AUDIO_SAMPLE_RATE)
-        need = n_frames * SAMPLES_PER_FRAME
-        fitted = np.zeros(need, np.float32)
-        fitted[: min(need, audio.size)] = audio[:need]
-        audio = fitted
+        audio = fit_audio(read_audio(audio_path, sr=AUDIO_SAMPLE_RATE), n_frames * SAMPLES_PER_FRAME, offset)
 
     out_root = Path(out_root)
     final = out_root / CLIPS_DIR / clip_id
@@ -197,13 +184,15 @@ def preprocess_clip(source: str | Path, out_root: str | Path, config: Preprocess
     try:
         write_video(tmp / "frames.mp4", frames, fps=VIDEO_FPS, crf=10)
         if audio is not None:
-            _write_wav(tmp / "audio.wav", audio)
+            write_wav(tmp / "audio.wav", audio)
             np.save(tmp / "mel.npy", log_mel(audio, n_frames).astype(np.float32))
         np.savez(
             tmp / "track.npz",
             landmarks=track.landmarks.astype(np.float32),
             landmarks68=track.landmarks68.astype(np.float32),
             detected=track.detected.astype(bool),
+            interpolated=track.interpolated.astype(bool),
+            boxes=track.boxes.astype(np.float32),
             rotation=motion.rotation.astype(np.float32),
             translation=motion.translation.astype(np.float32),
             scale=motion.scale.astype(np.float32),
@@ -225,6 +214,7 @@ def preprocess_clip(source: str | Path, out_root: str | Path, config: Preprocess
             "crop_size": config.crop_size,
             "crop_box": list(box),
             "source_size": [int(frame_size[1]), int(frame_size[0])],
+            "crop_frame_size": [int(frames.shape[2]), int(frames.shape[1])],
             "source_fps": info.fps,
             "backend": track.backend,
             "n_points": int(track.landmarks.shape[1]),
@@ -241,17 +231,6 @@ def preprocess_clip(source: str | Path, out_root: str | Path, config: Preprocess
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return _entry_from_meta(meta)
-
-
-def _write_wav(path: Path, audio: np.ndarray) -> None:
-    import wave
-
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(AUDIO_SAMPLE_RATE)
-        w.writeframes(pcm.tobytes())
 
 
 def _entry_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -328,7 +307,9 @@ def build_dataset(
         write_json_atomic(out / MANIFEST_NAME, manifest)
         return manifest
 
-    bar = tqdm(total=len(sources), initial=len(sources) - len(todo), desc="preprocess", unit="clip", disable=not progress)
+    bar = tqdm(
+        total=len(sources), initial=len(sources) - len(todo), desc="preprocess", unit="clip", disable=not progress
+    )
     cfg = asdict(config)
     if config.jobs <= 1 or len(todo) <= 1:
         for src in todo:

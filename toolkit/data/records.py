@@ -145,7 +145,9 @@ def load_manifest(root: str | Path) -> dict[str, Any]:
 def done_clip_ids(root: str | Path) -> list[str]:
     """Ids of every complete record, in manifest order where a manifest exists."""
     root = Path(root)
-    ids = sorted(p.name for p in (root / CLIPS_DIR).glob("*") if (p / "meta.json").exists() and not p.name.startswith("."))
+    ids = sorted(
+        p.name for p in (root / CLIPS_DIR).glob("*") if (p / "meta.json").exists() and not p.name.startswith(".")
+    )
     return ids
 
 
