@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -317,7 +318,8 @@ def build_dataset(
             bar.update(1)
             save_manifest()
     else:
-        with ProcessPoolExecutor(max_workers=config.jobs) as pool:
+        # spawn, not fork: MediaPipe keeps threads, and forking a threaded process can deadlock
+        with ProcessPoolExecutor(max_workers=config.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_worker, str(src), str(out), cfg): src for src in todo}
             for fut in as_completed(futures):
                 entries[str(futures[fut])] = fut.result()
