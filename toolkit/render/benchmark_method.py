@@ -1,0 +1,141 @@
+"""The benchmarking suite's built-in ``3d-warp`` method (paper's "w/o generator" flavour).
+
+Importing this module registers the method with :mod:`eval.methods` (it is
+listed in ``eval.methods.METHOD_MODULES``). For one benchmark clip it:
+
+1. tracks the reference video ``y_1..tau`` (default MediaPipe tracker) and
+   disentangles its head motion (``toolkit.motion``);
+2. builds :class:`~toolkit.render.warp3d.Warp3D` from the benchmark's ``K``
+   reference frames plus its most frontal frame ``t_M`` (the mesh source);
+3. renders ``n_frames`` target poses/expressions and composes them over the
+   Eq. (2)-matched reference frame.
+
+The benchmark gives a method nothing from the ground truth, and the audio-driven
+learners (head motion Phi, expression Psi) are separate issues, so the target
+motion and expression come from providers:
+
+* ``motion="reference-loop"`` (default): the reference clip's own tracked head
+  motion replayed back and forth (as the ``reference-loop`` method replays frames);
+  ``"static"``: the frontal frame's pose throughout;
+* ``expression="frontal"`` (default): the frontal frame's expression (mouth
+  still); ``"reference-loop"``: the reference clip's tracked expression replayed;
+* or any callable ``provider(inputs, track) -> array`` for either (``track`` is the
+  tracked :class:`~toolkit.render.warp3d.ReferenceTrack` of all ``tau`` reference
+  frames): motion providers return ``(rotation (T, 3), translation (T, 3), scale (T,))``,
+  expression providers ``(T, 68, 3)`` canonical-frame points (e.g. Psi's PCA output
+  decoded to ``frontal68``). This is where the learners plug in.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from toolkit.errors import ToolkitError
+
+MOTION_SOURCES = ("reference-loop", "static")
+EXPRESSION_SOURCES = ("frontal", "reference-loop")
+
+
+def _ping_pong(n_out: int, n_in: int) -> np.ndarray:
+    if n_in <= 1:
+        return np.zeros(n_out, np.int64)
+    period = 2 * (n_in - 1)
+    k = np.arange(n_out) % period
+    return np.where(k < n_in, k, period - k)
+
+
+class ThreeDWarpMethod:
+    """``3d-warp``: the textured frontal-frame mesh posed per target frame over the matched reference frame."""
+
+    name = "3d-warp"
+
+    def __init__(
+        self,
+        motion: str | Callable[..., Any] = "reference-loop",
+        expression: str | Callable[..., Any] = "frontal",
+        backend: str = "auto",
+        **_: Any,
+    ) -> None:
+        if isinstance(motion, str) and motion not in MOTION_SOURCES:
+            raise ToolkitError(
+                f"Unknown 3d-warp motion source '{motion}'.", f"Use one of: {', '.join(MOTION_SOURCES)}."
+            )
+        if isinstance(expression, str) and expression not in EXPRESSION_SOURCES:
+            raise ToolkitError(
+                f"Unknown 3d-warp expression source '{expression}'.", f"Use one of: {', '.join(EXPRESSION_SOURCES)}."
+            )
+        self.motion = motion
+        self.expression = expression
+        self.backend = backend
+        m = motion if isinstance(motion, str) else getattr(motion, "__name__", "custom")
+        e = expression if isinstance(expression, str) else getattr(expression, "__name__", "custom")
+        self.description = (
+            f"3D-warp baseline (paper Sec. 4.1 without generator): MediaPipe-mesh of the frontal reference frame, "
+            f"posed by head motion '{m}', expression '{e}', over the Eq. 2-matched K reference frame"
+        )
+
+    def generate(self, inputs: Any) -> Iterator[np.ndarray]:
+        from toolkit.motion import disentangle
+        from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig
+        from toolkit.tracking import make_tracker
+
+        frames = np.asarray(inputs.reference_frames)
+        h, w = frames.shape[1:3]
+        track = make_tracker("mediapipe", max_side=960).track(frames)
+        motion = disentangle(track.landmarks, valid=track.reliable)
+        full = ReferenceTrack(
+            track.landmarks, motion.rotation, motion.translation, motion.scale, motion.frontal68, track.detected
+        )
+        # the K appearance references plus the benchmark's t_M (the mesh source)
+        ids = np.array(sorted(set(int(i) for i in inputs.reference_indices) | {int(inputs.frontal_index)}))
+        frontal_pos = int(np.flatnonzero(ids == int(inputs.frontal_index))[0])
+        # bound the per-batch buffers (~20 bytes per pixel and frame) on large frames
+        batch = max(1, int(64 * 256 * 256 / (h * w)))
+        with warnings.catch_warnings():
+            # mesh warnings (profile-ish or tiny source face) are kept on warp.mesh.warnings
+            warnings.simplefilter("ignore")
+            warp = Warp3D(
+                frames[ids],
+                ReferenceTrack.from_any(full, ids),
+                Warp3DConfig(backend=self.backend, frontal_index=frontal_pos, batch_size=batch),
+            )
+        n = int(inputs.n_frames)
+        rot, trans, scale = self._motion(inputs, full, n)
+        expr = self._expression(inputs, full, n)
+        for start in range(0, n, batch):
+            sl = slice(start, min(n, start + batch))
+            out = warp.render(rot[sl], trans[sl], scale[sl], None if expr is None else expr[sl])
+            yield from out
+
+    def _motion(self, inputs: Any, track: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if callable(self.motion):
+            rot, trans, scale = self.motion(inputs, track)
+            return np.asarray(rot)[:n], np.asarray(trans)[:n], np.asarray(scale)[:n]
+        if self.motion == "static":
+            k = int(inputs.frontal_index)
+            idx = np.full(n, k)
+        else:
+            idx = _ping_pong(n, len(track.rotation))
+        return track.rotation[idx], track.translation[idx], track.scale[idx]
+
+    def _expression(self, inputs: Any, track: Any, n: int) -> np.ndarray | None:
+        if callable(self.expression):
+            return np.asarray(self.expression(inputs, track))[:n]
+        if self.expression == "frontal":
+            return None
+        return track.frontal68[_ping_pong(n, len(track.frontal68))]
+
+
+def _register() -> None:
+    try:
+        from eval.methods import register_method
+    except ModuleNotFoundError:  # the toolkit without the evaluation suite
+        return
+    register_method("3d-warp", lambda **options: ThreeDWarpMethod(**options), overwrite=True)
+
+
+_register()

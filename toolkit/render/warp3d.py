@@ -1,0 +1,390 @@
+"""The 3D-warp baseline and the warped inputs of the learned generator (paper Sec. 4.1).
+
+Given ``K`` reference frames of a person (the paper's ``y_1:K`` from the first
+``tau`` frames) with their tracks, and target head motions (and optionally
+target expressions), :class:`Warp3D`:
+
+1. builds the textured mesh ``M`` from the most frontal reference frame
+   ``y_tM`` (:mod:`toolkit.render.mesh`) and its expression rig
+   (:mod:`toolkit.render.rig`);
+2. renders ``M`` at every target pose (Eq. 1, :mod:`toolkit.render.project`),
+   with the mouth and jaw moved by the target expression when one is given:
+   ``y~_t`` and its blending mask;
+3. picks the reference frame with the nearest head motion (Eq. 2,
+   :mod:`toolkit.render.matcher`): ``y_ts``;
+4. composes the output frame: the rendered face over ``y_ts`` (background,
+   hair, neck) with the mask, which fades to zero across the mesh's outer
+   ring, so the face has no hard seam whatever the head does.
+
+:meth:`Warp3D.generator_inputs` returns steps 2-3 as arrays (what the
+learned generator consumes); :meth:`Warp3D.render` returns step 4 (the
+"w/o generator" baseline); :func:`warp3d_method` is the benchmarking suite's
+``3d-warp`` method.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from toolkit.errors import ToolkitError
+from toolkit.render.matcher import MatcherConfig, match_motion
+from toolkit.render.mesh import FaceMesh, MeshConfig, build_face_mesh, eye_openness, texture_outliers
+from toolkit.render.project import PoseLimits, project_mesh
+from toolkit.render.rasterize import blend
+from toolkit.render.rig import ExpressionRig, build_expression_rig
+
+
+class TrackLike(Protocol):
+    """What a reference track must provide (``ClipRecord``, or :class:`ReferenceTrack`)."""
+
+    landmarks: np.ndarray  # (K, N, 3) pixels of the reference frames
+    rotation: np.ndarray  # (K, 3)
+    translation: np.ndarray  # (K, 3)
+    scale: np.ndarray  # (K,)
+
+
+@dataclass
+class ReferenceTrack:
+    """Tracking + head motion of the reference frames (arrays aligned with the frames)."""
+
+    landmarks: np.ndarray  # (K, N, 3) float32, MediaPipe layout, reference-frame pixels
+    rotation: np.ndarray  # (K, 3) axis-angle
+    translation: np.ndarray  # (K, 3)
+    scale: np.ndarray  # (K,)
+    frontal68: np.ndarray | None = None  # (K, 68, 3) canonical-frame expression (optional)
+    detected: np.ndarray | None = None  # (K,) bool; frames not detected are never the mesh source
+
+    @classmethod
+    def from_any(cls, track: Any, indices: Sequence[int] | np.ndarray | None = None) -> ReferenceTrack:
+        """From a ``ClipRecord``, a ``HeadMotion`` + landmarks bundle, or this class; optionally a subset."""
+        idx = slice(None) if indices is None else np.asarray(indices, np.int64)
+
+        def get(name: str) -> np.ndarray | None:
+            value = getattr(track, name, None)
+            if value is None and isinstance(track, dict):
+                value = track.get(name)
+            return None if value is None else np.asarray(value)[idx]
+
+        missing = [n for n in ("landmarks", "rotation", "translation", "scale") if get(n) is None]
+        if missing:
+            raise ToolkitError(
+                f"The reference track lacks {', '.join(missing)}.",
+                "Pass a ClipRecord (toolkit.data.records.load_clip) or a ReferenceTrack.",
+            )
+        return cls(
+            landmarks=get("landmarks").astype(np.float32),  # type: ignore[union-attr]
+            rotation=get("rotation").astype(np.float32),  # type: ignore[union-attr]
+            translation=get("translation").astype(np.float32),  # type: ignore[union-attr]
+            scale=get("scale").astype(np.float32).reshape(-1),  # type: ignore[union-attr]
+            frontal68=None if get("frontal68") is None else get("frontal68").astype(np.float32),  # type: ignore[union-attr]
+            detected=None if get("detected") is None else get("detected").astype(bool),  # type: ignore[union-attr]
+        )
+
+    @property
+    def head_motion(self) -> np.ndarray:
+        return np.concatenate([self.rotation, self.translation], axis=1).astype(np.float32)
+
+
+@dataclass
+class Warp3DConfig:
+    """Options of the 3D-warp (shared by the baseline, the generator inputs and the demos)."""
+
+    #: output (H, W); None = the reference frames' size
+    output_size: tuple[int, int] | None = None
+    #: rasteriser backend: auto | numba | numpy | pytorch3d
+    backend: str = "auto"
+    #: reference frame the mesh is built from; None = most frontal detected reference frame
+    frontal_index: int | None = None
+    #: the mesh source must have at most this much more occluded face surface than the cleanest
+    #: reference frame (fraction of landmarks whose colour is an outlier, see mesh.texture_outliers)
+    max_extra_occlusion: float = 0.05
+    #: the mesh source's eye openness must be at least this fraction of the references' 80th percentile
+    #: (no blinks, no downcast eyes)
+    min_eye_openness: float = 0.75
+    #: move mouth/jaw vertices with the target expression when one is given
+    drive_expression: bool = True
+    #: expression intensity (1 = as given)
+    expression_gain: float = 1.0
+    #: frames rendered per batch (bounds memory: ~0.5 MB per 256x256 frame and buffer)
+    batch_size: int = 64
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)
+    limits: PoseLimits = field(default_factory=PoseLimits)
+
+
+@dataclass
+class GeneratorInputs:
+    """Per target frame: the rendered face ``y~_t`` (+ mask) and the matched reference ``y_ts``."""
+
+    rendered: np.ndarray  # (T, H, W, 3) uint8, y~_t (black off the face)
+    mask: np.ndarray  # (T, H, W) float32 blending weight of y~_t
+    matched: np.ndarray  # (T, H, W, 3) uint8, y_ts
+    matched_index: np.ndarray  # (T,) int64 index into the reference frames
+    match_cost: np.ndarray  # (T,) float32 c_t of Eq. (2)
+    depth: np.ndarray  # (T, H, W) float32 output-pixel depth of y~_t (+inf off the face)
+    clamped: np.ndarray  # (T,) bool: target pose was beyond the PoseLimits
+
+    def __len__(self) -> int:
+        return int(self.rendered.shape[0])
+
+
+class Warp3D:
+    """The 3D-aware module for one reference clip (mesh + rig + matcher)."""
+
+    def __init__(
+        self,
+        reference_frames: np.ndarray,
+        reference_track: TrackLike | ReferenceTrack | dict,
+        config: Warp3DConfig | None = None,
+    ) -> None:
+        self.config = config or Warp3DConfig()
+        frames = np.asarray(reference_frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ToolkitError(
+                f"Reference frames must be uint8 (K, H, W, 3), got {frames.dtype} {frames.shape}.",
+                "Decode the reference video with toolkit.io.media.read_video.",
+            )
+        track = (
+            reference_track if isinstance(reference_track, ReferenceTrack) else ReferenceTrack.from_any(reference_track)
+        )
+        if track.landmarks.shape[0] != frames.shape[0]:
+            raise ToolkitError(
+                f"{frames.shape[0]} reference frames but {track.landmarks.shape[0]} tracked frames.",
+                "Give the track of exactly the reference frames (ReferenceTrack.from_any(record, indices)).",
+            )
+        self.frames = frames
+        self.track = track
+        self.frame_size = (int(frames.shape[1]), int(frames.shape[2]))
+        self.texture_outliers = np.zeros(frames.shape[0])
+        self.frontal_index = self._choose_frontal()
+        k = self.frontal_index
+        self.mesh: FaceMesh = build_face_mesh(
+            frames[k],
+            track.landmarks[k],
+            track.rotation[k],
+            track.translation[k],
+            float(track.scale[k]),
+            self.config.mesh,
+            source_index=k,
+        )
+        ref68 = None if track.frontal68 is None else track.frontal68[k]
+        self.rig: ExpressionRig = build_expression_rig(self.mesh, ref68)
+
+    def _choose_frontal(self) -> int:
+        if self.config.frontal_index is not None:
+            k = int(self.config.frontal_index)
+            if not 0 <= k < self.frames.shape[0]:
+                raise ToolkitError(
+                    f"frontal_index {k} is outside the {self.frames.shape[0]} reference frames.",
+                    "Give an index into the reference frames, or None for the most frontal one.",
+                )
+            return k
+        # the paper's t_M: minimum rotation, among frames where the face was really seen ...
+        cost = np.abs(self.track.rotation.astype(np.float64)).sum(axis=1)
+        ok = np.isfinite(self.track.landmarks).all(axis=(1, 2))
+        if self.track.detected is not None:
+            ok &= self.track.detected
+        if not ok.any():
+            raise ToolkitError(
+                "No reference frame has a detected, finite face track to build the mesh from.",
+                "Give reference frames where the face is visible.",
+            )
+        # ... and not occluded: a frame whose face colours disagree with the other frames'
+        # (a hand, a microphone) would bake the occluder into the texture
+        outliers = texture_outliers(self.frames, self.track.landmarks)
+        self.texture_outliers = outliers
+        clean = ok & (outliers <= outliers[ok].min() + self.config.max_extra_occlusion)
+        # ... and not blinking: the source frame's eyes are the rendered eyes of every frame
+        eyes = np.nan_to_num(eye_openness(self.track.landmarks), nan=0.0)
+        open_eyes = clean & (eyes >= self.config.min_eye_openness * np.percentile(eyes[clean], 80))
+        if open_eyes.any():
+            clean = open_eyes
+        return int(np.argmin(np.where(clean, cost, np.inf)))
+
+    # ------------------------------------------------------------------ main API
+
+    def generator_inputs(
+        self,
+        rotation: np.ndarray,
+        translation: np.ndarray,
+        scale: np.ndarray | float | None = None,
+        expression68: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
+        rank: int | np.ndarray = 0,
+    ) -> GeneratorInputs:
+        """``y~_t`` (rendered face + mask) and ``y_ts`` (matched reference) for target poses, batched.
+
+        Args:
+            rotation, translation: ``(T, 3)`` target head motion (reference-frame pixels).
+            scale: ``(T,)`` target scales; default the frontal frame's scale.
+            expression68: optional ``(T, 68, 3)`` canonical-frame target expression (e.g. ``frontal68``).
+            exclude, rank: passed to :func:`toolkit.render.matcher.match_motion`.
+        """
+        rot = np.asarray(rotation, np.float32).reshape(-1, 3)
+        trans = np.asarray(translation, np.float32).reshape(-1, 3)
+        n = rot.shape[0]
+        s = (
+            np.full(n, self.mesh.source_scale, np.float32)
+            if scale is None
+            else np.broadcast_to(np.asarray(scale, np.float32).reshape(-1), (n,)).copy()
+        )
+        if trans.shape[0] != n or s.shape[0] != n:
+            raise ToolkitError(
+                f"Target motion has {n} rotations, {trans.shape[0]} translations, {s.shape[0]} scales.",
+                "Give one rotation, translation and scale per target frame.",
+            )
+        if expression68 is not None and np.asarray(expression68).reshape(-1, 68, 3).shape[0] != n:
+            raise ToolkitError(
+                f"Target expression has {np.asarray(expression68).shape[0]} frames for {n} target poses.",
+                "Give one expression per target frame.",
+            )
+        h_target = np.concatenate([rot, trans], axis=1)
+        match = match_motion(h_target, self.track.head_motion, self.config.matcher, s, rank=rank, exclude=exclude)
+        out_size = self.config.output_size or self.frame_size
+        oh, ow = out_size
+        rendered = np.zeros((n, oh, ow, 3), np.uint8)
+        mask = np.zeros((n, oh, ow), np.float32)
+        depth = np.full((n, oh, ow), np.inf, np.float32)
+        clamped = np.zeros(n, bool)
+        bs = max(1, int(self.config.batch_size))
+        for start in range(0, n, bs):
+            sl = slice(start, min(n, start + bs))
+            offsets = None
+            if expression68 is not None and self.config.drive_expression:
+                offsets = self.rig.offsets(
+                    np.asarray(expression68, np.float32).reshape(-1, 68, 3)[sl], self.config.expression_gain
+                )
+            proj = project_mesh(
+                self.mesh,
+                rot[sl],
+                trans[sl],
+                s[sl],
+                offsets=offsets,
+                output_size=out_size,
+                backend=self.config.backend,
+                limits=self.config.limits,
+            )
+            rendered[sl] = proj.image
+            mask[sl] = proj.mask
+            depth[sl] = proj.depth
+            clamped[sl] = proj.clamp.clamped if proj.clamp is not None else False
+        matched = self._reference_frames_at(match.index, out_size)
+        return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped)
+
+    def render(
+        self,
+        rotation: np.ndarray,
+        translation: np.ndarray,
+        scale: np.ndarray | float | None = None,
+        expression68: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The 3D-warp baseline: composed output frames ``(T, H, W, 3)`` uint8."""
+        return compose(self.generator_inputs(rotation, translation, scale, expression68, exclude=exclude))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _reference_frames_at(self, index: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        frames = self.frames[index]
+        if size == self.frame_size:
+            return frames
+        import cv2
+
+        return np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def compose(inputs: GeneratorInputs, use_numba: bool | None = None) -> np.ndarray:
+    """Blend the rendered face over the matched reference frame: ``m y~ + (1 - m) y_ts``."""
+    return blend(inputs.rendered, inputs.mask, inputs.matched, use_numba)
+
+
+def record_generator_inputs(
+    record: Any,
+    reference_ids: Sequence[int] | np.ndarray,
+    target_ids: Sequence[int] | np.ndarray,
+    frames: np.ndarray | None = None,
+    drive_expression: bool = True,
+    rank: int | np.ndarray = 0,
+    config: Warp3DConfig | None = None,
+) -> GeneratorInputs:
+    """``y~_t``, mask and ``y_ts`` for frames of a preprocessed clip (training / evaluation helper).
+
+    Args:
+        record: a ``ClipRecord`` (``toolkit.data.records.load_clip``).
+        reference_ids: the reference frames ``y_1..K`` (mesh source and matcher candidates).
+        target_ids: frames whose true pose (and, with ``drive_expression``, true ``frontal68``) is rendered.
+        frames: the record's decoded frames, if already in memory.
+        rank: Eq. (2) rank (0 = nearest; > 0 perturbs ``y_ts`` as the paper does in training).
+
+    A target frame that is itself a reference is never matched to itself.
+    """
+    ref_ids = np.asarray(reference_ids, np.int64)
+    tgt_ids = np.asarray(target_ids, np.int64)
+    all_frames = record.frames() if frames is None else frames
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warp = Warp3D(all_frames[ref_ids], ReferenceTrack.from_any(record, ref_ids), config)
+    position = {int(r): i for i, r in enumerate(ref_ids)}
+    exclude = np.array([position.get(int(t), -1) for t in tgt_ids], np.int64)
+    if len(ref_ids) < 2:
+        exclude[:] = -1
+    expr = np.asarray(record.frontal68)[tgt_ids] if drive_expression else None
+    return warp.generator_inputs(
+        np.asarray(record.rotation)[tgt_ids],
+        np.asarray(record.translation)[tgt_ids],
+        np.asarray(record.scale)[tgt_ids],
+        expr,
+        exclude=exclude,
+        rank=rank,
+    )
+
+
+def warp3d_method(
+    reference_frames: np.ndarray,
+    reference_track: TrackLike | ReferenceTrack | dict,
+    target_rotation: np.ndarray,
+    target_translation: np.ndarray,
+    target_scale: np.ndarray | None = None,
+    target_expression68: np.ndarray | None = None,
+    config: Warp3DConfig | None = None,
+) -> np.ndarray:
+    """The benchmarking suite's ``3d-warp`` method.
+
+    Args:
+        reference_frames: ``(K, H, W, 3)`` uint8, the reference frames ``y_1:K``.
+        reference_track: their track and head motion (``ClipRecord`` restricted to the
+            reference frames via ``ReferenceTrack.from_any(record, indices)``, or any object /
+            dict with ``landmarks``, ``rotation``, ``translation``, ``scale`` and optionally
+            ``frontal68``, ``detected``).
+        target_rotation, target_translation: ``(T, 3)`` target head motion ``h_t``.
+        target_scale: ``(T,)``; default the frontal reference frame's scale.
+        target_expression68: optional ``(T, 68, 3)`` canonical-frame expression (``frontal68``);
+            ``None`` keeps the frontal frame's expression (pose-only warp).
+        config: :class:`Warp3DConfig`.
+
+    Returns:
+        ``(T, H, W, 3)`` uint8 frames at ``config.output_size`` (default: reference size).
+    """
+    with warnings.catch_warnings():
+        # mesh warnings (tiny face, profile-ish frontal frame) are recorded on the mesh
+        warnings.simplefilter("ignore")
+        warp = Warp3D(reference_frames, reference_track, config)
+    return warp.render(target_rotation, target_translation, target_scale, target_expression68)
+
+
+__all__ = [
+    "GeneratorInputs",
+    "ReferenceTrack",
+    "Warp3D",
+    "Warp3DConfig",
+    "compose",
+    "record_generator_inputs",
+    "warp3d_method",
+]
