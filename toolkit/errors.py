@@ -73,7 +73,7 @@ def frame_ranges(frames: Sequence[int]) -> str:
         return "none"
     parts: list[str] = []
     start = prev = frames[0]
-    for f in frames[1:] + [None]:  # type: ignore[list-item]
+    for f in [*frames[1:], None]:
         if f is not None and f == prev + 1:
             prev = f
             continue
