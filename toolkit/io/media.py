@@ -348,8 +348,11 @@ class _StderrDrain:
         self._thread.start()
 
     def _run(self) -> None:
-        for raw in iter(self._stream.readline, b""):
-            self.lines.append(raw.decode("utf-8", "replace").rstrip())
+        try:
+            for raw in iter(self._stream.readline, b""):
+                self.lines.append(raw.decode("utf-8", "replace").rstrip())
+        except (ValueError, OSError):
+            pass  # the reader closed the pipe early (e.g. it stopped after the frames it wanted)
 
     def text(self) -> str:
         self._thread.join(timeout=5)

@@ -1,0 +1,183 @@
+"""Methods the runner evaluates: built-in generators and folders of another method's outputs.
+
+A built-in method implements :class:`Method`: given one benchmark clip's
+:class:`MethodInputs` it yields the generated frames (uint8 RGB, any size,
+25 fps), exactly ``inputs.n_frames`` of them. The runner writes them to
+``<out>/videos/<method>/<clip_id>.mp4`` (with the driving audio) and evaluates
+that file like any other method's output. Register a new built-in with::
+
+    from eval.methods import register_method
+    register_method("3d-warp", lambda **options: ThreeDWarpMethod(**options))
+
+in a module listed in :data:`METHOD_MODULES` (imported when the registry is
+first used), so ``toolkit evaluate --method 3d-warp`` finds it.
+
+A folder method (``--method NAME=DIR``) reads ``DIR/<clip_id>.mp4`` (or the
+same name with another video extension, or ``<clip file stem>.mp4``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from toolkit.constants import AUDIO_SAMPLE_RATE, VIDEO_FPS
+from toolkit.errors import InputFileError, ToolkitError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg")
+
+#: modules that register further built-in methods when imported (later issues add theirs here)
+METHOD_MODULES: tuple[str, ...] = ("toolkit.render.benchmark_method",)  # 3d-warp (issue 4)
+
+
+@dataclass
+class MethodInputs:
+    """Everything a method may use for one benchmark clip (nothing from the ground truth)."""
+
+    clip_id: str
+    #: the reference video y_1..y_tau, (tau, H, W, 3) uint8 RGB at 25 fps, the clip's own resolution
+    reference_frames: np.ndarray
+    #: the K frames (indices into reference_frames) a few-shot method may use as appearance references
+    reference_indices: tuple[int, ...]
+    #: the most frontal reference frame t_M (index into reference_frames), from the benchmark
+    frontal_index: int
+    #: the audio under the reference frames, float32 mono 16 kHz, tau * 640 samples
+    reference_audio: np.ndarray
+    #: the driving audio, float32 mono 16 kHz, n_frames * 640 samples
+    driving_audio: np.ndarray
+    #: frames to generate (= ground-truth frames)
+    n_frames: int
+    fps: int = VIDEO_FPS
+    sample_rate: int = AUDIO_SAMPLE_RATE
+    seed: int = 0
+
+
+class Method(Protocol):
+    """A talking-head generator the runner can call."""
+
+    name: str
+    #: one line for the leaderboard
+    description: str
+
+    def generate(self, inputs: MethodInputs) -> Iterable[np.ndarray]:
+        """Yield ``inputs.n_frames`` frames, uint8 RGB (H, W, 3), all the same size."""
+        ...
+
+
+class StaticMethod:
+    """The most frontal reference frame, repeated: no motion at all."""
+
+    name = "static"
+    description = "most frontal reference frame (t_M) repeated for the whole driving audio"
+
+    def generate(self, inputs: MethodInputs) -> Iterator[np.ndarray]:
+        frame = inputs.reference_frames[inputs.frontal_index]
+        for _ in range(inputs.n_frames):
+            yield frame
+
+
+class ReferenceLoopMethod:
+    """The reference frames played forward and backward (0..tau-1, tau-2..1, ...): natural motion, no sync."""
+
+    name = "reference-loop"
+    description = "reference frames replayed back and forth (natural head motion, no lip sync)"
+
+    def generate(self, inputs: MethodInputs) -> Iterator[np.ndarray]:
+        for t in range(inputs.n_frames):
+            yield inputs.reference_frames[ping_pong_index(t, len(inputs.reference_frames))]
+
+
+def ping_pong_index(t: int, n: int) -> int:
+    """Index of frame ``t`` when ``n`` frames are played back and forth without repeating the ends."""
+    if n <= 1:
+        return 0
+    period = 2 * (n - 1)
+    k = t % period
+    return k if k < n else period - k
+
+
+_REGISTRY: dict[str, Callable[..., Method]] = {
+    "static": lambda **options: StaticMethod(),
+    "reference-loop": lambda **options: ReferenceLoopMethod(),
+}
+_loaded_modules = False
+
+
+def register_method(name: str, factory: Callable[..., Method], overwrite: bool = False) -> None:
+    """Add a built-in method: ``factory(**options)`` returns a :class:`Method`."""
+    if not name or "=" in name or "/" in name:
+        raise ToolkitError(f"Invalid method name '{name}'.", "Use letters, digits and '-' (no '=' or '/').")
+    if name in _REGISTRY and not overwrite:
+        raise ToolkitError(f"A method named '{name}' is already registered.", "Choose another name.")
+    _REGISTRY[name] = factory
+
+
+def _load_method_modules() -> None:
+    global _loaded_modules
+    if _loaded_modules:
+        return
+    _loaded_modules = True
+    for module in METHOD_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # the module exists but a dependency is missing: a real error
+                raise
+
+
+def builtin_methods() -> list[str]:
+    _load_method_modules()
+    return sorted(_REGISTRY)
+
+
+def make_method(name: str, **options: Any) -> Method:
+    """The built-in method ``name``."""
+    _load_method_modules()
+    if name not in _REGISTRY:
+        raise ToolkitError(
+            f"Unknown method '{name}'.",
+            f"Built-in methods: {', '.join(sorted(_REGISTRY))}; or give a folder of outputs as NAME=DIR.",
+        )
+    return _REGISTRY[name](**options)
+
+
+@dataclass
+class MethodSpec:
+    """One ``--method`` argument: a built-in (``folder`` None) or a folder of outputs."""
+
+    name: str
+    folder: Path | None = None
+
+    @property
+    def builtin(self) -> bool:
+        return self.folder is None
+
+    def output_for(self, clip_id: str, video_stem: str) -> Path | None:
+        """The folder method's file for a clip, or None if there is none."""
+        assert self.folder is not None
+        for stem in (clip_id, video_stem):
+            for ext in VIDEO_EXTENSIONS:
+                candidate = self.folder / f"{stem}{ext}"
+                if candidate.is_file():
+                    return candidate
+        return None
+
+
+def parse_method(arg: str) -> MethodSpec:
+    """``static`` -> built-in; ``NAME=DIR`` -> folder of ``<clip-id>.mp4`` outputs."""
+    if "=" in arg:
+        name, folder = arg.split("=", 1)
+        name = name.strip()
+        if not name:
+            raise ToolkitError(f"Method '{arg}' has no name before '='.", "Write NAME=DIR.")
+        path = Path(folder).expanduser()
+        if not path.is_dir():
+            raise InputFileError(f"Output folder '{path}' of method '{name}' not found.", "Give an existing folder.")
+        return MethodSpec(name=name, folder=path)
+    make_method(arg)  # validates the name
+    return MethodSpec(name=arg)

@@ -1,0 +1,142 @@
+"""Re-encode study videos so that nothing but their content tells methods apart.
+
+Every video a rater sees goes through :func:`encode_study_video`: the same
+codec (H.264 + AAC), frame rate, frame size, audio rate and no container
+metadata. Different methods write different codecs, sizes and encoder tags; a
+rater (or the browser's "video info") could otherwise tell them apart.
+
+The same function builds the attention-check video whose audio is delayed by a
+second, and the optional side-by-side view (reference on the left, candidate on
+the right). ffmpeg comes from imageio-ffmpeg; ``toolkit.io.media.probe`` is
+used for the audio-stream test when that module is present.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolkit.errors import InputFileError, MediaError
+from toolkit.io.atomic import atomic_path
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """One encoding for every video in a study."""
+
+    size: int = 256  # each panel is size x size; other aspect ratios are letterboxed
+    fps: int = 25
+    crf: int = 20  # visually near-transparent at this size; methods are not blurred by the study
+    audio_rate: int = 48000
+    audio_bitrate: str = "128k"
+    max_seconds: float | None = None  # cut longer videos (None = full length)
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def has_audio(path: Path) -> bool:
+    """True when ``path`` has an audio stream."""
+    try:  # the shared media module, when another area has written it
+        from toolkit.io.media import probe  # type: ignore[attr-defined]
+    except ImportError:
+        probe = None
+    if probe is not None:
+        try:
+            info = probe(path)
+            value = getattr(info, "has_audio", None)
+            if isinstance(value, bool):
+                return value
+        except Exception:  # fall back to ffmpeg's own report below
+            pass
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    if "Invalid data found" in proc.stderr or "No such file" in proc.stderr:
+        raise InputFileError(f"{path} is not a readable video.", "Check the file; re-export it as .mp4.")
+    return re.search(r"Stream #\d+:\d+.*: Audio:", proc.stderr) is not None
+
+
+def _panel_filter(label_in: str, label_out: str, s: EncodeSettings, hold_last: bool) -> str:
+    chain = (
+        f"[{label_in}]fps={s.fps},scale={s.size}:{s.size}:force_original_aspect_ratio=decrease,"
+        f"pad={s.size}:{s.size}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1"
+    )
+    if hold_last:  # a reference shorter than the candidate holds its last frame
+        chain += ",tpad=stop_mode=clone:stop=-1"
+    return chain + f"[{label_out}]"
+
+
+def encode_study_video(
+    video: Path,
+    out: Path,
+    settings: EncodeSettings,
+    *,
+    audio: Path | None = None,
+    audio_delay_s: float = 0.0,
+    reference: Path | None = None,
+) -> None:
+    """Write ``out`` (H.264 + AAC .mp4) from ``video``.
+
+    audio: take the sound from this file instead of from ``video`` (a method
+    output without sound, played with the benchmark's driving audio).
+    audio_delay_s: delay the sound by this much (the attention check).
+    reference: an image or video shown to the left of the candidate.
+    The output lasts as long as the candidate video (sound padded or cut).
+    """
+    video = Path(video)
+    if not video.is_file():
+        raise InputFileError(f"video {video} does not exist.", "Check the method folder.")
+    audio_src = Path(audio) if audio is not None else video
+    if not audio_src.is_file():
+        raise InputFileError(f"audio {audio_src} does not exist.", "Check the benchmark's driving audio paths.")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(video)]
+    audio_index = 0
+    if audio is not None:
+        cmd += ["-i", str(audio_src)]
+        audio_index = 1
+    filters = [_panel_filter("0:v", "cand", settings, hold_last=False)]
+    if reference is not None:
+        reference = Path(reference)
+        if not reference.is_file():
+            raise InputFileError(f"reference {reference} does not exist.", "Check the reference paths.")
+        if reference.suffix.lower() in IMAGE_SUFFIXES:
+            cmd += ["-loop", "1"]
+        cmd += ["-i", str(reference)]
+        ref_index = audio_index + 1
+        filters.append(_panel_filter(f"{ref_index}:v", "ref", settings, hold_last=True))
+        filters.append("[ref][cand]hstack=inputs=2:shortest=1,format=yuv420p[v]")
+    else:
+        filters.append("[cand]format=yuv420p[v]")
+    achain = f"[{audio_index}:a]aresample={settings.audio_rate},aformat=channel_layouts=mono"
+    if audio_delay_s > 0:
+        achain += f",adelay=delays={round(audio_delay_s * 1000)}:all=1"
+    filters.append(achain + ",apad[a]")  # padded with silence, cut to the video by -shortest
+    cmd += ["-filter_complex", ";".join(filters), "-map", "[v]", "-map", "[a]", "-shortest"]
+    if settings.max_seconds:
+        cmd += ["-t", f"{settings.max_seconds:.3f}"]
+    cmd += [
+        "-r", str(settings.fps),
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(settings.crf), "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", settings.audio_bitrate,
+        # no container or stream metadata: encoder names and titles would identify methods
+        "-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact",
+        "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+        "-movflags", "+faststart",
+    ]  # fmt: skip
+    with atomic_path(out, suffix=".mp4") as tmp:
+        proc = subprocess.run([*cmd, str(tmp)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            detail = proc.stderr.strip().splitlines()[-1:] or ["(no message)"]
+            if "matches no streams" in proc.stderr or "Stream specifier ':a'" in proc.stderr:
+                raise MediaError(
+                    f"{audio_src} has no audio track, so raters could not judge lip sync.",
+                    "Mux the driving audio into the method's videos, or pass --benchmark so the "
+                    "benchmark's driving audio is used.",
+                )
+            raise MediaError(f"ffmpeg could not re-encode {video}: {detail[0]}", "Check that the file plays.")
