@@ -1,0 +1,209 @@
+"""Typed training configurations, loaded from YAML (``configs/*.yaml``).
+
+One dataclass tree per model; the YAML file mirrors it key for key. Unknown
+keys are errors (a typo must not silently fall back to a default), and
+command-line overrides use dotted keys (``--set optim.steps=200``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from toolkit.errors import InputFileError, ToolkitError
+from toolkit.learners.expression import ExpressionNetConfig
+from toolkit.learners.motion import MotionNetConfig
+
+T = TypeVar("T")
+
+
+@dataclass
+class DataConfig:
+    #: folder written by `toolkit preprocess` (manifest.json + clips/)
+    data: str = ""
+    #: speakers held out for validation (see toolkit/learners/split.py); empty = hash rule
+    val_speakers: list[str] = field(default_factory=list)
+    #: fraction of speakers held out by the hash rule when val_speakers is empty
+    val_fraction: float = 0.2
+    #: frames of the reference clip at validation (paper: tau = 64)
+    tau: int = 64
+    #: longest driving part scored per validation clip (frames)
+    val_max_frames: int = 500
+    #: re-align training clips whose mouth opening and speech energy peak at a clear offset
+    #: (data.estimate_av_offset; up to this many frames; 0 = off). Validation clips are never shifted.
+    sync_correction_max_frames: int = 8
+
+
+@dataclass
+class OptimConfig:
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    #: cosine decay to lr * final_lr_ratio over `steps`
+    final_lr_ratio: float = 0.1
+
+
+@dataclass
+class LogConfig:
+    log_every: int = 25
+    val_every: int = 250
+    ckpt_every: int = 250
+
+
+@dataclass
+class NoiseAugConfig:
+    #: probability that a training segment gets noise (the rest stay clean)
+    probability: float = 0.8
+    snr_levels_db: list[float] = field(default_factory=lambda: [float(x) for x in range(6, 31, 3)])
+    #: folder of speech recordings used for babble ('' = <shared data>/speech)
+    speech_dir: str = ""
+    #: random gain of each training segment, +-dB (robustness to recording level)
+    gain_db: float = 6.0
+    #: babble is built from at most this many speech files (0 = all)
+    max_babble_files: int = 0
+
+
+@dataclass
+class ExpressionTrainConfig:
+    model: str = "expression"
+    seed: int = 0
+    #: frames per training segment (noise is mixed per segment)
+    segment_frames: int = 16
+    #: share of segments whose reference identity is one frame (else the mean of 16..tau frames)
+    single_reference_probability: float = 0.25
+    net: ExpressionNetConfig = field(default_factory=ExpressionNetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    noise: NoiseAugConfig = field(default_factory=NoiseAugConfig)
+    #: where the expression PCA artifact is read from ('' = fit on the training split and save in the run folder)
+    pca: str = ""
+
+
+@dataclass
+class MotionLossConfig:
+    reconstruction: float = 1.0
+    #: |std_t(pred) - std_t(real)| per coefficient (what the mean/std discriminator judges, made explicit)
+    std_match: float = 1.0
+    #: |std_t(velocity pred) - std_t(velocity real)|: keeps the motion as smooth/lively as real motion
+    velocity_match: float = 0.5
+    adversarial: float = 0.05
+
+
+@dataclass
+class MotionTrainConfig:
+    model: str = "motion"
+    seed: int = 0
+    #: frames predicted per training sequence
+    predict_frames: int = 64
+    #: probability that a batch uses the full tau (else tau is drawn from 1..tau-1)
+    full_tau_probability: float = 0.6
+    #: use clips without audio (silent/) for motion; their audio input is silence
+    use_silent_clips: bool = True
+    net: MotionNetConfig = field(default_factory=MotionNetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    loss: MotionLossConfig = field(default_factory=MotionLossConfig)
+    disc_lr: float = 1e-4
+
+
+TrainConfig = ExpressionTrainConfig | MotionTrainConfig
+CONFIG_CLASSES: dict[str, type] = {"expression": ExpressionTrainConfig, "motion": MotionTrainConfig}
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise ToolkitError(f"Config key '{where}' must be a mapping, got {value!r}.", "Fix the YAML file.")
+        return from_dict(tp, value, where)
+    if origin in (list, tuple):
+        (item_tp, *_) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, list | tuple):
+            raise ToolkitError(f"Config key '{where}' must be a list, got {value!r}.", "Fix the YAML file.")
+        items = [_convert(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and not isinstance(value, tp):
+        raise ToolkitError(
+            f"Config key '{where}' must be {tp.__name__}, got {value!r}.", "Fix the YAML file or the --set override."
+        )
+    return value
+
+
+def from_dict(cls: type[T], d: dict[str, Any], where: str = "") -> T:
+    """Build dataclass ``cls`` from a nested dict; unknown keys raise ToolkitError."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(d) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ToolkitError(
+            f"Unknown config key(s) {', '.join(prefix + k for k in unknown)} for {cls.__name__}.",
+            f"Valid keys: {', '.join(sorted(names))}.",
+        )
+    kwargs = {k: _convert(hints[k], v, f"{where}.{k}" if where else k) for k, v in d.items()}
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def _parse_scalar(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML scalars/lists)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ToolkitError(f"Override '{item}' is not of the form key=value.", "Example: --set optim.steps=500")
+        key, value = item.split("=", 1)
+        node = d
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ToolkitError(f"Override '{item}': '{p}' is not a section.", "Check the key path.")
+        node[parts[-1]] = _parse_scalar(value)
+    return d
+
+
+def load_config(
+    model: str, path: str | Path | None = None, overrides: list[str] | None = None, data: str | None = None
+) -> TrainConfig:
+    """Defaults <- YAML file (if any) <- overrides <- ``data`` folder; validated into the model's dataclass."""
+    import yaml
+
+    if model not in CONFIG_CLASSES:
+        raise ToolkitError(f"Unknown model '{model}'.", f"Choose one of {', '.join(CONFIG_CLASSES)}.")
+    d: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise InputFileError(f"Config file {path} does not exist.", "Give a YAML file such as configs/motion.yaml.")
+        d = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(d, dict):
+            raise ToolkitError(f"Config file {path} is not a YAML mapping.", "See configs/*.yaml for the layout.")
+    d = apply_overrides(d, overrides or [])
+    if data is not None:
+        d.setdefault("data", {})["data"] = str(data)
+    d.setdefault("model", model)
+    if d["model"] != model:
+        raise ToolkitError(
+            f"Config file {path} is for model '{d['model']}', not '{model}'.", f"Use configs/{model}.yaml."
+        )
+    return from_dict(CONFIG_CLASSES[model], d)

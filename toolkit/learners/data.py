@@ -1,0 +1,295 @@
+"""Training data for the learners, read from ``toolkit preprocess`` records.
+
+Everything fits in memory (the shared data is ~15 minutes of 25 fps video):
+each clip keeps its loudness-normalised 16 kHz audio, its frontalised 68
+landmarks and its head motion. Batches are cut on the fly:
+
+* :class:`ExpressionBatcher`: short segments (``segment_frames``) of random
+  clips with speech; noise is mixed into each segment's waveform at an SNR
+  relative to the *whole clip's* speech power (so a pause inside a segment
+  gets the same noise level as the rest of the clip), then the audio windows
+  x_{t-3:t+4} are cut; each segment gets a random reference frame of the
+  same clip.
+* :class:`MotionBatcher`: sequences of tau reference frames + the frames to
+  predict, from clips with or without audio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.constants import AUDIO_WINDOW_AFTER, AUDIO_WINDOW_BEFORE, SAMPLES_PER_FRAME
+from toolkit.errors import ToolkitError
+from toolkit.learners.frontend import normalise_loudness
+from toolkit.learners.noise import NoiseBank, mix_at_snr, signal_power
+
+
+@dataclass
+class ClipData:
+    clip_id: str
+    speaker: str
+    has_audio: bool
+    audio: np.ndarray  # (T * 640,) float32, loudness-normalised (zeros when silent)
+    frontal68: np.ndarray  # (T, 68, 3)
+    motion: np.ndarray  # (T, 6)
+    detected: np.ndarray  # (T,) bool
+    frontal_index: int
+    speech_power: float
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.motion.shape[0])
+
+
+#: loud-frame RMS below which a sound track counts as digital silence (some shared clips carry
+#: an all-zero audio stream: they are motion data, not speech data)
+SILENT_TRACK_RMS = 1e-4
+
+
+def load_clip_data(root: str | Path, clip_ids: Sequence[str]) -> list[ClipData]:
+    """Read records into memory (audio loudness-normalised once here).
+
+    A clip whose sound track is digital silence is loaded as a clip without audio.
+    """
+    from toolkit.data.records import load_clip
+
+    out = []
+    for cid in clip_ids:
+        rec = load_clip(root, cid)
+        raw = rec.audio() if rec.has_audio else None
+        has_speech = raw is not None and _loud_rms(raw) > SILENT_TRACK_RMS
+        audio = normalise_loudness(raw) if has_speech else np.zeros(rec.n_frames * SAMPLES_PER_FRAME, np.float32)
+        out.append(
+            ClipData(
+                clip_id=cid,
+                speaker=rec.speaker,
+                has_audio=has_speech,
+                audio=audio,
+                frontal68=np.asarray(rec.frontal68, np.float32),
+                motion=rec.head_motion,
+                detected=np.asarray(rec.detected, bool),
+                frontal_index=int(rec.frontal_index),
+                speech_power=signal_power(audio),
+            )
+        )
+    return out
+
+
+def _loud_rms(audio: np.ndarray) -> float:
+    n = audio.size // SAMPLES_PER_FRAME
+    if n == 0:
+        return 0.0
+    frames = np.asarray(audio[: n * SAMPLES_PER_FRAME], np.float64).reshape(n, SAMPLES_PER_FRAME)
+    return float(np.percentile(np.sqrt(np.mean(frames * frames, axis=1)), 95))
+
+
+def estimate_av_offset(clip: ClipData, max_lag: int = 8, min_gain: float = 0.1, min_corr: float = 0.25) -> int:
+    """Audio delay (frames) of a clip, from mouth opening vs speech energy; 0 unless the evidence is clear.
+
+    r(l) = corr(opening[t + l], energy_dB[t]); the best l within +-max_lag is returned when
+    r(best) >= min_corr and r(best) - r(0) >= min_gain (a clear, sizeable peak inside the range), else 0. A negative
+    l means the sound comes |l| frames after the mouth moves (the audio track is late).
+    """
+    from toolkit.learners.evaluation import frame_energy_db, mouth_opening
+
+    if not clip.has_audio or clip.n_frames < 4 * max_lag + 25:
+        return 0
+    op = mouth_opening(clip.frontal68)
+    e = frame_energy_db(clip.audio, clip.n_frames)
+    m = max_lag
+    core = slice(m, clip.n_frames - m)
+
+    def r(lag: int) -> float:
+        a, b = op[m + lag : clip.n_frames - m + lag], e[core]
+        if a.std() < 1e-9 or b.std() < 1e-9:
+            return 0.0
+        return float(np.corrcoef(a, b)[0, 1])
+
+    corrs = {lag: r(lag) for lag in range(-m, m + 1)}
+    best = max(corrs, key=corrs.get)
+    # a peak on the edge of the search range is not a located peak
+    if abs(best) < m and corrs[best] >= min_corr and corrs[best] - corrs[0] >= min_gain:
+        return int(best)
+    return 0
+
+
+def shift_audio(audio: np.ndarray, lag: int) -> np.ndarray:
+    """Re-align a clip's audio found ``lag`` frames off by :func:`estimate_av_offset` (zeros fill the gap)."""
+    if lag == 0:
+        return audio
+    k = -lag * SAMPLES_PER_FRAME  # lag < 0: the audio is late, take it from later
+    out = np.zeros_like(audio)
+    if k > 0:
+        out[: audio.size - k] = audio[k:]
+    else:
+        out[-k:] = audio[: audio.size + k]
+    return out
+
+
+def correct_av_offsets(clips: list[ClipData], max_lag: int = 8) -> dict[str, int]:
+    """Shift the audio of training clips with a clear audio-video offset, in place; returns {clip_id: lag}."""
+    fixed = {}
+    for c in clips:
+        lag = estimate_av_offset(c, max_lag)
+        if lag:
+            c.audio = shift_audio(c.audio, lag)
+            fixed[c.clip_id] = lag
+    return fixed
+
+
+def windows_for_frames(audio: np.ndarray, start: int, n: int) -> np.ndarray:
+    """(n, 7, 640) windows x_{t-3:t+4} for frames start..start+n-1 of a clip's audio (zero outside the clip)."""
+    lo = (start - AUDIO_WINDOW_BEFORE) * SAMPLES_PER_FRAME
+    hi = (start + n + AUDIO_WINDOW_AFTER - 1) * SAMPLES_PER_FRAME
+    seg = np.zeros(hi - lo, np.float32)
+    a, b = max(lo, 0), min(hi, audio.size)
+    if b > a:
+        seg[a - lo : b - lo] = audio[a:b]
+    return frames_to_windows(seg, n)
+
+
+def frames_to_windows(padded: np.ndarray, n: int) -> np.ndarray:
+    """Audio already padded with 3 frames before and 3 after -> (n, 7, 640) windows."""
+    frames = padded.reshape(-1, SAMPLES_PER_FRAME)  # (n + 6, 640)
+    idx = np.arange(n)[:, None] + np.arange(AUDIO_WINDOW_BEFORE + AUDIO_WINDOW_AFTER)[None, :]
+    return frames[idx]
+
+
+def mix_relative_to_clip(segment: np.ndarray, noise: np.ndarray, snr_db: float, clip_power: float) -> np.ndarray:
+    """Add ``noise`` so that its power is ``clip_power / 10^(snr/10)`` (the clip's SNR, not the segment's)."""
+    seg_power = signal_power(segment)
+    if seg_power < 1e-10 or clip_power < 1e-10:
+        p_noise = max(signal_power(noise), 1e-12)
+        gain = np.sqrt(clip_power / (p_noise * 10.0 ** (snr_db / 10.0)))
+        return (segment + gain * noise[: segment.size]).astype(np.float32)
+    # mix_at_snr scales to the segment's power; shift the requested SNR by the segment/clip power ratio
+    return mix_at_snr(segment, noise, snr_db + 10.0 * np.log10(seg_power / clip_power))
+
+
+class ExpressionBatcher:
+    """Random training batches for Psi: windows, reference coefficients, target displacement."""
+
+    def __init__(
+        self,
+        clips: list[ClipData],
+        coeffs: list[np.ndarray],
+        segment_frames: int,
+        noise: NoiseBank | None,
+        noise_probability: float,
+        snr_levels_db: Sequence[float],
+        gain_db: float = 0.0,
+        single_reference_probability: float = 0.25,
+        max_reference_frames: int = 64,
+    ) -> None:
+        keep = [i for i, c in enumerate(clips) if c.has_audio and c.n_frames >= segment_frames]
+        if not keep:
+            raise ToolkitError(
+                f"No training clip with audio and at least {segment_frames} frames.",
+                "Preprocess talking-head videos with speech (e.g. ../shared/data/av) and point --data at them.",
+            )
+        self.clips = [clips[i] for i in keep]
+        self.coeffs = [coeffs[i] for i in keep]
+        self.segment_frames = segment_frames
+        self.noise = noise
+        self.noise_probability = noise_probability
+        self.snr_levels_db = tuple(snr_levels_db)
+        self.gain_db = gain_db
+        self.single_reference_probability = single_reference_probability
+        self.max_reference_frames = max_reference_frames
+        lengths = np.array([c.n_frames - segment_frames + 1 for c in self.clips], np.float64)
+        self.weights = lengths / lengths.sum()
+
+    def sample(self, n_segments: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        L = self.segment_frames
+        win, ref, tgt, snrs, nref = [], [], [], [], []
+        for ci in rng.choice(len(self.clips), size=n_segments, p=self.weights):
+            clip, co = self.clips[int(ci)], self.coeffs[int(ci)]
+            s = int(rng.integers(0, clip.n_frames - L + 1))
+            lo = (s - AUDIO_WINDOW_BEFORE) * SAMPLES_PER_FRAME
+            padded = np.zeros((L + AUDIO_WINDOW_BEFORE + AUDIO_WINDOW_AFTER - 1) * SAMPLES_PER_FRAME, np.float32)
+            a, b = max(lo, 0), min(lo + padded.size, clip.audio.size)
+            padded[a - lo : b - lo] = clip.audio[a:b]
+            snr = np.inf
+            if self.noise is not None and rng.random() < self.noise_probability:
+                snr = float(self.snr_levels_db[int(rng.integers(len(self.snr_levels_db)))])
+                piece, _ = self.noise.sample(padded.size, rng)
+                padded = mix_relative_to_clip(padded, piece, snr, clip.speech_power)
+            if self.gain_db > 0:
+                padded = padded * np.float32(10.0 ** (rng.uniform(-self.gain_db, self.gain_db) / 20.0))
+            win.append(frames_to_windows(padded, L))
+            r_coeff, n_ref = self._reference(clip, co, s, L, rng)
+            ref.append(np.repeat(r_coeff[None], L, axis=0))
+            nref.append(np.full(L, n_ref, np.float32))
+            tgt.append(co[s : s + L] - r_coeff)
+            snrs.append(snr)
+        return {
+            "windows": np.concatenate(win).astype(np.float32),
+            "reference": np.concatenate(ref).astype(np.float32),
+            "target": np.concatenate(tgt).astype(np.float32),
+            "n_reference": np.concatenate(nref),
+            "snr": np.array(snrs, np.float32),
+        }
+
+    def _reference(
+        self, clip: ClipData, co: np.ndarray, s: int, L: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, int]:
+        """Reference identity of a segment [s, s+L): one random detected frame (probability
+        ``single_reference_probability``) or the mean of 16..max_reference_frames consecutive frames,
+        placed outside the segment when the clip is long enough (at inference the reference
+        frames never overlap the frames being predicted)."""
+        if rng.random() < self.single_reference_probability:
+            detected = np.flatnonzero(clip.detected)
+            r = int(rng.choice(detected)) if detected.size else int(rng.integers(clip.n_frames))
+            return co[r], 1
+        n = int(rng.integers(16, self.max_reference_frames + 1))
+        n = min(n, clip.n_frames)
+        starts = np.arange(clip.n_frames - n + 1)
+        apart = starts[(starts + n <= s) | (starts >= s + L)]
+        w = int(rng.choice(apart if apart.size else starts))
+        return co[w : w + n].mean(axis=0), n
+
+
+class MotionBatcher:
+    """Random training batches for Phi: reference motion + audio, driving audio, target motion."""
+
+    def __init__(self, clips: list[ClipData], predict_frames: int, min_predict: int = 16) -> None:
+        self.clips = [c for c in clips if c.n_frames >= 1 + min_predict]
+        if not self.clips:
+            raise ToolkitError(
+                f"No training clip with at least {1 + min_predict} frames.", "Preprocess longer talking-head videos."
+            )
+        self.predict_frames = predict_frames
+        self.min_predict = min_predict
+
+    def sample(self, batch: int, tau: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """A batch with one tau; the predicted length is as long as the eligible clips allow (<= predict_frames)."""
+        eligible = [c for c in self.clips if c.n_frames >= tau + self.min_predict]
+        if not eligible:
+            eligible, tau = self.clips, 1
+        L = min(self.predict_frames, min(c.n_frames for c in eligible) - tau)
+        # prefer long predictions: clips shorter than tau + predict_frames only when nothing else fits
+        long = [c for c in eligible if c.n_frames >= tau + self.predict_frames]
+        if long:
+            eligible, L = long, self.predict_frames
+        w = np.array([c.n_frames - tau - L + 1 for c in eligible], np.float64)
+        picks = rng.choice(len(eligible), size=batch, p=w / w.sum())
+        ref_m, ref_w, drv_w, tgt, audio_on = [], [], [], [], []
+        for i in picks:
+            c = eligible[int(i)]
+            s = int(rng.integers(0, c.n_frames - tau - L + 1))
+            ref_m.append(c.motion[s : s + tau])
+            ref_w.append(windows_for_frames(c.audio, s, tau))
+            drv_w.append(windows_for_frames(c.audio, s + tau, L))
+            tgt.append(c.motion[s + tau : s + tau + L])
+            audio_on.append(c.has_audio)
+        return {
+            "ref_motion": np.stack(ref_m).astype(np.float32),
+            "ref_windows": np.stack(ref_w).astype(np.float32),
+            "driving_windows": np.stack(drv_w).astype(np.float32),
+            "target": np.stack(tgt).astype(np.float32),
+            "has_audio": np.array(audio_on, bool),
+        }

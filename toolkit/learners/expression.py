@@ -1,0 +1,318 @@
+"""The facial expression learner Psi (paper Sec. 3.2, Appendix A.2).
+
+At each frame t, Psi maps the audio window x_{t-3:t+4} and the reference
+identity p_{t,M} (20 PCA coefficients of frontalised 68 landmarks) to the
+expression of frame t. Choices where the paper is silent (its Fig. 13 is not
+in the text):
+
+* **audio encoder**: the fixed log-mel front end of ``frontend.py`` (80 bands x
+  25 frames over the 280 ms window), then four 3x3 2D convolutions (16, 32, 64,
+  64 channels, stride 2 each, LeakyReLU: 80x25 -> 5x2) and a linear layer to
+  256. Small on purpose: ~2 M multiply-adds per frame, so that it trains in
+  minutes on a 2-core CPU (and the data, ~7 minutes of training speech,
+  would not feed a bigger one).
+* **identity encoder**: a two-layer MLP, (20 + 1) -> 64 -> 64; the extra input
+  is log(n) / log(64) for a reference of n frames (see below).
+* **decoder**: concatenation -> 256 -> 20 (MLP with dropout). Appendix A.2
+  calls Psi "a linear regression network": the decoder is a small regression
+  head, trained with MSE directly on the PCA coefficients, as the paper says.
+  Because the PCA basis is orthonormal, MSE on coefficients is the squared
+  landmark error inside the 20-component subspace.
+* **what is predicted**: the *displacement* of frame t from the reference
+  identity, in PCA space. At inference "we add the identity feature back":
+  the displacement is mapped to landmark space with the PCA basis and added
+  to the reference landmarks themselves (not to their 20-component
+  reconstruction), so the person's exact mouth and jaw shape is kept.
+* **the reference identity: one frame or the mean of the reference frames.**
+  The paper takes p_{t,M} from one image y_{t,M}. On the validation speakers
+  one frame turned out to be a poor identity: it is often caught mid-word
+  (mouth open, lips rounded) and no network can tell, from that frame alone,
+  which part of its shape is the person and which is the word. Given the
+  tau reference frames of a reference video, Psi therefore takes the *mean*
+  of their frontalised landmarks (a talking person's average mouth) and the
+  count n = tau; with a single image (n = 1) it takes that image, as the
+  paper does. Training mixes both (a quarter of the segments get one random
+  frame, the rest the mean of 16..64 frames of the same clip, chosen apart
+  from the segment when the clip allows), so one network serves both.
+
+* **per-person offset calibration (few-shot)**: when the reference frames
+  come with their audio (``reference_audio``, at least 8 frames), Psi is run
+  on the reference audio too. There the true displacement from the
+  reference mean averages to zero, so the average of what Psi predicts there
+  is its constant error for this person (an unseen face makes the identity
+  MLP extrapolate); it is subtracted from every prediction. Measured on the
+  validation speakers it removes most of that static error.
+* **temporal smoothing**: Psi predicts each frame independently, so its
+  output jitters from frame to frame more than lips do; the displacements are
+  smoothed with a Gaussian of sigma = 1 frame (40 ms; half-power at ~3 Hz
+  would be sigma 1.1, lips move at the syllable rate of 4-5 Hz, so sigma 1
+  keeps that motion). Chosen from that argument, not tuned on validation;
+  ``smooth_frames=0`` turns it off.
+
+Inference API::
+
+    learner = ExpressionLearner.load("checkpoints/expression")
+    landmarks = learner.predict(audio, identity_landmarks68)                   # (T, 68, 3)
+    landmarks = learner.predict(audio, ref_frontal68, reference_audio=ref_audio)  # few-shot, best
+
+``audio`` is 16 kHz mono float32 (T = ceil(len(audio) / 640) frames, a
+partial last frame is padded); ``identity_landmarks68`` is either the
+frontalised 68 landmarks of one reference frame, (68, 3), or those of all
+reference frames, (tau, 68, 3) (recommended: the mean is taken inside), in
+the canonical frame of ``toolkit.motion`` (``record.frontal68``). The output
+is frontalised landmarks in the same frame (identity + expression); compose
+them with head motion to place them in an image. Loudness: the audio is
+normalised as a whole (``frontend.normalise_loudness``); pass
+``normalise=False`` for audio that was normalised already (e.g. one chunk of
+a longer, already normalised recording).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from toolkit.constants import N_EXPRESSION_PCA, SAMPLES_PER_FRAME
+from toolkit.errors import ToolkitError
+from toolkit.learners.frontend import N_MEL_FRAMES, N_MELS, LogMel, normalise_loudness
+
+KIND = "expression-learner"
+N_LANDMARKS = 68
+#: the reference-count input is log(n) / log(64): 0 for one image, 1 for the paper's tau = 64 frames
+REFERENCE_COUNT_LOG_SCALE = float(np.log(64.0))
+#: temporal smoothing of the per-frame predictions: Gaussian sigma in frames (40 ms), see module doc
+SMOOTH_FRAMES = 1.0
+#: fewest reference frames (with their audio) for the per-person offset calibration
+MIN_CALIBRATION_FRAMES = 8
+
+
+@dataclass
+class ExpressionNetConfig:
+    n_components: int = N_EXPRESSION_PCA
+    audio_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 64])
+    audio_dim: int = 256
+    identity_dim: int = 64
+    hidden: int = 256
+    dropout: float = 0.2
+
+
+def _conv_out(n: int, stride: int) -> int:
+    return (n + 2 - 3) // stride + 1  # 3x3 kernel, padding 1
+
+
+class AudioWindowEncoder(nn.Module):
+    """(B, 7, 640) raw windows -> (B, audio_dim)."""
+
+    def __init__(self, channels: list[int], out_dim: int) -> None:
+        super().__init__()
+        self.logmel = LogMel()
+        layers: list[nn.Module] = []
+        c_in, h, w = 1, N_MELS, N_MEL_FRAMES
+        for c in channels:
+            stride = 2
+            layers += [nn.Conv2d(c_in, c, 3, stride=stride, padding=1), nn.LeakyReLU(0.2)]
+            c_in, h, w = c, _conv_out(h, stride), _conv_out(w, stride)
+        self.convs = nn.Sequential(*layers)
+        self.proj = nn.Linear(c_in * h * w, out_dim)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        x = self.logmel(windows).unsqueeze(1)  # (B, 1, 80, 25)
+        x = self.convs(x).flatten(1)
+        return torch.nn.functional.leaky_relu(self.proj(x), 0.2)
+
+
+class ExpressionNet(nn.Module):
+    """Psi: (audio window, reference PCA coefficients) -> PCA displacement from the reference."""
+
+    def __init__(self, config: ExpressionNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        k = config.n_components
+        self.audio = AudioWindowEncoder(config.audio_channels, config.audio_dim)
+        self.identity = nn.Sequential(
+            nn.Linear(k + 1, config.identity_dim),
+            nn.LeakyReLU(0.2),
+            nn.Linear(config.identity_dim, config.identity_dim),
+            nn.LeakyReLU(0.2),
+        )
+        self.decoder = nn.Sequential(
+            nn.Dropout(config.dropout),
+            nn.Linear(config.audio_dim + config.identity_dim, config.hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(config.hidden, k),
+        )
+        # PCA statistics travel with the network (buffers -> saved in the checkpoint)
+        self.register_buffer("pca_mean", torch.zeros(N_LANDMARKS * 3))
+        self.register_buffer("pca_components", torch.zeros(k, N_LANDMARKS * 3))
+        #: per-coefficient scale of the identity input (std over the training set)
+        self.register_buffer("coeff_scale", torch.ones(k))
+
+    def set_pca(self, mean: np.ndarray, components: np.ndarray, coeff_scale: np.ndarray | None = None) -> None:
+        self.pca_mean.copy_(torch.as_tensor(np.asarray(mean, np.float32).reshape(-1)))
+        self.pca_components.copy_(torch.as_tensor(np.asarray(components, np.float32)))
+        if coeff_scale is not None:
+            self.coeff_scale.copy_(torch.as_tensor(np.asarray(coeff_scale, np.float32)))
+
+    def to_coeffs(self, landmarks68: torch.Tensor) -> torch.Tensor:
+        """(..., 68, 3) frontalised landmarks -> (..., k) PCA coefficients."""
+        flat = landmarks68.reshape(*landmarks68.shape[:-2], N_LANDMARKS * 3)
+        return (flat - self.pca_mean) @ self.pca_components.T
+
+    def displacement_to_landmarks(self, delta: torch.Tensor) -> torch.Tensor:
+        """(..., k) coefficient displacement -> (..., 68, 3) landmark displacement."""
+        return (delta @ self.pca_components).reshape(*delta.shape[:-1], N_LANDMARKS, 3)
+
+    def forward(
+        self, windows: torch.Tensor, reference_coeffs: torch.Tensor, n_reference: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """windows (B, 7, 640), reference_coeffs (B, k), n_reference (B,) frames averaged into the
+        reference (None = 1) -> (B, k) displacement from the reference, in coefficient units."""
+        a = self.audio(windows)
+        if n_reference is None:
+            n_reference = torch.ones(reference_coeffs.shape[0], device=reference_coeffs.device)
+        count = torch.log(n_reference.float().clamp(min=1.0))[:, None] / REFERENCE_COUNT_LOG_SCALE
+        r = self.identity(torch.cat([reference_coeffs / self.coeff_scale, count], dim=1))
+        return self.decoder(torch.cat([a, r], dim=1)) * self.coeff_scale
+
+
+def _audio_windows(audio: np.ndarray) -> np.ndarray:
+    """(N,) audio -> (T, 7, 640) windows, T = ceil(N / 640); project-wide definition."""
+    from toolkit.audio.features import audio_windows
+
+    n_frames = int(np.ceil(audio.size / SAMPLES_PER_FRAME))
+    return np.array(audio_windows(audio, n_frames), np.float32)  # a writable copy for torch
+
+
+class ExpressionLearner:
+    """Inference wrapper around a trained Psi: audio + reference landmarks -> landmarks."""
+
+    def __init__(self, net: ExpressionNet, info: dict[str, Any] | None = None) -> None:
+        self.net = net.eval()
+        self.info = info or {}
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> ExpressionLearner:
+        """Load a checkpoint folder (or its ``model.safetensors``); default: the shipped one."""
+        from toolkit.learners.checkpoint import load_model
+        from toolkit.paths import checkpoints_dir
+
+        path = Path(path) if path is not None else checkpoints_dir() / "expression"
+        tensors, meta = load_model(path, KIND)
+        net = ExpressionNet(_net_config(meta["net"]))
+        net.load_state_dict({k: v for k, v in tensors.items()}, strict=True)
+        return cls(net, meta)
+
+    @torch.no_grad()
+    def _raw_displacement(self, windows: np.ndarray, ident: np.ndarray, n_ref: int, batch_size: int) -> np.ndarray:
+        ref = self.net.to_coeffs(torch.from_numpy(ident))[None]
+        w_all = torch.from_numpy(windows)
+        out = [
+            self.net(w, ref.expand(len(w), -1), torch.full((len(w),), float(n_ref))) for w in w_all.split(batch_size)
+        ]
+        return torch.cat(out).numpy() if out else np.zeros((0, self.net.config.n_components), np.float32)
+
+    def predict_displacement(
+        self,
+        audio: np.ndarray,
+        identity_landmarks68: np.ndarray,
+        reference_audio: np.ndarray | None = None,
+        *,
+        batch_size: int = 1024,
+        normalise: bool = True,
+        smooth_frames: float = SMOOTH_FRAMES,
+    ) -> np.ndarray:
+        """(T, k) PCA displacement of every frame from the reference identity (calibrated, smoothed)."""
+        audio = _check_audio(audio)
+        ident, n_ref = reference_identity(identity_landmarks68)
+        prep = normalise_loudness if normalise else (lambda a: a)
+        delta = self._raw_displacement(_audio_windows(prep(audio)), ident, n_ref, batch_size)
+        if reference_audio is not None and n_ref >= MIN_CALIBRATION_FRAMES:
+            ref_audio = _check_audio(reference_audio)
+            ref_windows = _audio_windows(prep(ref_audio))[:n_ref]
+            if len(ref_windows) < n_ref:
+                raise ToolkitError(
+                    f"Reference audio covers {len(ref_windows)} frames but {n_ref} reference frames were given.",
+                    f"Pass the audio of the reference frames: {n_ref * SAMPLES_PER_FRAME} samples at 16 kHz.",
+                )
+            # on the reference frames the true displacement from their mean averages to zero:
+            # whatever Psi predicts there on average is its constant offset for this person
+            bias = self._raw_displacement(ref_windows, ident, n_ref, batch_size).mean(axis=0)
+            delta = delta - bias
+        if smooth_frames > 0 and len(delta) > 1:
+            from scipy.ndimage import gaussian_filter1d
+
+            delta = gaussian_filter1d(delta, smooth_frames, axis=0, mode="nearest").astype(np.float32)
+        return delta
+
+    def predict(
+        self,
+        audio: np.ndarray,
+        identity_landmarks68: np.ndarray,
+        reference_audio: np.ndarray | None = None,
+        *,
+        batch_size: int = 1024,
+        normalise: bool = True,
+        smooth_frames: float = SMOOTH_FRAMES,
+    ) -> np.ndarray:
+        """(T, 68, 3) frontalised landmarks: the reference identity plus the predicted expression displacement."""
+        ident, _ = reference_identity(identity_landmarks68)
+        delta = self.predict_displacement(
+            audio,
+            identity_landmarks68,
+            reference_audio,
+            batch_size=batch_size,
+            normalise=normalise,
+            smooth_frames=smooth_frames,
+        )
+        with torch.no_grad():
+            disp = self.net.displacement_to_landmarks(torch.from_numpy(delta)).numpy()
+        return ident[None] + disp
+
+
+def reference_identity(landmarks: np.ndarray) -> tuple[np.ndarray, int]:
+    """(68, 3) one frame or (n, 68, 3) reference frames -> (mean shape (68, 3), n)."""
+    lm = np.asarray(landmarks, np.float32)
+    if lm.ndim == 2:
+        lm = lm[None]
+    if lm.ndim != 3 or lm.shape[1:] != (N_LANDMARKS, 3) or lm.shape[0] < 1:
+        raise ToolkitError(
+            f"Reference identity landmarks must have shape (68, 3) or (n, 68, 3), got {np.shape(landmarks)}.",
+            "Pass the frontalised 68-point landmarks of the reference frame(s) (record.frontal68[...]).",
+        )
+    if not np.all(np.isfinite(lm)):
+        raise ToolkitError(
+            "Reference landmarks contain NaN or infinite values.", "Use frames where a face was tracked."
+        )
+    return lm.mean(axis=0), int(lm.shape[0])
+
+
+def _net_config(d: dict[str, Any]) -> ExpressionNetConfig:
+    from toolkit.learners.config import from_dict
+
+    return from_dict(ExpressionNetConfig, d)
+
+
+def _check_audio(audio: np.ndarray) -> np.ndarray:
+    audio = np.asarray(audio, np.float32)
+    if audio.ndim != 1:
+        raise ToolkitError(
+            f"Audio for the expression learner must be mono (1-D), got shape {audio.shape}.",
+            "Load it with toolkit.io.media.read_audio (16 kHz mono).",
+        )
+    if audio.size < SAMPLES_PER_FRAME:
+        raise ToolkitError(
+            f"Audio too short: {audio.size} samples, at least one video frame ({SAMPLES_PER_FRAME}) is needed.",
+            "Give at least 40 ms of 16 kHz audio.",
+        )
+    if not np.all(np.isfinite(audio)):
+        raise ToolkitError("Audio contains NaN or infinite samples.", "Check the decoding of the audio file.")
+    return audio
+
+
+def net_config_dict(config: ExpressionNetConfig) -> dict[str, Any]:
+    return asdict(config)

@@ -1,0 +1,333 @@
+"""The few-shot head motion learner Phi (paper Sec. 3.3, Appendix A.1).
+
+    h_{tau+1:T} = Phi(f(h_{1:tau}, x_{1:tau}), x_{tau+1:T})
+
+* **encoder f** (hypernetwork): the reference motion h_{1:tau} and the audio
+  features of x_{1:tau} go through two temporal convolutions, are pooled over
+  time (mean and standard deviation, so any tau >= 1 works), joined with the
+  reference's own motion statistics, and an MLP turns the result into the
+  weights W (6 x 256) and bias b (6) of a linear layer. The MLP's output bias
+  holds a base layer (initialised like a normal linear layer); its weights
+  start small, so training starts from a plain network and learns how much
+  each reference bends it.
+* **extrapolator**: the stacked windows x_{t-3:t+4} of the driving audio
+  (T - tau, 7, 640) -> the fixed log-mel front end -> **two 2D convolutions**
+  -> flatten -> **a 1D temporal convolution** -> (T - tau, 256), then
+  residual dilated temporal convolution blocks ("several temporal
+  convolutional blocks", Sec. 3.3) that give each frame about 2.6 s of audio
+  context, and finally the **dynamic linear layer** {W, b} from f, frame by
+  frame -> h_t. A per-frame Gaussian noise input (seeded) lets the model
+  produce different plausible motions for the same audio.
+* **discriminator D**: the mean and standard deviation over time of a motion
+  sequence (12 numbers, motion relative to the reference mean, normalised) ->
+  MLP -> a real/fake score. Trained as a least-squares GAN.
+
+Choices where the paper is silent (Fig. 12 is not in the text):
+
+* the network predicts motion *relative to the mean reference pose*, in units
+  of the training set's per-coefficient standard deviation; the mean pose is
+  added back, so a person keeps their own head position and orientation.
+* **calibration on the reference** (few-shot): the dynamic linear layer is
+  also applied to the reference frames' audio features, where the true motion
+  relative to the reference mean averages to zero; its average output there
+  is subtracted from every predicted frame (the bias b cancels). Without it
+  the first model drifted: for unseen people it predicted a constant pose
+  offset (up to 16 px) that no audio supports.
+* **continuity**: the first predicted frames are pulled towards the last
+  reference pose with an exponential decay (``anchor_frames`` = 12 frames,
+  0.5 s), so generated motion starts where the reference ends instead of
+  jumping. This is applied inside ``forward`` in training and inference alike.
+* **short references**: the encoder was trained with tau drawn from 1..64, so
+  any tau works. **A single image (tau = 1)** gives a reference without motion
+  statistics: the rule is the *learned prior*: the hypernetwork then produces
+  the population-average motion style for that audio, centred on the image's
+  pose (no motion is copied from anywhere; the amplitude is what the training
+  set taught for an unknown person).
+* audio for the reference may be absent (``ref_audio=None``: silence), e.g.
+  a silent reference video.
+
+Inference API::
+
+    learner = MotionLearner.load("checkpoints/motion")
+    motion = learner.predict(ref_motion, ref_audio, driving_audio, seed=0)   # (T, 6)
+
+``ref_motion`` is (tau, 6) head motion h_t of the reference frames
+(axis-angle rotation in radians, then translation in pixels of a 256 px face
+crop made by ``toolkit preprocess``), ``ref_audio`` the reference's 16 kHz
+audio (tau * 640 samples) or None, ``driving_audio`` 16 kHz mono; T =
+ceil(len(driving_audio) / 640). Same inputs and seed -> the same output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from toolkit.constants import SAMPLES_PER_FRAME
+from toolkit.errors import ToolkitError
+from toolkit.learners.frontend import N_MEL_FRAMES, N_MELS, LogMel, normalise_loudness
+
+KIND = "motion-learner"
+MOTION_DIM = 6
+
+
+@dataclass
+class MotionNetConfig:
+    stem_channels_1: int = 8
+    stem_channels_2: int = 8
+    feature_dim: int = 256  # the paper's (T - tau, 256)
+    block_dim: int = 64
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1)
+    noise_dim: int = 8
+    reference_dim: int = 128
+    encoder_dim: int = 128
+    anchor_frames: float = 12.0
+    #: subtract the dynamic layer's mean output on the reference audio (see module doc)
+    calibrate_on_reference: bool = True
+    disc_hidden: int = 64
+
+
+def _out(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+class AudioSequenceStem(nn.Module):
+    """(B, L, 7, 640) stacked windows -> (B, feature_dim, L): two 2D convs, flatten, one 1D temporal conv."""
+
+    def __init__(self, c1: int, c2: int, feature_dim: int) -> None:
+        super().__init__()
+        self.logmel = LogMel()
+        self.conv1 = nn.Conv2d(1, c1, kernel_size=5, stride=(2, 2), padding=2)
+        self.conv2 = nn.Conv2d(c1, c2, kernel_size=5, stride=(4, 4), padding=2)
+        h = _out(_out(N_MELS, 5, 2, 2), 5, 4, 2)
+        w = _out(_out(N_MEL_FRAMES, 5, 2, 2), 5, 4, 2)
+        self.temporal = nn.Conv1d(c2 * h * w, feature_dim, kernel_size=3, padding=1)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        b, length = windows.shape[:2]
+        x = self.logmel(windows).reshape(b * length, 1, N_MELS, N_MEL_FRAMES)
+        x = F.leaky_relu(self.conv1(x), 0.2)
+        x = F.leaky_relu(self.conv2(x), 0.2)
+        x = x.reshape(b, length, -1).transpose(1, 2)  # (B, C*H*W, L)
+        return F.leaky_relu(self.temporal(x), 0.2)
+
+
+class TemporalBlock(nn.Module):
+    """Residual bottleneck block with a dilated temporal convolution."""
+
+    def __init__(self, dim: int, inner: int, dilation: int) -> None:
+        super().__init__()
+        self.down = nn.Conv1d(dim, inner, 1)
+        self.conv = nn.Conv1d(inner, inner, 3, padding=dilation, dilation=dilation)
+        self.up = nn.Conv1d(inner, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.leaky_relu(self.down(x), 0.2)
+        y = F.leaky_relu(self.conv(y), 0.2)
+        return x + self.up(y)
+
+
+class MotionEncoder(nn.Module):
+    """f(h_{1:tau}, x_{1:tau}) -> weights (6 x F) and bias (6) of the dynamic linear layer."""
+
+    def __init__(self, config: MotionNetConfig) -> None:
+        super().__init__()
+        c = config
+        self.conv1 = nn.Conv1d(MOTION_DIM + c.feature_dim, c.encoder_dim, 3, padding=1)
+        self.conv2 = nn.Conv1d(c.encoder_dim, c.encoder_dim, 3, padding=1)
+        # pooled mean + std of the features, plus reference pose and log amplitude (6 + 6)
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * c.encoder_dim + 2 * MOTION_DIM, c.reference_dim),
+            nn.LeakyReLU(0.2),
+            nn.Linear(c.reference_dim, c.reference_dim),
+            nn.LeakyReLU(0.2),
+        )
+        n_out = MOTION_DIM * c.feature_dim + MOTION_DIM
+        self.hyper = nn.Linear(c.reference_dim, n_out)
+        # base layer in the bias, small reference-dependent modulation at start
+        base = nn.Linear(c.feature_dim, MOTION_DIM)
+        with torch.no_grad():
+            self.hyper.weight.mul_(0.1)
+            self.hyper.bias.copy_(torch.cat([base.weight.reshape(-1), base.bias]))
+        self.feature_dim = c.feature_dim
+
+    def forward(
+        self, motion_rel: torch.Tensor, audio_feat: torch.Tensor, pose: torch.Tensor, log_amp: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """motion_rel (B, tau, 6), audio_feat (B, F, tau), pose/log_amp (B, 6) -> W (B,6,F), b (B,6), r (B,R)."""
+        x = torch.cat([motion_rel.transpose(1, 2), audio_feat], dim=1)
+        x = F.leaky_relu(self.conv1(x), 0.2)
+        x = F.leaky_relu(self.conv2(x), 0.2)
+        mean = x.mean(dim=2)
+        std = x.std(dim=2, unbiased=False) if x.shape[2] > 1 else torch.zeros_like(mean)
+        r = self.mlp(torch.cat([mean, std, pose, log_amp], dim=1))
+        out = self.hyper(r)
+        w = out[:, : MOTION_DIM * self.feature_dim].reshape(-1, MOTION_DIM, self.feature_dim)
+        b = out[:, MOTION_DIM * self.feature_dim :]
+        return w, b, r
+
+
+class MotionDiscriminator(nn.Module):
+    """Mean and std over time of a (relative, normalised) motion sequence -> real/fake score."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2 * MOTION_DIM, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 1),
+        )
+
+    @staticmethod
+    def statistics(motion: torch.Tensor) -> torch.Tensor:
+        """(B, L, 6) -> (B, 12): mean and standard deviation over time."""
+        return torch.cat([motion.mean(dim=1), motion.std(dim=1, unbiased=False)], dim=1)
+
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:
+        return self.net(stats).squeeze(1)
+
+
+class MotionNet(nn.Module):
+    """Phi: encoder f + extrapolator (the generator); the discriminator lives beside it."""
+
+    def __init__(self, config: MotionNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.stem = AudioSequenceStem(c.stem_channels_1, c.stem_channels_2, c.feature_dim)
+        self.noise_in = nn.Conv1d(c.noise_dim, c.feature_dim, 1)
+        self.blocks = nn.Sequential(*[TemporalBlock(c.feature_dim, c.block_dim, d) for d in c.dilations])
+        self.encoder = MotionEncoder(c)
+        # motion statistics of the training set, stored with the weights:
+        # motion_mean / pose_std: mean and spread of the clips' mean poses (the encoder's pose input);
+        # motion_std: pooled within-clip std per coefficient (the unit of the relative motion)
+        self.register_buffer("motion_mean", torch.zeros(MOTION_DIM))
+        self.register_buffer("pose_std", torch.ones(MOTION_DIM))
+        self.register_buffer("motion_std", torch.ones(MOTION_DIM))
+
+    def set_statistics(self, mean: np.ndarray, pose_std: np.ndarray, motion_std: np.ndarray) -> None:
+        self.motion_mean.copy_(torch.as_tensor(np.asarray(mean, np.float32)))
+        self.pose_std.copy_(torch.as_tensor(np.maximum(np.asarray(pose_std, np.float32), 1e-6)))
+        self.motion_std.copy_(torch.as_tensor(np.maximum(np.asarray(motion_std, np.float32), 1e-6)))
+
+    def reference_code(
+        self, ref_motion: torch.Tensor, ref_windows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """ref_motion (B, tau, 6), ref_windows (B, tau, 7, 640) ->
+        W (B, 6, F), b (B, 6), reference code r, mean reference pose (B, 6), reference audio features (B, F, tau)."""
+        ref_mean = ref_motion.mean(dim=1)
+        rel = (ref_motion - ref_mean[:, None]) / self.motion_std
+        pose = (ref_mean - self.motion_mean) / self.pose_std
+        std = rel.std(dim=1, unbiased=False) if rel.shape[1] > 1 else torch.zeros_like(pose)
+        log_amp = torch.log(std + 0.05)
+        ref_stem = self.stem(ref_windows)
+        w, b, r = self.encoder(rel, ref_stem, pose, log_amp)
+        return w, b, r, ref_mean, ref_stem
+
+    def forward(
+        self,
+        ref_motion: torch.Tensor,
+        ref_windows: torch.Tensor,
+        driving_windows: torch.Tensor,
+        noise: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (motion (B, L, 6) in input units, relative normalised motion (B, L, 6) for the losses).
+
+        ``noise``: (B, noise_dim, L) standard normal; None = zeros (the mean motion).
+        """
+        w, b, _, ref_mean, ref_stem = self.reference_code(ref_motion, ref_windows)
+        feat = self.stem(driving_windows)  # (B, F, L)
+        if noise is None:
+            noise = torch.zeros(feat.shape[0], self.config.noise_dim, feat.shape[2], device=feat.device)
+        feat = self.blocks(feat + self.noise_in(noise))  # (B, F, L)
+        rel = torch.einsum("bof,bfl->blo", w, feat) + b[:, None, :]  # dynamic linear layer, frame by frame
+        if self.config.calibrate_on_reference:
+            # the same layer on the reference audio: there the true relative motion averages to zero,
+            # so its average output is a constant offset for this person; remove it (b cancels)
+            quiet = torch.zeros(ref_stem.shape[0], self.config.noise_dim, ref_stem.shape[2], device=feat.device)
+            ref_feat = self.blocks(ref_stem + self.noise_in(quiet))
+            rel = rel - (torch.einsum("bof,bfl->blo", w, ref_feat) + b[:, None, :]).mean(dim=1, keepdim=True)
+        if self.config.anchor_frames > 0:
+            last = (ref_motion[:, -1] - ref_mean) / self.motion_std  # (B, 6)
+            t = torch.arange(rel.shape[1], device=rel.device, dtype=rel.dtype)
+            decay = torch.exp(-(t + 1.0) / self.config.anchor_frames)[None, :, None]
+            rel = rel + (last[:, None, :] - rel[:, :1].detach()) * decay
+        return ref_mean[:, None, :] + rel * self.motion_std, rel
+
+
+def _audio_windows(audio: np.ndarray, n_frames: int) -> np.ndarray:
+    from toolkit.audio.features import audio_windows
+
+    return np.array(audio_windows(audio, n_frames), np.float32)  # a writable copy for torch
+
+
+class MotionLearner:
+    """Inference wrapper around a trained Phi."""
+
+    def __init__(self, net: MotionNet, info: dict[str, Any] | None = None) -> None:
+        self.net = net.eval()
+        self.info = info or {}
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> MotionLearner:
+        """Load a checkpoint folder (or its ``model.safetensors``); default: the shipped one."""
+        from toolkit.learners.checkpoint import load_model
+        from toolkit.learners.config import from_dict
+        from toolkit.paths import checkpoints_dir
+
+        path = Path(path) if path is not None else checkpoints_dir() / "motion"
+        tensors, meta = load_model(path, KIND)
+        net = MotionNet(from_dict(MotionNetConfig, meta["net"]))
+        net.load_state_dict(tensors, strict=True)
+        return cls(net, meta)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        ref_motion: np.ndarray,
+        ref_audio: np.ndarray | None,
+        driving_audio: np.ndarray,
+        seed: int = 0,
+        n_frames: int | None = None,
+        stochastic: bool = True,
+    ) -> np.ndarray:
+        """(T, 6) head motion for the driving audio; see the module docstring for units."""
+        ref = np.asarray(ref_motion, np.float32)
+        if ref.ndim != 2 or ref.shape[1] != MOTION_DIM or ref.shape[0] < 1:
+            raise ToolkitError(
+                f"Reference motion must have shape (tau, 6) with tau >= 1, got {ref.shape}.",
+                "Pass record.head_motion[:tau] (rotation axis-angle + translation).",
+            )
+        if not np.all(np.isfinite(ref)):
+            raise ToolkitError("Reference motion contains NaN or infinite values.", "Check the tracking.")
+        tau = ref.shape[0]
+        drive = np.asarray(driving_audio, np.float32)
+        if drive.ndim != 1 or drive.size < SAMPLES_PER_FRAME:
+            raise ToolkitError(
+                f"Driving audio must be 1-D with at least {SAMPLES_PER_FRAME} samples (one frame), "
+                f"got shape {drive.shape}.",
+                "Give 16 kHz mono audio of at least 40 ms.",
+            )
+        if n_frames is None:
+            n_frames = int(np.ceil(drive.size / SAMPLES_PER_FRAME))
+        if ref_audio is None:
+            ref_audio = np.zeros(tau * SAMPLES_PER_FRAME, np.float32)
+        ref_audio = np.asarray(ref_audio, np.float32)
+        if ref_audio.ndim != 1:
+            raise ToolkitError(f"Reference audio must be 1-D, got shape {ref_audio.shape}.", "Pass mono audio.")
+        ref_w = torch.from_numpy(_audio_windows(normalise_loudness(ref_audio), tau))[None]
+        drv_w = torch.from_numpy(_audio_windows(normalise_loudness(drive), n_frames))[None]
+        noise = None
+        if stochastic:
+            g = torch.Generator().manual_seed(int(seed))
+            noise = torch.randn(1, self.net.config.noise_dim, n_frames, generator=g)
+        motion, _ = self.net(torch.from_numpy(ref)[None], ref_w, drv_w, noise)
+        return motion[0].numpy()

@@ -1,0 +1,434 @@
+"""What each learner trains on and how it is scored; the shared loop is in ``train.py``.
+
+A task owns its data, networks, optimisers, one training step, validation on
+the speaker-disjoint split, and the export of an inference checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from toolkit.constants import SAMPLES_PER_FRAME
+from toolkit.errors import ToolkitError
+from toolkit.learners.config import ExpressionTrainConfig, MotionTrainConfig, TrainConfig
+from toolkit.learners.data import ClipData, ExpressionBatcher, MotionBatcher, correct_av_offsets, load_clip_data
+from toolkit.learners.expression import KIND as EXPRESSION_KIND
+from toolkit.learners.expression import ExpressionNet
+from toolkit.learners.motion import KIND as MOTION_KIND
+from toolkit.learners.motion import MotionDiscriminator, MotionNet
+from toolkit.learners.split import DEFAULT_VAL_GROUPS, Split, speaker_split
+
+#: validation noise level of the "Must show" list
+VAL_NOISE_SNR_DB = 10.0
+#: the expression PCA artifact (toolkit.expression.ExpressionPCA.save) written beside the Psi checkpoint
+PCA_ARTIFACT_NAME = "expression_pca.npz"
+
+
+def _records(root: str | Path) -> list[tuple[str, str, bool, int]]:
+    """(clip_id, speaker, has_audio, n_frames) of every finished record."""
+    import json
+
+    from toolkit.data.records import clip_dir, done_clip_ids
+
+    out = []
+    for cid in done_clip_ids(root):
+        meta = json.loads((clip_dir(root, cid) / "meta.json").read_text())
+        out.append((cid, str(meta.get("speaker", cid)), bool(meta.get("has_audio")), int(meta.get("n_frames", 0))))
+    if not out:
+        raise ToolkitError(
+            f"No preprocessed clips under {root}.",
+            "Run `toolkit preprocess VIDEOS... --out DIR` first and pass that DIR as --data.",
+        )
+    return out
+
+
+def make_split(config: TrainConfig) -> Split:
+    recs = _records(config.data.data)
+    groups = list(config.data.val_speakers)
+    split = speaker_split([(cid, spk) for cid, spk, _, _ in recs], groups, config.data.val_fraction)
+    if not split.train:
+        raise ToolkitError("The validation split took every clip; nothing is left to train on.", "Edit val_speakers.")
+    return split
+
+
+def reference_frame(motion: np.ndarray, tau: int) -> int:
+    """The most frontal frame t_M among the first tau frames (``toolkit.motion``'s rule, paper Sec. 4.1)."""
+    from toolkit.motion.disentangle import frontal_frame_index
+
+    return int(frontal_frame_index(motion[:tau, :3]))
+
+
+# ================================================================== expression
+
+
+def fit_expression_pca(clips: list[ClipData], n_components: int, fitted_on: str = "") -> Any:
+    """Fit the project's expression PCA (``toolkit.expression``) on the clips' frontalised 68 landmarks.
+
+    Frames where the face was only interpolated (not detected) are left out of the fit.
+    """
+    from toolkit.expression.pca import ExpressionPCA
+
+    frames = np.concatenate([c.frontal68[c.detected] if c.detected.any() else c.frontal68 for c in clips])
+    return ExpressionPCA(n_components=n_components).fit(frames, fitted_on=fitted_on)
+
+
+class ExpressionTask:
+    kind = EXPRESSION_KIND
+
+    def __init__(self, config: ExpressionTrainConfig, run_dir: Path, rank: int, world: int, log: Any) -> None:
+        from toolkit.learners.noise import build_noise_bank
+        from toolkit.paths import shared_data_dir
+
+        self.config, self.run_dir, self.rank, self.world, self.log = config, run_dir, rank, world, log
+        self.split = make_split(config)
+        root = config.data.data
+        t0 = time.perf_counter()
+        train_clips = load_clip_data(root, self.split.train)
+        self.val_clips = [c for c in load_clip_data(root, self.split.val) if c.has_audio]
+        self.train_clips = train_clips
+        self.av_offsets = (
+            correct_av_offsets(train_clips, config.data.sync_correction_max_frames)
+            if config.data.sync_correction_max_frames > 0
+            else {}
+        )
+        k = config.net.n_components
+        if config.pca:
+            from toolkit.expression.pca import ExpressionPCA
+
+            pca = ExpressionPCA.load(config.pca)
+        else:
+            pca = fit_expression_pca(
+                train_clips,
+                k,
+                f"toolkit learners training split of {root}: {len(train_clips)} clips "
+                f"(validation groups {', '.join(self.split.val_groups)} held out)",
+            )
+        if pca.components_.shape[0] != k:
+            raise ToolkitError(
+                f"The expression PCA has {pca.components_.shape[0]} components, the network expects {k}.",
+                "Set net.n_components to match, or refit the PCA.",
+            )
+        mean = np.asarray(pca.mean_, np.float32).reshape(-1)
+        comps = np.asarray(pca.components_, np.float32)
+        ratio = np.asarray(pca.explained_variance_ratio_, np.float64)
+        self.pca = pca
+        coeffs = [(c.frontal68.reshape(c.n_frames, -1) - mean) @ comps.T for c in train_clips]
+        scale = np.concatenate(coeffs).std(axis=0) + 1e-6
+        torch.manual_seed(config.seed)
+        self.net = ExpressionNet(config.net)
+        self.net.set_pca(mean, comps, scale)
+        self.model: nn.Module = self.net
+        self.loss_norm = float(np.mean(scale**2))
+        speech_dir = config.noise.speech_dir or str(shared_data_dir() / "speech")
+        audio_clips = [c.audio for c in train_clips if c.has_audio]
+        self.noise = build_noise_bank(
+            audio_clips,
+            speech_dir if Path(speech_dir).is_dir() else None,
+            seed=config.seed,
+            max_babble_files=config.noise.max_babble_files,
+        )
+        self.batcher = ExpressionBatcher(
+            train_clips,
+            coeffs,
+            config.segment_frames,
+            self.noise if config.noise.probability > 0 else None,
+            config.noise.probability,
+            config.noise.snr_levels_db,
+            config.noise.gain_db,
+            config.single_reference_probability,
+            config.data.tau,
+        )
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+        self.val_noise = self._validation_noise()
+        self.data_summary = {
+            "split": self.split.describe(),
+            "train_clips_with_audio": len(self.batcher.clips),
+            "av_offsets_corrected_frames": self.av_offsets,
+            "train_frames_with_audio": int(sum(c.n_frames for c in self.batcher.clips)),
+            "pca_fit_frames": int(sum(c.n_frames for c in train_clips)),
+            "pca_explained_variance_ratio": [round(float(x), 5) for x in ratio],
+            "pca_explained_variance_total": round(float(ratio.sum()), 5),
+            "val_clips": [c.clip_id for c in self.val_clips],
+            "val_frames": int(sum(c.n_frames for c in self.val_clips)),
+            "noise_items": self.noise.kinds(),
+            "noise_seconds": {k: round(v, 1) for k, v in self.noise.seconds().items()},
+            "load_seconds": round(time.perf_counter() - t0, 1),
+        }
+
+    def _validation_noise(self) -> list[np.ndarray]:
+        """One fixed noise waveform per validation clip (seeded; a random item of the noise set)."""
+        rng = np.random.default_rng(self.config.seed + 10_007)
+        return [self.noise.sample(c.audio.size, rng)[0] for c in self.val_clips]
+
+    # -- loop interface
+    def modules(self) -> dict[str, nn.Module]:
+        return {"net": self.net}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"net": self.opt}
+
+    def wrap_ddp(self) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.model = DistributedDataParallel(self.net)
+
+    def set_lr(self, factor: float) -> None:
+        for g in self.opt.param_groups:
+            g["lr"] = self.config.optim.lr * factor
+
+    def train_step(self, rng: np.random.Generator) -> dict[str, float]:
+        cfg = self.config
+        b = self.batcher.sample(cfg.optim.batch_size, rng)
+        self.model.train()
+        pred = self.model(
+            torch.from_numpy(b["windows"]), torch.from_numpy(b["reference"]), torch.from_numpy(b["n_reference"])
+        )
+        target = torch.from_numpy(b["target"])
+        loss = F.mse_loss(pred, target) / self.loss_norm
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
+        self.opt.step()
+        noisy = np.isfinite(b["snr"])
+        return {"loss": loss.item(), "grad_norm": float(gn), "noisy_fraction": float(noisy.mean())}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mouth LMD on frames tau.. of every validation clip, mean over clips; the shipped inference path.
+
+        psi: identity = the tau reference frames, calibrated on their audio; psi_single: identity = the
+        most frontal reference frame t_M (the paper's single image), no calibration; psi_10db: as psi
+        with the clip's audio mixed with noise at 10 dB SNR; still_ref: frame t_M held still;
+        still_mean: the reference frames' mean held still; val_mean: the clip's own mean expression
+        over the scored frames (an oracle).
+        """
+        from toolkit.learners.evaluation import mouth_lmd
+        from toolkit.learners.expression import ExpressionLearner
+        from toolkit.learners.noise import mix_at_snr
+
+        learner = ExpressionLearner(self.net)
+        tau, cap = self.config.data.tau, self.config.data.val_max_frames
+        sums: dict[str, list[float]] = {}
+        for clip, noise in zip(self.val_clips, self.val_noise):
+            if clip.n_frames <= tau:
+                continue
+            r = reference_frame(clip.motion, tau)
+            sl = slice(tau, min(clip.n_frames, tau + cap))
+            gt = clip.frontal68[sl]
+            refs = clip.frontal68[:tau]
+            noisy = mix_at_snr(clip.audio, noise, VAL_NOISE_SNR_DB)
+            ref_n = tau * SAMPLES_PER_FRAME
+            preds = {
+                "psi": learner.predict(clip.audio, refs, clip.audio[:ref_n], normalise=False)[sl],
+                "psi_single": learner.predict(clip.audio, clip.frontal68[r], normalise=False)[sl],
+                "psi_10db": learner.predict(noisy, refs, noisy[:ref_n], normalise=False)[sl],
+                "still_ref": np.repeat(clip.frontal68[r][None], len(gt), axis=0),
+                "still_mean": np.repeat(refs.mean(axis=0, keepdims=True), len(gt), axis=0),
+                "val_mean": np.repeat(gt.mean(axis=0, keepdims=True), len(gt), axis=0),
+            }
+        for name, pred in preds.items():
+            sums.setdefault(name, []).append(mouth_lmd(pred, gt))
+        out = {f"val_mouth_lmd_{k}": float(np.mean(v)) for k, v in sums.items()}
+        if sums:
+            out["val_lmd_ratio"] = out["val_mouth_lmd_psi"] / out["val_mouth_lmd_still_ref"]  # psi / still_ref
+        return out
+
+    def export(self, folder: Path, extra: dict[str, Any]) -> Path:
+        """The inference checkpoint (PCA basis inside it) + the PCA artifact beside it (``expression_pca.npz``)."""
+        from toolkit.learners.checkpoint import save_model
+
+        state = {k: v for k, v in self.net.state_dict().items()}
+        meta = {"net": asdict(self.config.net), "train_config": asdict(self.config), "data": self.data_summary, **extra}
+        save_model(folder, state, self.kind, meta)
+        self.pca.save(Path(folder) / PCA_ARTIFACT_NAME)
+        return Path(folder)
+
+
+# ================================================================== motion
+
+
+def motion_statistics(clips: list[ClipData]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(global mean pose, std of clip mean poses, pooled within-clip std), per coefficient."""
+    means = np.stack([c.motion.mean(axis=0) for c in clips])
+    frames = np.array([c.n_frames for c in clips], np.float64)
+    within = np.sqrt(sum(((c.motion - c.motion.mean(0)) ** 2).sum(0) for c in clips) / frames.sum())
+    return means.mean(axis=0), means.std(axis=0), within
+
+
+class MotionTask:
+    kind = MOTION_KIND
+
+    def __init__(self, config: MotionTrainConfig, run_dir: Path, rank: int, world: int, log: Any) -> None:
+        self.config, self.run_dir, self.rank, self.world, self.log = config, run_dir, rank, world, log
+        self.split = make_split(config)
+        root = config.data.data
+        t0 = time.perf_counter()
+        clips = load_clip_data(root, self.split.train)
+        self.av_offsets = (
+            correct_av_offsets(clips, config.data.sync_correction_max_frames)
+            if config.data.sync_correction_max_frames > 0
+            else {}
+        )
+        if not config.use_silent_clips:
+            clips = [c for c in clips if c.has_audio]
+        self.train_clips = clips
+        self.val_clips = [c for c in load_clip_data(root, self.split.val) if c.has_audio]
+        mean, pose_std, within = motion_statistics(clips)
+        torch.manual_seed(config.seed)
+        self.net = MotionNet(config.net)
+        self.net.set_statistics(mean, pose_std, within)
+        self.disc = MotionDiscriminator(config.net.disc_hidden)
+        self.model: nn.Module = self.net
+        self.disc_model: nn.Module = self.disc
+        self.batcher = MotionBatcher(clips, config.predict_frames)
+        o = config.optim
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        self.opt_d = torch.optim.AdamW(self.disc.parameters(), lr=config.disc_lr, betas=(0.5, 0.999))
+        self.data_summary = {
+            "split": self.split.describe(),
+            "train_clips": len(clips),
+            "train_clips_silent": int(sum(not c.has_audio for c in clips)),
+            "av_offsets_corrected_frames": self.av_offsets,
+            "train_frames": int(sum(c.n_frames for c in clips)),
+            "val_clips": [c.clip_id for c in self.val_clips],
+            "val_frames": int(sum(c.n_frames for c in self.val_clips)),
+            "motion_mean": mean.round(5).tolist(),
+            "pose_std": pose_std.round(5).tolist(),
+            "within_clip_std": within.round(5).tolist(),
+            "load_seconds": round(time.perf_counter() - t0, 1),
+        }
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"net": self.net, "disc": self.disc}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"net": self.opt, "disc": self.opt_d}
+
+    def wrap_ddp(self) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.model = DistributedDataParallel(self.net)
+        self.disc_model = DistributedDataParallel(self.disc)
+
+    def set_lr(self, factor: float) -> None:
+        for g in self.opt.param_groups:
+            g["lr"] = self.config.optim.lr * factor
+        for g in self.opt_d.param_groups:
+            g["lr"] = self.config.disc_lr * factor
+
+    def sample_tau(self, rng: np.random.Generator) -> int:
+        tau = self.config.data.tau
+        if tau <= 1 or rng.random() < self.config.full_tau_probability:
+            return tau
+        return int(rng.integers(1, tau))
+
+    def train_step(self, rng: np.random.Generator) -> dict[str, float]:
+        cfg, w = self.config, self.config.loss
+        tau = self.sample_tau(rng)
+        b = self.batcher.sample(cfg.optim.batch_size, tau, rng)
+        ref = torch.from_numpy(b["ref_motion"])
+        target = torch.from_numpy(b["target"])
+        noise = torch.from_numpy(rng.standard_normal((len(ref), cfg.net.noise_dim, target.shape[1])).astype(np.float32))
+        self.model.train()
+        _, rel = self.model(ref, torch.from_numpy(b["ref_windows"]), torch.from_numpy(b["driving_windows"]), noise)
+        target_rel = (target - ref.mean(dim=1, keepdim=True)) / self.net.motion_std
+
+        # discriminator: real vs generated (mean, std) statistics, one forward for both (DDP-friendly)
+        stats_real = MotionDiscriminator.statistics(target_rel)
+        stats_fake = MotionDiscriminator.statistics(rel)
+        scores = self.disc_model(torch.cat([stats_real, stats_fake.detach()]))
+        n = len(ref)
+        loss_d = 0.5 * ((scores[:n] - 1).square().mean() + scores[n:].square().mean())
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+
+        # generator (encoder f + extrapolator); D's plain module, so no second DDP reduction on D
+        loss_rec = F.l1_loss(rel, target_rel)
+        loss_std = (rel.std(dim=1) - target_rel.std(dim=1)).abs().mean()
+        vel, vel_t = rel.diff(dim=1), target_rel.diff(dim=1)
+        loss_vel = (vel.std(dim=1) - vel_t.std(dim=1)).abs().mean()
+        loss_adv = (self.disc(stats_fake) - 1).square().mean()
+        loss = (
+            w.reconstruction * loss_rec
+            + w.std_match * loss_std
+            + w.velocity_match * loss_vel
+            + w.adversarial * loss_adv
+        )
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
+        self.opt.step()
+        return {
+            "loss": loss.item(),
+            "rec_l1": loss_rec.item(),
+            "std_match": loss_std.item(),
+            "vel_match": loss_vel.item(),
+            "adv_g": loss_adv.item(),
+            "loss_d": loss_d.item(),
+            "tau": float(tau),
+            "grad_norm": float(gn),
+        }
+
+    @torch.no_grad()
+    def predict_clip(self, clip: ClipData, tau: int, n_frames: int, seed: int) -> np.ndarray:
+        from toolkit.learners.data import windows_for_frames
+
+        self.net.eval()
+        ref = torch.from_numpy(clip.motion[:tau])[None]
+        ref_w = torch.from_numpy(windows_for_frames(clip.audio, 0, tau))[None]
+        drv_w = torch.from_numpy(windows_for_frames(clip.audio, tau, n_frames))[None]
+        g = torch.Generator().manual_seed(seed)
+        noise = torch.randn(1, self.config.net.noise_dim, n_frames, generator=g)
+        return self.net(ref, ref_w, drv_w, noise)[0][0].numpy()
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        from toolkit.learners.evaluation import motion_scores, reference_loop
+
+        tau, cap = self.config.data.tau, self.config.data.val_max_frames
+        rows: dict[str, list[dict[str, float]]] = {}
+        for clip in self.val_clips:
+            if clip.n_frames < tau + 16:
+                continue
+            n = min(clip.n_frames - tau, cap)
+            gt = clip.motion[tau : tau + n]
+            preds = {
+                "phi": self.predict_clip(clip, tau, n, seed=self.config.seed),
+                "still": np.repeat(clip.motion[tau - 1][None], n, axis=0),
+                "ref_loop": reference_loop(clip.motion[:tau], n),
+            }
+            audio = clip.audio[tau * SAMPLES_PER_FRAME : (tau + n) * SAMPLES_PER_FRAME]
+            for name, pred in preds.items():
+                rows.setdefault(name, []).append(motion_scores(pred, gt, audio=audio))
+        out: dict[str, float] = {}
+        for name, rs in rows.items():
+            for key in dict.fromkeys(k for r in rs for k in r):
+                vals = np.array([r.get(key, np.nan) for r in rs], np.float64)
+                out[f"val_{name}_{key}"] = float(vals[np.isfinite(vals)].mean()) if np.isfinite(vals).any() else np.nan
+        return out
+
+    def export(self, folder: Path, extra: dict[str, Any]) -> Path:
+        from toolkit.learners.checkpoint import save_model
+
+        meta = {"net": asdict(self.config.net), "train_config": asdict(self.config), "data": self.data_summary, **extra}
+        return save_model(folder, dict(self.net.state_dict()), self.kind, meta)
+
+
+def make_task(config: TrainConfig, run_dir: Path, rank: int, world: int, log: Any) -> ExpressionTask | MotionTask:
+    if isinstance(config, ExpressionTrainConfig):
+        return ExpressionTask(config, run_dir, rank, world, log)
+    if isinstance(config, MotionTrainConfig):
+        return MotionTask(config, run_dir, rank, world, log)
+    raise ToolkitError(f"No training task for config {type(config).__name__}.", "Use model expression or motion.")
+
+
+__all__ = ["DEFAULT_VAL_GROUPS", "SAMPLES_PER_FRAME", "ExpressionTask", "MotionTask", "make_task"]
