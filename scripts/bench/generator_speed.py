@@ -1,0 +1,205 @@
+"""Generator speed (frames/s) and peak memory at 256x256, against a baseline measured in the same run.
+
+    nice -n 10 .venv/bin/python scripts/bench/generator_speed.py [--config configs/generator_small.yaml]
+        [--weights checkpoints/generator] [--k 8] [--batch 8] [--repeat 5] [--device cpu|cuda] [--full]
+
+How the pipeline runs the generator on a video: the K references are encoded once
+(``Generator.encode_references``), then frames are generated one at a time (batch 1) or in
+batches (``Generator.generate``). Frames/s counts generated frames per wall-clock second of
+``generate`` (median of --repeat runs), the one-off reference encoding is reported separately.
+
+Cases, each in a fresh process so that its peak resident memory (CPU) is its own:
+
+* the shipped model (``--weights``; else the config's network with random weights - same cost);
+* baseline: the same network sizes with every ablation switch on (Table 3's "Baseline": no
+  render branch, no hybrid attention, no flow, image matting) - the ratio shows what the paper's
+  modules cost on top;
+* ``--full``: the paper-scale config (configs/generator_full.yaml), for reference.
+
+Real inputs are not needed for timing; inputs are random tensors of the right shapes.
+The CPU of this machine is shared: run with ``nice -n 10`` and read the ratios, not only the
+absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def _measure(spec: dict, queue: mp.Queue) -> None:
+    import resource
+
+    import torch
+
+    from toolkit.generator.config import AblationConfig, load_config
+    from toolkit.generator.model import Generator
+
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
+    device = torch.device(spec["device"])
+    if spec.get("weights"):
+        from toolkit.generator.checkpoint import load_generator
+
+        g = load_generator(spec["weights"])
+    else:
+        cfg = load_config(spec["config"]).generator
+        if spec["baseline"]:
+            cfg = dataclasses.replace(cfg, ablation=AblationConfig(baseline=True))
+        torch.manual_seed(0)
+        g = Generator(cfg)
+    g = g.to(device).eval()
+    s, k = g.config.image_size, spec["k"]
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gen = torch.Generator().manual_seed(0)
+
+    def rand(*shape: int, signed: bool = True) -> torch.Tensor:
+        t = torch.rand(*shape, generator=gen)
+        return (t * 2 - 1 if signed else t).to(device)
+
+    refs, ref_lmk = rand(1, k, 3, s, s), rand(1, k, 1, s, s, signed=False)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    on_gpu = device.type == "cuda"
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
+    results = {}
+    with torch.inference_mode(), amp:
+        t = time.perf_counter()
+        cache = g.encode_references(refs, ref_lmk)
+        sync()
+        results["encode_references_ms"] = (time.perf_counter() - t) * 1000
+        for b in spec["batches"]:
+            inp = (
+                rand(b, 1, s, s, signed=False),
+                rand(b, 3, s, s),
+                torch.ones(b, 1, s, s, device=device),
+                rand(b, 3, s, s),
+                rand(b, 1, s, s, signed=False),
+                rand(b, 1, s, s, signed=False),
+            )
+            g.generate(cache, *inp)  # warm-up
+            sync()
+            times, cpu = [], []
+            for _ in range(spec["repeat"]):
+                t, c = time.perf_counter(), time.process_time()
+                g.generate(cache, *inp)
+                sync()
+                times.append(time.perf_counter() - t)
+                cpu.append(time.process_time() - c)
+            results[f"fps_batch{b}"] = b / statistics.median(times)
+            # CPU seconds of this process spread over its threads: what the wall time would be on
+            # an otherwise idle machine (the shared CPU inflates wall time, much less CPU time)
+            results[f"fps_cpu_batch{b}"] = b / (statistics.median(cpu) / torch.get_num_threads())
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["rss_before_inputs_mb"] = rss0
+    if device.type == "cuda":
+        results["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    results["params_m"] = sum(p.numel() for p in g.parameters()) / 1e6
+    results["threads"] = torch.get_num_threads()
+    queue.put(results)
+
+
+def run_case(spec: dict) -> dict:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_measure, args=(spec, q))
+    p.start()
+    res = q.get()
+    p.join()
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=str(ROOT / "configs" / "generator_small.yaml"))
+    ap.add_argument("--weights", default=str(ROOT / "checkpoints" / "generator"))
+    ap.add_argument("--k", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--full", action="store_true", help="also time the paper-scale config")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+
+    weights = args.weights if (Path(args.weights) / "model.safetensors").exists() else ""
+    base = {
+        "device": args.device,
+        "k": args.k,
+        "batches": [1, args.batch],
+        "repeat": args.repeat,
+        "threads": args.threads,
+    }
+    cases = {
+        "shipped" if weights else "small (random weights)": {
+            **base,
+            "config": args.config,
+            "weights": weights,
+            "baseline": False,
+        },
+        "baseline ablation (same sizes)": {**base, "config": args.config, "weights": "", "baseline": True},
+    }
+    if args.full:
+        cases["paper-scale (full config)"] = {
+            **base,
+            "config": str(ROOT / "configs" / "generator_full.yaml"),
+            "weights": "",
+            "baseline": False,
+            "repeat": max(2, args.repeat // 2),
+        }
+    results = {}
+    for name, spec in cases.items():
+        results[name] = run_case(spec)
+    first = next(iter(results))
+    ref = results["baseline ablation (same sizes)"]
+    print(f"generator speed at 256x256, K={args.k}, device={args.device} (median of {args.repeat})")
+    b = args.batch
+    hdr = (
+        f"{'case':34s} {'params M':>8s} {'enc refs ms':>11s} {'fps b=1':>8s} {f'fps b={b}':>9s} "
+        f"{'cpu-fps b=1':>11s} {f'cpu-fps b={b}':>12s} {'peak MB':>8s}"
+    )
+    print(hdr)
+    for name, r in results.items():
+        mem = r.get("peak_gpu_mb", r["peak_rss_mb"])
+        print(
+            f"{name:34s} {r['params_m']:8.2f} {r['encode_references_ms']:11.1f} {r['fps_batch1']:8.1f} "
+            f"{r[f'fps_batch{b}']:9.1f} {r['fps_cpu_batch1']:11.1f} {r[f'fps_cpu_batch{b}']:12.1f} {mem:8.0f}"
+        )
+    print("fps = frames per wall-clock second; cpu-fps = frames per (process CPU seconds / torch threads)")
+    load = os.getloadavg()[0]
+    print(f"1-min load average at the end: {load:.1f} on {os.cpu_count()} CPUs (wall fps is only meaningful near idle)")
+    main_r = results[first]
+    print(
+        f"ratio {first} / baseline: batch 1 {main_r['fps_batch1'] / ref['fps_batch1']:.2f}x, "
+        f"batch {args.batch} {main_r[f'fps_batch{args.batch}'] / ref[f'fps_batch{args.batch}']:.2f}x "
+        f"(the cost of the render branch, hybrid attention, flow and non-linear composition)"
+    )
+    target = 10.0
+    print(
+        f"target >= {target:.0f} fps: batch 1 {main_r['fps_batch1'] / target:.2f}x target, "
+        f"batch {args.batch} {main_r[f'fps_batch{args.batch}'] / target:.2f}x target; torch threads {main_r['threads']}"
+    )
+    if args.json:
+        from toolkit.io.atomic import write_json_atomic
+
+        write_json_atomic(args.json, {"k": args.k, "device": args.device, "results": results})
+    else:
+        print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

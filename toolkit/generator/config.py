@@ -1,0 +1,315 @@
+"""Typed configuration of the 3D-aware generative network and its training.
+
+One dataclass tree (:class:`GeneratorTrainConfig`) is read from YAML by the CLI,
+the pipeline and the notebooks. Two shipped files:
+
+* ``configs/generator_full.yaml`` - the paper's scale (Sec. 5: K up to 32, 256x256,
+  Adam 2e-4 / (0.5, 0.999), lambdas 10) for a GPU cluster via ``torchrun``;
+* ``configs/generator_small.yaml`` - a narrow network sized to run at >= 10 frames/s
+  at 256x256 on a 2-core CPU and to train there in a few hours.
+
+The paper's ablations (Appendix B.3, Table 3) are switches of :class:`AblationConfig`,
+not code forks: each switch removes or replaces the sub-network it names, so the
+parameter set and the module types of the model differ (tested).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from toolkit.errors import InputFileError, ToolkitError
+
+
+class ConfigError(ToolkitError):
+    """A configuration file or value is invalid."""
+
+    code = "bad-config"
+
+
+@dataclass
+class AblationConfig:
+    """Switches for the ablations of Table 3 (all False = the full model).
+
+    * ``no_3d_aware``: no rendered face y~_t (no render flow, no render SPADE branch);
+      the data pipeline also drops the motion matcher and passes the first reference
+      as the "matched" frame (the matcher belongs to the 3D-aware module, Sec. 4.1).
+    * ``no_hybrid_attention``: no activation encoder E_A, no information exchange and
+      no ConvGate: the K reference features are plainly averaged (the practice the
+      paper contrasts with, Sec. 4.2).
+    * ``no_nonlinear_composition``: the decoder has only the landmark-modulated SPADE
+      branch; the warped render / matched frame are blended into its raw output by
+      image matting (Sec. 2.2) with the flow network's attention maps.
+    * ``no_warping``: no flow network; render and matched frame enter unwarped.
+    * ``baseline``: all four at once ("a straightforward model without any features").
+    """
+
+    no_3d_aware: bool = False
+    no_hybrid_attention: bool = False
+    no_nonlinear_composition: bool = False
+    no_warping: bool = False
+    baseline: bool = False
+
+    def resolved(self) -> AblationConfig:
+        """The effective switches: ``baseline`` turns every other switch on."""
+        if not self.baseline:
+            return dataclasses.replace(self)
+        return AblationConfig(True, True, True, True, True)
+
+    @property
+    def name(self) -> str:
+        """Short tag used in method names (``ours``, ``ours-no-3d-aware`` ...)."""
+        r = self
+        if r.baseline:
+            return "baseline"
+        parts = [
+            n.replace("_", "-")
+            for n in ("no_3d_aware", "no_hybrid_attention", "no_nonlinear_composition", "no_warping")
+            if getattr(r, n)
+        ]
+        return "+".join(parts) if parts else "full"
+
+
+@dataclass
+class GeneratorConfig:
+    """Sizes of the generator (embedding + flow networks + composition decoder).
+
+    Resolution levels: level ``j`` has stride ``2**j`` w.r.t. the image. The decoder G has
+    ``n_layers`` (the paper's N) layers; decoder layer ``i`` (1-based) works at level
+    ``j = N - i + 1`` and upsamples to level ``j - 1`` with a transposed convolution.
+    """
+
+    image_size: int = 256
+    n_layers: int = 5  # N: decoder layers = dynamic-weight sets {theta_gamma, theta_beta, theta_S}
+    # decoder channels at level j: min(ngf * 2**(j-1), max_channels); output features at level 0 = ngf
+    ngf: int = 16
+    max_channels: int = 128
+    # dynamic (theta_S) landmark encoder channels at level j: min(lmk_ngf * 2**(j-1), lmk_max_channels)
+    lmk_ngf: int = 8
+    lmk_max_channels: int = 32
+    # fixed encoders of the warped render / warped matched frame
+    img_enc_ngf: int = 16
+    img_enc_max_channels: int = 64
+    # hybrid embedding: q features (after two stride-2 convs, level 2 + log2(embed_downsample));
+    # e_y / e_l at level N have dec_channels(N) channels (e_y is the decoder's input, the paper's
+    # "appearance vector"). embed_downsample > 1 average-pools references and landmark images
+    # before the embedding (the per-frame attention combine of Eq. 6 costs 4x less per factor 2)
+    embed_q_channels: int = 32
+    embed_downsample: int = 2
+    fusion_dim: int = 64  # d of E_FI / E_FL vectors
+    fusion_hidden: int = 64  # hidden width of the E_FP perceptrons
+    spade_kernel: int = 1  # kernel of the fixed SPADE gamma/beta convs (paper-scale: 3)
+    dynamic_spade_kernel: int = 1  # kernel of the dynamic gamma/beta convs theta_gamma, theta_beta
+    # flow network (FlowNet of vid2vid, small): runs on the inputs pooled by flow_downsample
+    flow_ngf: int = 16
+    flow_downsample: int = 2
+    flow_res_blocks: int = 1
+    ablation: AblationConfig = field(default_factory=AblationConfig)
+
+    def validate(self) -> None:
+        if self.n_layers < 3:
+            raise ConfigError(f"generator.n_layers={self.n_layers} is too small.", "Use 3 or more (paper-scale 5-7).")
+        if self.image_size % (2**self.n_layers):
+            raise ConfigError(
+                f"generator.image_size={self.image_size} is not divisible by 2**n_layers={2**self.n_layers}.",
+                "Pick an image size that is a multiple of 2**n_layers (e.g. 128 or 256 with n_layers 5).",
+            )
+        for name in ("spade_kernel", "dynamic_spade_kernel"):
+            if getattr(self, name) not in (1, 3):
+                raise ConfigError(f"generator.{name} must be 1 or 3, got {getattr(self, name)}.")
+        if self.embed_downsample not in (1, 2, 4):
+            raise ConfigError(f"generator.embed_downsample must be 1, 2 or 4, got {self.embed_downsample}.")
+        if self.q_level >= self.n_layers:
+            raise ConfigError(
+                f"generator.embed_downsample={self.embed_downsample} leaves no embedding layer below level "
+                f"n_layers={self.n_layers}.",
+                "Lower embed_downsample or raise n_layers.",
+            )
+        if self.flow_downsample not in (1, 2, 4):
+            raise ConfigError(f"generator.flow_downsample must be 1, 2 or 4, got {self.flow_downsample}.")
+
+    @property
+    def q_level(self) -> int:
+        """Resolution level of the embedding's q features (the attention combine of Eq. 6)."""
+        return 2 + {1: 0, 2: 1, 4: 2}[self.embed_downsample]
+
+    def dec_channels(self, level: int) -> int:
+        return self.ngf if level == 0 else min(self.ngf * 2 ** (level - 1), self.max_channels)
+
+    def lmk_channels(self, level: int) -> int:
+        return 1 if level == 0 else min(self.lmk_ngf * 2 ** (level - 1), self.lmk_max_channels)
+
+    def img_enc_channels(self, level: int) -> int:
+        return min(self.img_enc_ngf * 2 ** (level - 1), self.img_enc_max_channels)
+
+
+@dataclass
+class DiscriminatorConfig:
+    """Two-scale conditional patch discriminators (pix2pixHD / vid2vid, Sec. 4.4)."""
+
+    num_scales: int = 2
+    n_layers: int = 3
+    ndf: int = 32
+    spectral_norm: bool = True
+
+
+@dataclass
+class LossConfig:
+    """Eq. (8): GAN + lambda_FM * FM + lambda_PCT * perceptual + lambda_W * flow."""
+
+    gan_mode: Literal["hinge", "lsgan"] = "hinge"
+    lambda_fm: float = 10.0
+    lambda_pct: float = 10.0
+    lambda_w: float = 10.0
+    #: "auto": VGG19 if vgg19_weights points at a file, else the 3DDFA_V2 MobileNet (pretrained on
+    #: faces, from the shared weights) if present, else multi-scale L1 + SSIM. See losses.py.
+    perceptual: Literal["auto", "vgg19", "face-mobilenet", "ms-l1-ssim"] = "auto"
+    vgg19_weights: str = ""  # local torchvision vgg19 state dict (not obtainable offline here)
+    face_mobilenet_weights: str = ""  # default: <shared weights>/3ddfa_v2/weights_mb05_120x120.pth
+    #: weight of the sparse landmark-correspondence term inside the flow loss (replaces the
+    #: FlowNet2 ground-truth flow of vid2vid, which is not available here)
+    flow_landmark_weight: float = 1.0
+
+
+@dataclass
+class DataConfig:
+    """How training samples are drawn from ``toolkit preprocess`` records."""
+
+    records: str = ""  # folder written by `toolkit preprocess`
+    renders: str = ""  # frame/render cache folder (default: <records>/generator_cache)
+    clips_file: str = ""  # optional text file of clip ids (one a line) restricting the records used
+    k_choices: list[int] = field(default_factory=lambda: [1, 8])  # K per batch, drawn at random
+    tau: int = 64  # references come from the first tau frames (paper Sec. 5)
+    #: probability of handing the composition module a worse-than-best matched frame
+    #: ("we manipulate the selection of y_ts by increasing the cost c_t", Sec. 4.1)
+    matcher_perturb_prob: float = 0.3
+    #: split groups held out of training (toolkit.learners.split); empty = that module's
+    #: DEFAULT_VAL_GROUPS, so the generator is validated on the same speakers as the learners
+    val_groups: list[str] = field(default_factory=list)
+    hflip_prob: float = 0.5  # mirror whole samples (images, landmark images, points alike)
+    #: renders move mouth/jaw with the target expression (toolkit.render's rig), as the pipeline
+    #: does at inference; False = the paper's y~_t, which keeps the frontal frame's expression
+    render_drive_expression: bool = True
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 4
+    steps: int = 20000
+    log_every: int = 10
+    sample_every: int = 250
+    checkpoint_every: int = 500
+    seed: int = 0
+    mixed_precision: bool = True  # bf16 autocast on CUDA only; ignored on CPU
+    threads: int = 0  # torch CPU threads (0 = torch default)
+
+
+@dataclass
+class GeneratorTrainConfig:
+    """Everything ``toolkit train generator`` needs."""
+
+    name: str = "small"
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def small_config() -> GeneratorTrainConfig:
+    """The CPU-sized model (what ``configs/generator_small.yaml`` holds)."""
+    return GeneratorTrainConfig(name="small")
+
+
+def full_config() -> GeneratorTrainConfig:
+    """Paper-scale model for a GPU cluster (what ``configs/generator_full.yaml`` holds)."""
+    return GeneratorTrainConfig(
+        name="full",
+        generator=GeneratorConfig(
+            image_size=256,
+            n_layers=6,
+            ngf=32,
+            max_channels=512,
+            lmk_ngf=16,
+            lmk_max_channels=64,
+            img_enc_ngf=32,
+            img_enc_max_channels=256,
+            embed_q_channels=64,
+            embed_downsample=1,
+            fusion_dim=256,
+            fusion_hidden=256,
+            spade_kernel=3,
+            dynamic_spade_kernel=1,
+            flow_ngf=32,
+            flow_downsample=1,
+            flow_res_blocks=4,
+        ),
+        discriminator=DiscriminatorConfig(num_scales=2, n_layers=3, ndf=64),
+        data=DataConfig(k_choices=[1, 8, 32]),
+        train=TrainConfig(batch_size=8, steps=400_000),
+    )
+
+
+# --------------------------------------------------------------------------- (de)serialisation
+
+
+def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) {unknown} in {where}.", f"Valid keys: {sorted(fields)}. Check the spelling in the YAML."
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
+        elif isinstance(default, tuple):
+            kwargs[name] = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}.{name} must be true or false, got {value!r}.")
+            kwargs[name] = value
+        elif isinstance(default, int | float) and not isinstance(value, int | float):
+            raise ConfigError(f"{where}.{name} must be a number, got {value!r}.")
+        elif isinstance(default, float):
+            kwargs[name] = float(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> GeneratorTrainConfig:
+    cfg = _from_dict(GeneratorTrainConfig, data, "config")
+    cfg.generator.validate()
+    return cfg
+
+
+def load_config(path: str | Path) -> GeneratorTrainConfig:
+    """Read a YAML config (``configs/generator_small.yaml`` ...)."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"Config file {path} does not exist.", "Use configs/generator_small.yaml or _full.yaml.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}.", "Fix the syntax.") from exc
+    return config_from_dict(data)
+
+
+def generator_config_from_dict(data: dict[str, Any]) -> GeneratorConfig:
+    cfg = _from_dict(GeneratorConfig, data, "generator")
+    cfg.validate()
+    return cfg

@@ -1,0 +1,121 @@
+"""Video synthesis with a trained generator (what the pipeline and the benchmark's ``ours`` call).
+
+:func:`synthesize_frames` takes numpy arrays in the project's conventions (uint8 RGB frames,
+landmarks in pixels of those frames), resizes everything to the generator's size, encodes the K
+references once, generates the target frames in batches and returns uint8 frames at the size of
+the reference frames::
+
+    from toolkit.generator.checkpoint import load_generator
+    from toolkit.generator.infer import synthesize_frames
+    from toolkit.render.warp3d import Warp3D
+
+    g = load_generator()                      # checkpoints/generator
+    w3d = Warp3D(ref_frames, ref_track)       # the 3D-aware module
+    gi = w3d.generator_inputs(rot, trans, scale, expression68)
+    frames = synthesize_frames(g, ref_frames, ref_lm68, target_lm68, gi.rendered, gi.mask,
+                               gi.matched, matched_landmarks68=ref_lm68[gi.matched_index],
+                               render_landmarks68=target_lm68)
+
+``render_landmarks68`` are the landmarks of the render (the target pose; with an expression-driven
+render, the target's mouth); passing the target landmarks is a close approximation when the render
+is driven by the target expression, which is how the shipped model was trained.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toolkit.errors import ToolkitError
+from toolkit.generator.landmark_image import landmark_image
+
+
+class SynthesisInputError(ToolkitError):
+    code = "bad-synthesis-input"
+
+
+def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+    if frames.shape[1] == size and frames.shape[2] == size:
+        return frames
+    import cv2
+
+    interp = cv2.INTER_AREA if frames.shape[1] > size else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in frames])
+
+
+def synthesize_frames(
+    generator,  # toolkit.generator.model.Generator
+    ref_frames: np.ndarray,
+    ref_landmarks68: np.ndarray,
+    target_landmarks68: np.ndarray,
+    rendered: np.ndarray | None,
+    render_mask: np.ndarray | None,
+    matched: np.ndarray,
+    render_landmarks68: np.ndarray | None = None,
+    matched_landmarks68: np.ndarray | None = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Generate ``T`` frames ``(T, H, W, 3)`` uint8 at the reference frames' size.
+
+    Args:
+        ref_frames: ``(K, H, W, 3)`` uint8 references (square face crops).
+        ref_landmarks68, target_landmarks68: ``(K|T, 68, 2|3)`` in pixels of the reference frames.
+        rendered, render_mask: y~_t ``(T, H, W, 3)`` uint8 and ``(T, H, W)`` in [0, 1] (or uint8);
+            may be None for a ``no_3d_aware`` generator.
+        matched: y_ts ``(T, H, W, 3)`` uint8.
+        render_landmarks68, matched_landmarks68: landmarks of y~_t and y_ts (optional flow hints).
+    """
+    import torch
+
+    ref_frames = np.asarray(ref_frames)
+    if ref_frames.ndim != 4 or ref_frames.shape[-1] != 3 or ref_frames.shape[1] != ref_frames.shape[2]:
+        raise SynthesisInputError(
+            f"Reference frames must be square uint8 (K, S, S, 3), got {ref_frames.shape}.",
+            "Pass the preprocessed face crops.",
+        )
+    src = int(ref_frames.shape[1])
+    size = int(generator.config.image_size)
+    n = int(np.asarray(target_landmarks68).shape[0])
+    for name, arr in (("matched", matched), ("rendered", rendered)):
+        if arr is not None and np.asarray(arr).shape[0] != n:
+            raise SynthesisInputError(f"{name} has {np.asarray(arr).shape[0]} frames for {n} target landmarks.")
+
+    def img_t(frames: np.ndarray) -> torch.Tensor:
+        x = _resize(np.asarray(frames, np.uint8), size).astype(np.float32) / 127.5 - 1
+        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+
+    def lm_t(lms: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.stack([landmark_image(p[:, :2], size, src) for p in lms]))[:, None]
+
+    dev = torch.device(device)
+    generator = generator.to(dev).eval()
+    out = np.zeros((n, src, src, 3), np.uint8)
+    with torch.inference_mode():
+        cache = generator.encode_references(
+            img_t(ref_frames)[None].to(dev), lm_t(np.asarray(ref_landmarks68))[None].to(dev)
+        )
+        for start in range(0, n, batch_size):
+            sl = slice(start, min(n, start + batch_size))
+            tgt = lm_t(np.asarray(target_landmarks68)[sl]).to(dev)
+            rend = mask = rl = None
+            if rendered is not None:
+                rend = img_t(np.asarray(rendered)[sl]).to(dev)
+                m = np.asarray(render_mask)[sl].astype(np.float32)
+                if m.max(initial=0) > 1:
+                    m = m / 255.0
+                mask = torch.from_numpy(_resize_mask(m, size))[:, None].to(dev)
+            if render_landmarks68 is not None:
+                rl = lm_t(np.asarray(render_landmarks68)[sl]).to(dev)
+            ml = lm_t(np.asarray(matched_landmarks68)[sl]).to(dev) if matched_landmarks68 is not None else None
+            res = generator.generate(cache, tgt, rend, mask, img_t(np.asarray(matched)[sl]).to(dev), rl, ml).image
+            frames = ((res.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+            out[sl] = _resize(frames, src)
+    return out
+
+
+def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    if mask.shape[1] == size:
+        return mask.astype(np.float32)
+    import cv2
+
+    return np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA) for m in mask]).astype(np.float32)

@@ -1,0 +1,75 @@
+"""``toolkit generate``: one video, or many with ``--batch LIST.csv``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from toolkit.errors import InputFileError
+from toolkit.pipeline.config import add_config_arguments, config_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="make a talking-head video from a reference video/image and speech",
+        description="Reference (video or one image) + audio (any format, any rate) -> mp4 with the audio. "
+        "Head motion comes from the motion learner (or --motion still|reference|VIDEO|FILE), expression "
+        "from the expression learner (or --expression VIDEO).",
+    )
+    p.add_argument("--reference", "-r", help="reference video or image of the person")
+    p.add_argument("--audio", "-a", help="driving speech (wav, mp3, m4a, or a video's audio track)")
+    p.add_argument("--out", "-o", help="output mp4")
+    p.add_argument("--batch", metavar="LIST.csv", help="CSV of jobs (columns reference,audio,out[,id,options...])")
+    p.add_argument("--report", metavar="REPORT.csv", help="batch report (default: LIST.report.csv)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    add_config_arguments(p.add_argument_group("generation options"))
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args).validate()
+    if args.batch:
+        if args.reference or args.audio or args.out:
+            raise InputFileError("--batch cannot be combined with --reference/--audio/--out.", "Use one or the other.")
+        from toolkit.pipeline.batch import default_report_path, read_batch, run_batch
+
+        jobs = read_batch(args.batch)
+        report = args.report or default_report_path(args.batch)
+        outcomes = run_batch(jobs, config, report, echo=(lambda *a, **k: None) if args.quiet else print)
+        failed = [o for o in outcomes if o.status != "done"]
+        print(f"batch: {len(outcomes) - len(failed)} done, {len(failed)} failed; report: {report}")
+        for o in failed:
+            print(f"  {o.job.job_id} (line {o.job.line}): {o.error_code}: {o.message}", file=sys.stderr)
+        return 1 if failed else 0
+    missing = [name for name in ("reference", "audio", "out") if not getattr(args, name)]
+    if missing:
+        raise InputFileError(
+            f"Missing {', '.join('--' + m for m in missing)}.",
+            "Usage: toolkit generate --reference R --audio A --out O.mp4 (or --batch LIST.csv).",
+        )
+    from toolkit.pipeline.pipeline import TalkingHeadPipeline
+
+    progress = None if args.quiet else _console_progress()
+    result = TalkingHeadPipeline(config).generate(args.reference, args.audio, args.out, progress=progress)
+    if progress is not None:
+        print(file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {result.summary()}")
+    if result.views_path:
+        print(f"views: {result.views_path}, pose curves: {result.pose_plot_path}")
+    return 0
+
+
+def _console_progress():
+    last = {"text": ""}
+
+    def show(event) -> None:
+        text = f"\r[{event.overall * 100:5.1f}%] {event.stage:<9} {event.message[:50]:<50}"
+        if text != last["text"]:
+            last["text"] = text
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    return show

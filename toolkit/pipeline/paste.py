@@ -1,0 +1,70 @@
+"""Paste-back output: the generated face crop put back into the original frame.
+
+The crop is pasted into the reference frame the motion matcher chose for it
+(its background, hair and shoulders match), with a feathered border so the
+seam does not show. Large frames are scaled to ``max_paste_side`` first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toolkit.pipeline.stages import Reference
+
+
+def _even(v: float) -> int:
+    return max(2, int(round(v / 2.0)) * 2)
+
+
+class PasteBack:
+    """Pastes size x size crops into the reference's full frames (only the K sampled frames are kept)."""
+
+    def __init__(self, ref: Reference, max_side: int, feather: float = 0.08) -> None:
+        import cv2
+
+        if not ref.full_frames:
+            raise ValueError("paste-back needs the reference's full frames (config.output='paste-back')")
+        h, w = ref.frame_size
+        f = min(1.0, max_side / max(h, w))
+        self.out_size = (_even(w * f), _even(h * f))  # (W, H), even for yuv420p
+        fx, fy = self.out_size[0] / w, self.out_size[1] / h
+        x0, y0, x1, y1 = ref.crop_box
+        self.box = (int(round(x0 * fx)), int(round(y0 * fy)), int(round(x1 * fx)), int(round(y1 * fy)))
+        self.box = (
+            self.box[0],
+            self.box[1],
+            min(self.out_size[0], max(self.box[0] + 2, self.box[2])),
+            min(self.out_size[1], max(self.box[1] + 2, self.box[3])),
+        )
+        self.indices = np.array(sorted(ref.full_frames), int)
+        self.backgrounds = {
+            i: cv2.resize(frame, self.out_size, interpolation=cv2.INTER_AREA) if f < 1.0 or frame.shape[1::-1] !=
+            self.out_size else frame
+            for i, frame in ref.full_frames.items()
+        }
+        bw, bh = self.box[2] - self.box[0], self.box[3] - self.box[1]
+        self.alpha = _feather_mask(bh, bw, feather)[..., None]
+
+    def apply(self, crop: np.ndarray, matched: int) -> np.ndarray:
+        import cv2
+
+        key = int(matched) if int(matched) in self.backgrounds else int(
+            self.indices[np.argmin(np.abs(self.indices - int(matched)))]
+        )
+        out = self.backgrounds[key].copy()
+        x0, y0, x1, y1 = self.box
+        face = cv2.resize(crop, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        region = out[y0:y1, x0:x1].astype(np.float32)
+        out[y0:y1, x0:x1] = np.clip(self.alpha * face + (1.0 - self.alpha) * region + 0.5, 0, 255).astype(np.uint8)
+        return out
+
+
+def _feather_mask(h: int, w: int, feather: float) -> np.ndarray:
+    """1 inside, falling smoothly to 0 at the border over ``feather`` of the side."""
+    def ramp(n: int) -> np.ndarray:
+        band = max(1.0, feather * n)
+        d = np.minimum(np.arange(n) + 0.5, n - np.arange(n) - 0.5)
+        x = np.clip(d / band, 0.0, 1.0)
+        return x * x * (3 - 2 * x)  # smoothstep
+
+    return np.outer(ramp(h), ramp(w)).astype(np.float32)

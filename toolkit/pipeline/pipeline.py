@@ -1,0 +1,338 @@
+"""The one generation pipeline: reference + audio -> talking-head mp4 with the audio.
+
+``TalkingHeadPipeline(config).generate(reference, audio, out_path)`` runs the
+paper's inference path (Fig. 2):
+
+1. the reference (a video of any length, or one image) is cropped, tracked and
+   disentangled into head motion h_{1:tau} and expression; its most frontal
+   frame t_M gives the identity landmarks p_{t,M} and the 3D mesh;
+2. head motion for the new audio comes from the motion learner Phi (or is held
+   still, replayed from the reference, or taken from another video or file),
+   expression from the expression learner Psi (or another video: Fig. 16);
+3. frames are made chunk by chunk by the 3D-aware module (mesh projected at
+   h_t, motion matcher, 3D-warp composition), or by the learned generator when
+   its checkpoint exists, and written at once through the streaming video
+   writer, so memory stays bounded whatever the audio length.
+
+The output appears atomically: a failed or interrupted run leaves no partial
+file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
+from toolkit.pipeline.config import GenerationConfig
+from toolkit.pipeline.inputs import AudioInput, load_audio
+from toolkit.pipeline.progress import STAGES, ProgressFn, StageClock
+from toolkit.pipeline.stages import (
+    Reference,
+    expression_from_video,
+    motion_from_source,
+    prepare_reference,
+    read_motion_file,
+    scale_expression,
+    scale_motion,
+)
+from toolkit.pipeline.views import RenderedChunk
+
+ReferenceLike = str | os.PathLike[str] | np.ndarray
+AudioLike = str | os.PathLike[str] | np.ndarray
+
+
+@dataclass
+class GenerationResult:
+    """What one generation produced, with per-stage timings."""
+
+    out_path: Path
+    n_frames: int
+    renderer: str
+    #: seconds of compute per stage (see toolkit.pipeline.progress.STAGES)
+    timings: dict[str, float]
+    #: the head motion (n, 6) and expression landmarks (n, 68, 3) the video was made from
+    head_motion: np.ndarray
+    expression68: np.ndarray
+    reference_frames: int
+    config: GenerationConfig
+    views_path: Path | None = None
+    pose_plot_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        """Duration of the generated video."""
+        return self.n_frames / VIDEO_FPS
+
+    @property
+    def compute_seconds(self) -> float:
+        return float(sum(self.timings.values()))
+
+    @property
+    def real_time_factor(self) -> float:
+        """Seconds of compute per second of video."""
+        return self.compute_seconds / max(self.seconds, 1e-9)
+
+    def stage_real_time_factors(self) -> dict[str, float]:
+        return {k: v / max(self.seconds, 1e-9) for k, v in self.timings.items()}
+
+    def summary(self) -> str:
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items() if v > 0.0005)
+        return (
+            f"{self.out_path}: {self.n_frames} frames ({self.seconds:.1f} s) with the {self.renderer} renderer in "
+            f"{self.wall_seconds:.1f} s, real-time factor {self.real_time_factor:.2f} ({stages})"
+        )
+
+
+class TalkingHeadPipeline:
+    """Audio-driven talking-head generation with rhythmic head motion (Chen et al., ECCV 2020).
+
+    One object serves the CLI, the batch mode, the app and the notebooks.
+    Models are loaded once per process and shared by every pipeline object
+    (see :mod:`toolkit.pipeline.models`), so creating one per request is cheap.
+    """
+
+    def __init__(self, config: GenerationConfig | None = None) -> None:
+        self.config = (config or GenerationConfig()).validate()
+
+    # ------------------------------------------------------------------ main entry
+    def generate(
+        self,
+        reference: ReferenceLike,
+        audio: AudioLike,
+        out_path: str | os.PathLike[str],
+        progress: ProgressFn | None = None,
+        *,
+        reference_indices: Sequence[int] | None = None,
+        reference_audio: np.ndarray | None = None,
+    ) -> GenerationResult:
+        """Make ``out_path`` (mp4, H.264 + AAC) from a reference video/image and driving audio.
+
+        ``reference_indices`` fixes the K reference frames (e.g. a benchmark's; t_M is always
+        added) instead of sampling them; ``reference_audio`` (16 kHz, aligned with the reference
+        frames) is for references given as arrays, whose sound the pipeline cannot read itself.
+        """
+        from toolkit.pipeline import renderers
+
+        started = time.perf_counter()
+        cfg = self.config
+        out_path = Path(out_path)
+        renderer_name = renderers.resolve_renderer(cfg)
+        clock = StageClock(progress, uses_generator=renderer_name == "generator")
+
+        # cheap checks first: a silent or over-long audio is refused before any tracking
+        with clock.stage("load"):
+            speech = load_audio(audio, cfg.max_seconds)
+        clock.report("load", 0.2, "audio read")
+        motion_source = cfg.motion_source()
+        if motion_source.kind == "file":  # a malformed motion file is refused before any tracking
+            read_motion_file(motion_source.path)  # type: ignore[arg-type]
+        ref = prepare_reference(reference, cfg, clock, reference_indices, reference_audio)
+        warnings = list(_reference_warnings(ref))
+
+        head_motion, head_scale = self.plan_motion(ref, speech, clock)
+        expression = self.plan_expression(ref, speech, clock)
+        clock.report("learners", 1.0, "motion and expression ready")
+
+        with clock.stage("render"):
+            renderer = renderers.make_renderer(renderer_name, ref, cfg)
+        warnings += list(getattr(renderer, "warnings", []))
+        views_path = _views_path(out_path) if cfg.views else None
+        pose_plot = _pose_plot_path(out_path) if cfg.views else None
+        self._write(ref, speech, renderer, head_motion, head_scale, expression, out_path, views_path, clock)
+        if pose_plot is not None:
+            from toolkit.pipeline.views import plot_pose_curves
+
+            plot_pose_curves(head_motion, pose_plot, reference_motion=ref.head_motion)
+        clock.finish()
+        return GenerationResult(
+            out_path=out_path,
+            n_frames=speech.n_frames,
+            renderer=renderer.name,
+            timings={k: round(v, 4) for k, v in clock.seconds.items()},
+            head_motion=head_motion,
+            expression68=expression,
+            reference_frames=ref.n_frames,
+            config=cfg,
+            views_path=views_path,
+            pose_plot_path=pose_plot,
+            warnings=warnings,
+            wall_seconds=time.perf_counter() - started,
+        )
+
+    # ------------------------------------------------------------------ planning
+    def prepare(
+        self,
+        reference: ReferenceLike,
+        progress: ProgressFn | None = None,
+        *,
+        reference_indices: Sequence[int] | None = None,
+        reference_audio: np.ndarray | None = None,
+    ) -> Reference:
+        """Only the reference stage (crop, track, disentangle): for notebooks that re-render many times."""
+        return prepare_reference(
+            reference, self.config, StageClock(progress), reference_indices, reference_audio
+        )
+
+    def plan_motion(
+        self, ref: Reference, speech: AudioInput, clock: StageClock | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Head motion h_t (n, 6) and head scale (n,) for every output frame."""
+        from toolkit.pipeline import models
+
+        clock = clock or StageClock()
+        cfg = self.config
+        n = speech.n_frames
+
+        def learned() -> tuple[np.ndarray, np.ndarray]:
+            with clock.stage("learners"):
+                motion = models.predict_head_motion(ref, speech.samples, n, cfg)
+            clock.report("learners", 0.5, "head motion learned")
+            return motion, np.full(n, ref.scale[ref.frontal_index], np.float32)
+
+        motion, scale = motion_from_source(cfg.motion_source(), ref, n, cfg, clock, learned)
+        motion, scale = scale_motion(
+            motion, scale, ref.frontal_pose, float(ref.scale[ref.frontal_index]), cfg.motion_scale
+        )
+        return motion.astype(np.float32), np.asarray(scale, np.float32)
+
+    def plan_expression(self, ref: Reference, speech: AudioInput, clock: StageClock | None = None) -> np.ndarray:
+        """Frontalised 68-point expression landmarks (n, 68, 3) for every output frame."""
+        from toolkit.pipeline import models
+
+        clock = clock or StageClock()
+        cfg = self.config
+        n = speech.n_frames
+        source = cfg.expression_source()
+        if source.kind == "reference":
+            expression = np.repeat(ref.identity68[None], n, axis=0)
+        elif source.kind == "video":
+            expression = expression_from_video(source.path, ref, n, cfg, clock)  # type: ignore[arg-type]
+        else:
+            # Psi works frame by frame on its audio window: chunks keep its feature memory bounded
+            parts = []
+            step = models.EXPRESSION_CHUNK
+            for start in range(0, n, step):
+                stop = min(n, start + step)
+                with clock.stage("learners"):
+                    parts.append(models.predict_expression(ref, speech.samples, start, stop, cfg))
+                clock.report("learners", 0.5 + 0.5 * stop / n, "expression from audio")
+            expression = np.concatenate(parts)
+        return scale_expression(expression, ref.identity68, cfg.expression_scale)
+
+    def render(
+        self,
+        ref: Reference,
+        head_motion: np.ndarray,
+        expression68: np.ndarray,
+        head_scale: np.ndarray | None = None,
+    ) -> RenderedChunk:
+        """Frames for given head motion (n, 6) and expression (n, 68, 3), in memory (notebooks, Fig. 16).
+
+        The renderer of a reference is built once and kept on it, so sliders re-render quickly.
+        """
+        from toolkit.pipeline import renderers
+
+        motion = np.asarray(head_motion, np.float32).reshape(-1, 6)
+        expression = np.asarray(expression68, np.float32).reshape(-1, 68, 3)
+        if head_scale is None:
+            head_scale = np.full(len(motion), ref.scale[ref.frontal_index], np.float32)
+        renderer = ref.cache.get("renderer")
+        if renderer is None:
+            renderer = renderers.make_renderer(renderers.resolve_renderer(self.config), ref, self.config)
+            ref.cache["renderer"] = renderer
+        return renderer.render(motion, np.asarray(head_scale, np.float32).reshape(-1), expression, StageClock())
+
+    # ------------------------------------------------------------------ streaming render + encode
+    def _write(
+        self,
+        ref: Reference,
+        speech: AudioInput,
+        renderer: Any,
+        head_motion: np.ndarray,
+        head_scale: np.ndarray,
+        expression: np.ndarray,
+        out_path: Path,
+        views_path: Path | None,
+        clock: StageClock,
+    ) -> None:
+        from toolkit.io.media import VideoWriter
+        from toolkit.pipeline.paste import PasteBack
+        from toolkit.pipeline.views import compose_view
+
+        cfg = self.config
+        n = speech.n_frames
+        paste = PasteBack(ref, cfg.max_paste_side) if cfg.output == "paste-back" else None
+        writers = []
+        with clock.stage("encode"):
+            writer = VideoWriter(out_path, fps=VIDEO_FPS, audio=speech.samples, sr=AUDIO_SAMPLE_RATE, crf=cfg.crf)
+            writers.append(writer)
+            views_writer = None
+            if views_path is not None:
+                views_writer = VideoWriter(views_path, fps=VIDEO_FPS, audio=speech.samples, sr=AUDIO_SAMPLE_RATE)
+                writers.append(views_writer)
+        ok = False
+        try:
+            for start in range(0, n, cfg.chunk_frames):
+                stop = min(n, start + cfg.chunk_frames)
+                chunk = renderer.render(head_motion[start:stop], head_scale[start:stop], expression[start:stop], clock)
+                frames = chunk.frames
+                if paste is not None:
+                    with clock.stage("render"):
+                        frames = [paste.apply(f, int(m)) for f, m in zip(frames, chunk.matched)]
+                with clock.stage("encode"):
+                    for frame in frames:
+                        writer.write(frame)
+                    if views_writer is not None:
+                        for i in range(stop - start):
+                            views_writer.write(compose_view(chunk, i))
+                clock.report("render", stop / n, f"frame {stop}/{n}")
+                clock.report("encode", stop / n, f"frame {stop}/{n}")
+            ok = True
+        finally:
+            with clock.stage("encode"):
+                for w in writers:
+                    if ok:
+                        w.close()
+                    else:
+                        w.abort()
+
+
+def _reference_warnings(ref: Reference) -> list[str]:
+    out = []
+    missing = int((~np.asarray(ref.track.detected, bool)).sum()) if ref.track is not None else 0
+    if missing:
+        out.append(f"the face was not found in {missing} of {ref.n_frames} reference frames (interpolated)")
+    return out
+
+
+def _views_path(out_path: Path) -> Path:
+    return out_path.with_name(out_path.stem + ".views.mp4")
+
+
+def _pose_plot_path(out_path: Path) -> Path:
+    return out_path.with_name(out_path.stem + ".pose.png")
+
+
+def generate(
+    reference: ReferenceLike,
+    audio: AudioLike,
+    out_path: str | os.PathLike[str],
+    config: GenerationConfig | None = None,
+    progress: ProgressFn | None = None,
+    **overrides: Any,
+) -> GenerationResult:
+    """Function form: ``generate(ref, audio, "out.mp4", motion="still", k=1)``."""
+    cfg = (config or GenerationConfig()).with_overrides(**overrides) if overrides else config
+    return TalkingHeadPipeline(cfg).generate(reference, audio, out_path, progress=progress)
+
+
+__all__ = ["SAMPLES_PER_FRAME", "STAGES", "GenerationResult", "TalkingHeadPipeline", "generate"]

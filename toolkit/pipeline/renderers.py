@@ -1,0 +1,165 @@
+"""Frame makers behind the pipeline: the 3D warp and the learned generator.
+
+``config.renderer`` picks one: ``3d-warp`` (the 3D-aware module of Sec. 4.1
+on its own: mesh of the most frontal reference frame projected at h_t with the
+target expression, composed over the background frame the motion matcher
+chose), ``generator`` (the full 3D-aware generative network of Sec. 4.2-4.3,
+fed with the same warped inputs), or ``auto``: the generator when its
+checkpoint is present, else the 3D warp. Both implement :class:`FrameRenderer`,
+so the pipeline never knows which one runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from toolkit.errors import WeightsNotFoundError
+from toolkit.pipeline.config import GenerationConfig
+from toolkit.pipeline.progress import StageClock
+from toolkit.pipeline.stages import Reference
+from toolkit.pipeline.views import RenderedChunk
+
+
+class FrameRenderer(Protocol):
+    name: str
+
+    def render(
+        self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
+    ) -> RenderedChunk: ...
+
+
+def generator_checkpoint(config: GenerationConfig) -> Path | None:
+    """The generator checkpoint to use, or None when there is none."""
+    from toolkit.paths import checkpoints_dir
+
+    if config.generator_checkpoint:
+        return Path(config.generator_checkpoint)
+    default = checkpoints_dir() / "generator"
+    return default if (default / "model.safetensors").is_file() else None
+
+
+def resolve_renderer(config: GenerationConfig) -> str:
+    """'3d-warp' or 'generator' for this config (``auto``: the generator when its weights exist)."""
+    if config.renderer == "auto":
+        return "generator" if generator_checkpoint(config) is not None else "3d-warp"
+    if config.renderer == "generator" and generator_checkpoint(config) is None:
+        raise WeightsNotFoundError(
+            "The generator checkpoint is missing (checkpoints/generator/model.safetensors).",
+            "Train it with `toolkit train generator`, pass --generator-checkpoint, or use --renderer 3d-warp.",
+        )
+    return config.renderer
+
+
+def project_landmarks(expression68: np.ndarray, motion: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Target landmarks in crop pixels: l_t = s_t R_t p_t + T_t (docs/ARCHITECTURE.md)."""
+    from scipy.spatial.transform import Rotation
+
+    rot = Rotation.from_rotvec(np.asarray(motion[:, :3], np.float64)).as_matrix()  # (n, 3, 3)
+    pts = np.einsum("nij,npj->npi", rot, np.asarray(expression68, np.float64))
+    return (np.asarray(scale, np.float64)[:, None, None] * pts + motion[:, None, 3:]).astype(np.float32)
+
+
+def make_renderer(name: str, ref: Reference, config: GenerationConfig) -> FrameRenderer:
+    if name == "generator":
+        return GeneratorRenderer(ref, config)
+    return Warp3DRenderer(ref, config)
+
+
+class Warp3DRenderer:
+    """The 3D-aware module alone (the paper's generator-free flavour): ``toolkit.render.Warp3D``.
+
+    The mesh comes from the most frontal reference frame t_M; the motion matcher
+    chooses the background among the K sampled reference frames (t_M included).
+    """
+
+    name = "3d-warp"
+
+    def __init__(self, ref: Reference, config: GenerationConfig) -> None:
+        import warnings
+
+        from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig
+
+        self.ref = ref
+        idx = ref.k_indices
+        track = ReferenceTrack(
+            landmarks=ref.landmarks[idx],
+            rotation=ref.head_motion[idx, :3],
+            translation=ref.head_motion[idx, 3:],
+            scale=ref.scale[idx],
+            frontal68=ref.frontal68[idx],
+            detected=np.asarray(ref.track.detected, bool)[idx] if ref.track is not None else None,
+        )
+        frontal = int(np.flatnonzero(idx == ref.frontal_index)[0]) if ref.frontal_index in idx else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.warp = Warp3D(ref.crops[idx], track, Warp3DConfig(frontal_index=frontal))
+        self.warnings = [str(w.message) for w in caught]
+
+    def inputs(self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray):
+        """The 3D-aware module's products for these targets (``toolkit.render.warp3d.GeneratorInputs``)."""
+        return self.warp.generator_inputs(motion[:, :3], motion[:, 3:], scale, expression68)
+
+    def render(
+        self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
+    ) -> RenderedChunk:
+        from toolkit.render.warp3d import compose
+
+        with clock.stage("render"):
+            inputs = self.inputs(motion, scale, expression68)
+            frames = compose(inputs)
+            lmk = project_landmarks(expression68, motion, scale)[..., :2]
+        return RenderedChunk(
+            frames=frames,
+            matched=self.ref.k_indices[inputs.matched_index],
+            landmarks2d=lmk,
+            rendered=inputs.rendered,
+        )
+
+
+class GeneratorRenderer:
+    """The learned generator (Sec. 4.2-4.3) on the 3D-aware module's warped inputs.
+
+    Inputs per target frame, as ``toolkit.generator.infer.synthesize_frames`` takes them: the K
+    reference crops with their 68 landmarks, the target landmarks l_t (expression p_t posed by
+    h_t), the render y~_t with its mask, and the matched reference y_ts with its landmarks.
+    """
+
+    name = "generator"
+
+    def __init__(self, ref: Reference, config: GenerationConfig) -> None:
+        from toolkit.generator.checkpoint import load_generator
+
+        self.warp = Warp3DRenderer(ref, config)
+        self.warnings = self.warp.warnings
+        self.ref = ref
+        key = str(generator_checkpoint(config))
+        cached = _generators.get(key)
+        if cached is None:
+            cached = _generators.setdefault(key, load_generator(generator_checkpoint(config)))
+        self.model = cached
+
+    def render(
+        self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
+    ) -> RenderedChunk:
+        from toolkit.generator.infer import synthesize_frames
+
+        ref, idx = self.ref, self.ref.k_indices
+        with clock.stage("render"):
+            inputs = self.warp.inputs(motion, scale, expression68)
+            target = project_landmarks(expression68, motion, scale)
+        with clock.stage("generator"):
+            frames = synthesize_frames(
+                self.model, ref.crops[idx], ref.landmarks68[idx], target, inputs.rendered, inputs.mask,
+                inputs.matched, render_landmarks68=target,
+                matched_landmarks68=ref.landmarks68[idx][inputs.matched_index],
+            )
+        return RenderedChunk(
+            frames=frames, matched=idx[inputs.matched_index], landmarks2d=target[..., :2], rendered=inputs.rendered
+        )
+
+
+#: loaded generators, shared by every pipeline in the process (keyed by checkpoint path)
+_generators: dict[str, object] = {}

@@ -1,0 +1,545 @@
+"""The pipeline's stages, each a thin adapter over the area that implements it.
+
+This file is the seam between the pipeline and the rest of the toolkit: every
+call into tracking, motion, the learners, the 3D-aware module and the generator
+happens here, so a change in one of those areas is absorbed in one place.
+
+Reference preparation follows the dataset builder (``toolkit.data.preprocess``)
+so that the models see crops like the ones they were trained on: one fixed
+square crop for the whole reference (chosen from a first tracking pass on the
+full frames), frames resized to the output size, tracked again on the crop,
+then the motion disentangler (head motion h_t, frontalised landmarks p_t,
+most frontal frame t_M).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
+from toolkit.errors import InputFileError, NoFaceError
+from toolkit.pipeline.config import GenerationConfig, Source
+from toolkit.pipeline.inputs import (
+    AUDIO_SUFFIXES,
+    MAX_WORK_SIDE,
+    as_frame_array,
+    check_file,
+    is_image_path,
+    limit_side,
+    read_image,
+)
+from toolkit.pipeline.progress import StageClock
+
+#: the first tracking pass (crop box) looks at every n-th reference frame only
+_BOX_EVERY: int = 4
+
+
+@dataclass
+class Reference:
+    """The prepared reference: face crops, their tracking and motion, K sampled frames."""
+
+    crops: np.ndarray  # (N, S, S, 3) uint8, the fixed face crop of every reference frame
+    landmarks: np.ndarray  # (N, P, 3) float32, crop pixels
+    landmarks68: np.ndarray  # (N, 68, 3) float32, crop pixels
+    head_motion: np.ndarray  # (N, 6) float32, h_t = axis-angle rotation + translation
+    scale: np.ndarray  # (N,) float32
+    frontal: np.ndarray  # (N, P, 3) frontalised landmarks (canonical frame)
+    frontal68: np.ndarray  # (N, 68, 3)
+    frontal_index: int  # t_M, the most frontal frame
+    k_indices: np.ndarray  # (K,) int, the reference frames given to the motion matcher / generator
+    crop_box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the (possibly scaled) full frame
+    frame_size: tuple[int, int]  # (H, W) of the full frame the box refers to
+    #: full frames of the K sampled indices, for paste-back (empty otherwise)
+    full_frames: dict[int, np.ndarray] = field(default_factory=dict)
+    #: the reference's own speech, aligned with its frames (None for images / silent videos)
+    audio: np.ndarray | None = None
+    source: str = "array"
+    is_still: bool = False
+    #: backend-specific objects kept for the renderer (FaceTrack, Motion)
+    track: Any = None
+    motion: Any = None
+    #: objects built from this reference and reused (e.g. its renderer), keyed by name
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.crops.shape[0])
+
+    @property
+    def size(self) -> int:
+        return int(self.crops.shape[1])
+
+    @property
+    def frontal_pose(self) -> np.ndarray:
+        return self.head_motion[self.frontal_index]
+
+    @property
+    def identity68(self) -> np.ndarray:
+        """p_{t,M}: the frontalised 68 landmarks of the most frontal frame (identity for Psi)."""
+        return self.frontal68[self.frontal_index]
+
+
+# ---------------------------------------------------------------------------- decoding
+class _FrameSource:
+    """The reference's frames, decoded as each pass needs them (never all at full size at once).
+
+    Pass 1 (crop box) reads frames scaled to at most ``MAX_WORK_SIDE``; pass 2
+    reads only the face crop, resized to the output size (ffmpeg crops and
+    scales while decoding); paste-back reads the K sampled frames at the
+    paste size. Arrays and images are handled the same way in numpy.
+    """
+
+    def __init__(self, reference: str | os.PathLike[str] | np.ndarray, limit: int) -> None:
+        self.limit = limit
+        self.path: Path | None = None
+        self.array: np.ndarray | None = None
+        self.info = None
+        self.is_image = False
+        if isinstance(reference, np.ndarray):
+            self.array = as_frame_array(reference)[:limit]
+            self.name = "array"
+            self.is_image = self.array.shape[0] == 1
+            self.size = self.array.shape[1:3]
+            return
+        path = check_file(reference, "reference")
+        self.name = path.name
+        if path.suffix.lower() in AUDIO_SUFFIXES:
+            raise InputFileError(
+                f"The reference '{path.name}' is an audio file.", "Give a video or a photo of the person's face."
+            )
+        if is_image_path(path):
+            self.array = read_image(path)[None]
+            self.is_image = True
+            self.size = self.array.shape[1:3]
+            return
+        from toolkit.io.media import probe
+
+        info = probe(path)
+        if not info.has_video:
+            raise InputFileError(
+                f"The reference '{path.name}' has no video stream (it is an audio file).",
+                "Give a video or a photo of the person's face.",
+            )
+        self.path, self.info = path, info
+        self.is_image = bool(info.is_image)
+        self.size = (int(info.height), int(info.width))
+
+    @property
+    def has_audio(self) -> bool:
+        return self.info is not None and bool(self.info.has_audio) and not self.is_image
+
+    def _scaled_size(self, max_side: int) -> tuple[int, int] | None:
+        h, w = self.size
+        if max(h, w) <= max_side or not h or not w:
+            return None
+        f = max_side / max(h, w)
+        return max(2, round(w * f)), max(2, round(h * f))
+
+    @property
+    def work_to_full(self) -> float:
+        """Factor from work-frame pixels (longer side <= MAX_WORK_SIDE) to full-frame pixels."""
+        h, w = self.size
+        return max(1.0, max(h, w) / MAX_WORK_SIDE)
+
+    def work_frames(self):
+        """Frames with the longer side at most MAX_WORK_SIDE (see ``work_to_full``)."""
+        if self.array is not None:
+            for frame in self.array:
+                yield limit_side(frame, MAX_WORK_SIDE)[0]
+            return
+        from toolkit.io.media import iter_frames
+
+        yield from iter_frames(self.path, fps=VIDEO_FPS, size=self._scaled_size(MAX_WORK_SIDE), max_frames=self.limit)
+
+    def crops(self, box: tuple[int, int, int, int], size: int):
+        if self.array is not None:
+            for frame in self.array:
+                yield _crop_resize(frame, box, size)
+            return
+        from toolkit.io.media import iter_frames
+
+        yield from iter_frames(self.path, fps=VIDEO_FPS, size=size, crop=box, max_frames=self.limit)
+
+    def full_frames(self, indices: set[int], max_side: int) -> dict[int, np.ndarray]:
+        """The frames at ``indices`` at their full size capped to ``max_side`` (for paste-back)."""
+        out: dict[int, np.ndarray] = {}
+        if self.array is not None:
+            for i in indices:
+                out[i] = limit_side(self.array[i], max_side)[0]
+            return out
+        from toolkit.io.media import iter_frames
+
+        last = max(indices) + 1
+        size = self._scaled_size(max_side)
+        for i, frame in enumerate(iter_frames(self.path, fps=VIDEO_FPS, size=size, max_frames=last)):
+            if i in indices:
+                out[i] = frame
+        return out
+
+    def audio(self, n_frames: int) -> np.ndarray | None:
+        """The reference's own speech, aligned with its frames (n_frames * 640 samples), or None."""
+        if not self.has_audio:
+            return None
+        from toolkit.constants import AUDIO_SAMPLE_RATE
+        from toolkit.io.media import fit_audio, read_audio, stream_offset
+
+        offset = round(stream_offset(self.path) * AUDIO_SAMPLE_RATE)
+        return fit_audio(read_audio(self.path, sr=AUDIO_SAMPLE_RATE), n_frames * SAMPLES_PER_FRAME, offset)
+
+
+def _landmark_box(landmarks: np.ndarray) -> np.ndarray:
+    xy = landmarks[..., :2]
+    return np.concatenate([xy.min(axis=-2), xy.max(axis=-2)], axis=-1)
+
+
+def _crop_resize(frame: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
+    import cv2
+
+    x0, y0, x1, y1 = box
+    crop = frame[y0:y1, x0:x1]
+    interp = cv2.INTER_AREA if crop.shape[0] >= size else cv2.INTER_CUBIC
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+def prepare_reference(
+    reference: str | os.PathLike[str] | np.ndarray,
+    config: GenerationConfig,
+    clock: StageClock,
+    reference_indices: Sequence[int] | None = None,
+    reference_audio: np.ndarray | None = None,
+) -> Reference:
+    """Decode, crop, track and disentangle the reference (image or video).
+
+    ``reference_indices`` fixes the K frames (t_M is added); ``reference_audio`` gives the
+    sound of a reference passed as an array (16 kHz, aligned with its frames).
+    """
+    from toolkit.data.preprocess import choose_crop_box
+
+    with clock.stage("load"):
+        source = _FrameSource(reference, config.reference_frames)
+        # pass 1: count frames, keep every n-th (at the work size) for the crop box
+        sparse: list[np.ndarray] = []
+        n = 0
+        for i, frame in enumerate(source.work_frames()):
+            if i % _BOX_EVERY == 0:
+                sparse.append(frame)
+            n += 1
+        if n == 0:
+            raise InputFileError(f"The reference '{source.name}' contains no decodable frames.", "Check that it plays.")
+    clock.report("load", 0.5, "reading the reference")
+
+    with clock.stage("tracking"):
+        coarse = _track(sparse, config.tracker, what=f"reference '{source.name}'")
+        detected = np.asarray(coarse.detected, bool)
+        boxes = _landmark_box(np.asarray(coarse.landmarks)[detected]) * source.work_to_full
+        box = choose_crop_box(boxes, source.size, config.crop_scale)
+    del sparse
+    clock.report("tracking", 0.3, "finding the face")
+
+    with clock.stage("load"):
+        crops = np.stack(list(source.crops(box, config.size)))[:n]
+        ref_audio = source.audio(len(crops))
+        if ref_audio is None and reference_audio is not None:
+            from toolkit.io.media import fit_audio
+
+            ref_audio = fit_audio(np.asarray(reference_audio, np.float32), len(crops) * SAMPLES_PER_FRAME)
+    clock.report("load", 0.8, "reference decoded")
+
+    with clock.stage("tracking"):
+        track = _track(list(crops), config.tracker, what=f"reference '{source.name}'")
+        motion = _disentangle(track.landmarks, track)
+    clock.report("tracking", 0.8, "reference tracked")
+
+    frontal_index = int(motion.frontal_index)
+    if reference_indices is not None:
+        given = {int(i) for i in reference_indices if 0 <= int(i) < len(crops)}
+        k_indices = np.array(sorted(given | {frontal_index}), np.int64)
+    else:
+        k_indices = sample_reference_indices(len(crops), config.k, frontal_index, config.seed)
+    full_frames: dict[int, np.ndarray] = {}
+    if config.output == "paste-back":
+        with clock.stage("load"):
+            full_frames = source.full_frames(set(k_indices.tolist()), config.max_paste_side)
+    clock.report("load", 1.0, "reference ready")
+    return Reference(
+        crops=crops,
+        landmarks=np.asarray(track.landmarks, np.float32),
+        landmarks68=np.asarray(track.landmarks68, np.float32),
+        head_motion=np.concatenate([motion.rotation, motion.translation], axis=1).astype(np.float32),
+        scale=np.asarray(motion.scale, np.float32).reshape(-1),
+        frontal=np.asarray(motion.frontal, np.float32),
+        frontal68=np.asarray(motion.frontal68, np.float32),
+        frontal_index=frontal_index,
+        k_indices=k_indices,
+        crop_box=tuple(int(v) for v in box),  # type: ignore[arg-type]
+        frame_size=(int(source.size[0]), int(source.size[1])),
+        full_frames=full_frames,
+        audio=ref_audio,
+        source=source.name,
+        is_still=source.is_image or len(crops) == 1,
+        track=track,
+        motion=motion,
+    )
+
+
+# ---------------------------------------------------------------------------- seams to other areas
+def _track(frames: list[np.ndarray], backend: str, what: str):
+    """Face tracking (toolkit.tracking): FaceTrack with landmarks, landmarks68, detected."""
+    from toolkit.tracking import make_tracker
+
+    track = make_tracker(backend).track(frames)
+    detected = np.asarray(track.detected, bool)
+    if not detected.any():
+        raise NoFaceError(
+            f"No face was found in the {what}.",
+            "Use a photo or video where one face is clearly visible, front-on and well lit.",
+            frames=list(range(len(frames))),
+        )
+    return track
+
+
+def _disentangle(landmarks: np.ndarray, track=None):
+    """Motion disentangler (toolkit.motion): rotation, translation, scale, frontal(68), frontal_index.
+
+    t_M is chosen among frames where the face was really seen (or inside a short filled gap).
+    """
+    from toolkit.motion import disentangle
+
+    valid = None if track is None else np.asarray(track.reliable, bool)
+    return disentangle(np.asarray(landmarks, np.float32), valid=valid)
+
+
+def sample_reference_indices(n: int, k: int, frontal_index: int, seed: int) -> np.ndarray:
+    """K reference frames (sorted): the most frontal one t_M plus K-1 drawn at random (seeded).
+
+    The paper samples the K frames at random (Sec. 4.1); keeping t_M among them
+    lets the motion matcher return the mesh's own frame for near-frontal poses.
+    """
+    k = min(max(1, k), n)
+    others = np.array([i for i in range(n) if i != frontal_index], np.int64)
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(others, size=k - 1, replace=False) if k > 1 else np.zeros(0, np.int64)
+    return np.sort(np.concatenate([[frontal_index], picked]).astype(np.int64))
+
+
+@dataclass
+class DrivingTrack:
+    """Head motion and expression taken from another video (motion or expression source)."""
+
+    head_motion: np.ndarray  # (T, 6)
+    scale: np.ndarray  # (T,)
+    frontal68: np.ndarray  # (T, 68, 3)
+    frontal_index: int
+    source: str
+
+
+def track_driving_video(path: Path, config: GenerationConfig, max_frames: int, clock: StageClock) -> DrivingTrack:
+    """Track another video in chunks (bounded memory), keeping only its motion and expression."""
+    from toolkit.data.preprocess import choose_crop_box
+
+    if is_image_path(path):
+        raise InputFileError(
+            f"'{Path(path).name}' is an image.", "Motion or expression can be taken from a video only."
+        )
+    with clock.stage("load"):
+        source = _FrameSource(path, max_frames)
+        sparse, n = [], 0
+        for i, frame in enumerate(source.work_frames()):
+            if i % (_BOX_EVERY * 2) == 0:
+                sparse.append(frame)
+            n += 1
+        if n == 0:
+            raise InputFileError(f"'{source.name}' contains no decodable frames.", "Check that the file plays.")
+    with clock.stage("tracking"):
+        coarse = _track(sparse, config.tracker, what=f"driving video '{source.name}'")
+        det = np.asarray(coarse.detected, bool)
+        boxes = _landmark_box(np.asarray(coarse.landmarks)[det]) * source.work_to_full
+        box = choose_crop_box(boxes, source.size, config.crop_scale)
+    del sparse
+    motions, scales, fronts = [], [], []
+    chunk: list[np.ndarray] = []
+
+    def flush() -> None:
+        with clock.stage("tracking"):
+            tr = _track(chunk, config.tracker, what=f"driving video '{source.name}'")
+            mo = _disentangle(tr.landmarks, tr)
+        motions.append(np.concatenate([mo.rotation, mo.translation], axis=1).astype(np.float32))
+        scales.append(np.asarray(mo.scale, np.float32).reshape(-1))
+        fronts.append(np.asarray(mo.frontal68, np.float32))
+        chunk.clear()
+
+    crops = source.crops(box, config.size)
+    done = 0
+    while True:
+        with clock.stage("load"):
+            frame = next(crops, None)
+        if frame is None:
+            break
+        chunk.append(frame)
+        done += 1
+        if len(chunk) >= config.chunk_frames:
+            flush()
+            clock.report("tracking", 0.8 + 0.2 * done / n, f"tracking {source.name}")
+    if chunk:
+        flush()
+    head_motion = np.concatenate(motions)
+    rot_norm = np.linalg.norm(head_motion[:, :3], axis=1)
+    return DrivingTrack(
+        head_motion, np.concatenate(scales), np.concatenate(fronts), int(np.argmin(rot_norm)), source.name
+    )
+
+
+# ---------------------------------------------------------------------------- motion sources
+def loop_back_and_forth(sequence: np.ndarray, n: int) -> np.ndarray:
+    """``n`` items of ``sequence`` played forwards then backwards (no jump at the seam)."""
+    m = len(sequence)
+    if m == 1:
+        return np.repeat(sequence, n, axis=0)
+    period = 2 * m - 2
+    idx = np.arange(n) % period
+    idx = np.where(idx < m, idx, period - idx)
+    return sequence[idx]
+
+
+def _rotations(axis_angle: np.ndarray):
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_rotvec(np.asarray(axis_angle, np.float64).reshape(-1, 3))
+
+
+def retarget_motion(
+    motion: np.ndarray, scale: np.ndarray | None, anchor: np.ndarray, anchor_scale: float,
+    target_pose: np.ndarray, target_scale: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``motion`` relative to its ``anchor`` pose on top of ``target_pose``.
+
+    Rotation: R_t R_anchor^-1 R_target (the same head turn from the target's
+    pose); translation: the displacement from the anchor, rescaled by the ratio
+    of head sizes; scale: the relative scale change. Returns (motion, scale).
+    """
+    rel = _rotations(motion[:, :3]) * _rotations(anchor[:3]).inv()
+    rot = (rel * _rotations(target_pose[:3])).as_rotvec().astype(np.float32)
+    ratio = target_scale / max(anchor_scale, 1e-6)
+    trans = target_pose[3:] + (motion[:, 3:] - anchor[3:]) * ratio
+    out_scale = (
+        np.full(len(motion), target_scale, np.float32)
+        if scale is None
+        else (np.asarray(scale, np.float32) * ratio).astype(np.float32)
+    )
+    return np.concatenate([rot, trans], axis=1).astype(np.float32), out_scale
+
+
+def scale_motion(motion: np.ndarray, scale: np.ndarray, centre: np.ndarray, centre_scale: float, factor: float):
+    """Scale the motion's deviation from ``centre`` by ``factor`` (rotation on the rotation manifold)."""
+    if abs(factor - 1.0) < 1e-9:
+        return motion, scale
+    rel = (_rotations(motion[:, :3]) * _rotations(centre[:3]).inv()).as_rotvec() * factor
+    from scipy.spatial.transform import Rotation
+
+    rot = (Rotation.from_rotvec(rel) * _rotations(centre[:3])).as_rotvec().astype(np.float32)
+    trans = centre[3:] + (motion[:, 3:] - centre[3:]) * factor
+    new_scale = centre_scale * (np.asarray(scale) / centre_scale) ** factor
+    return np.concatenate([rot, trans], axis=1).astype(np.float32), new_scale.astype(np.float32)
+
+
+def read_motion_file(path: Path) -> np.ndarray:
+    """A motion file: (T, 6) (or (T, 7) with scale last) array, .npy or .csv (header allowed)."""
+    path = check_file(path, "motion")
+    try:
+        if path.suffix.lower() == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        else:
+            arr = np.loadtxt(path, delimiter=",", ndmin=2, comments="#", skiprows=_csv_header_rows(path))
+    except (ValueError, OSError) as exc:
+        raise InputFileError(f"The motion file '{path.name}' could not be read: {exc}.", _MOTION_FILE_FIX) from None
+    arr = np.asarray(arr, np.float32)
+    if arr.ndim != 2 or arr.shape[1] not in (6, 7) or len(arr) < 1 or not np.all(np.isfinite(arr)):
+        raise InputFileError(
+            f"The motion file '{path.name}' holds an array of shape {arr.shape}; (T, 6) finite values are needed.",
+            _MOTION_FILE_FIX,
+        )
+    return arr
+
+
+_MOTION_FILE_FIX = (
+    "A motion file has one row per frame (25 fps): rotation as axis-angle in radians (3), then translation "
+    "in crop pixels (3), optionally the scale; it is applied relative to its first row."
+)
+
+
+def _csv_header_rows(path: Path) -> int:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    try:
+        [float(v) for v in first.strip().split(",") if v.strip()]
+        return 0
+    except ValueError:
+        return 1
+
+
+def still_motion(reference: Reference, n: int) -> tuple[np.ndarray, np.ndarray]:
+    pose = reference.frontal_pose
+    return np.repeat(pose[None], n, axis=0), np.full(n, reference.scale[reference.frontal_index], np.float32)
+
+
+def replay_reference_motion(reference: Reference, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return loop_back_and_forth(reference.head_motion, n), loop_back_and_forth(reference.scale, n)
+
+
+def motion_from_source(
+    source: Source, reference: Reference, n: int, config: GenerationConfig, clock: StageClock, learned_fn
+) -> tuple[np.ndarray, np.ndarray]:
+    """Head motion (n, 6) and scale (n,) for the requested source, before motion scaling."""
+    target_scale = float(reference.scale[reference.frontal_index])
+    if source.kind == "still":
+        return still_motion(reference, n)
+    if source.kind == "reference":
+        return replay_reference_motion(reference, n)
+    if source.kind == "learned":
+        return learned_fn()
+    if source.kind == "file":
+        arr = read_motion_file(source.path)  # type: ignore[arg-type]
+        arr = loop_back_and_forth(arr, n)
+        motion6 = arr[:, :6]
+        scale = arr[:, 6] if arr.shape[1] == 7 else None
+        anchor_scale = float(scale[0]) if scale is not None else target_scale
+        return retarget_motion(motion6, scale, motion6[0], anchor_scale, reference.frontal_pose, target_scale)
+    drv = track_driving_video(source.path, config, n, clock)  # type: ignore[arg-type]
+    motion6 = loop_back_and_forth(drv.head_motion, n)
+    scale = loop_back_and_forth(drv.scale, n)
+    anchor = drv.head_motion[drv.frontal_index]
+    anchor_scale = float(drv.scale[drv.frontal_index])
+    return retarget_motion(motion6, scale, anchor, anchor_scale, reference.frontal_pose, target_scale)
+
+
+def expression_from_video(
+    path: Path, reference: Reference, n: int, config: GenerationConfig, clock: StageClock
+) -> np.ndarray:
+    """Another video's expression transferred onto the reference identity (paper Fig. 16, upper part).
+
+    The driver's frontalised landmarks minus its own neutral face (per-point
+    median over the clip) are added to the reference identity p_{t,M}, scaled
+    by the ratio of face sizes so a wide face opens its mouth as wide.
+    """
+    drv = track_driving_video(path, config, n, clock)
+    neutral = np.median(drv.frontal68, axis=0)
+    ratio = _face_width(reference.identity68) / max(_face_width(neutral), 1e-6)
+    deltas = loop_back_and_forth(drv.frontal68 - neutral[None], n)
+    return (reference.identity68[None] + ratio * deltas).astype(np.float32)
+
+
+def _face_width(points68: np.ndarray) -> float:
+    jaw = points68[:17, 0]
+    return float(jaw.max() - jaw.min())
+
+
+def scale_expression(expression68: np.ndarray, identity68: np.ndarray, factor: float) -> np.ndarray:
+    if abs(factor - 1.0) < 1e-9:
+        return expression68
+    return (identity68[None] + factor * (expression68 - identity68[None])).astype(np.float32)

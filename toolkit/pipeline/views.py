@@ -1,0 +1,72 @@
+"""The paper's intermediate products, for people to look at.
+
+- the landmark image l_t (Sec. 4.2: expression p_t and head motion h_t combined
+  and drawn as a grey-scale line image),
+- the 3D render y~_t of the reference mesh at the target pose (Sec. 4.1),
+- the head-motion curves of the generated video next to the reference's
+  (Fig. 3b style).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: 68-point contour groups (iBUG layout): jaw, brows, nose bridge, lower nose, eyes, lips
+_CONTOURS: tuple[tuple[int, int, bool], ...] = (
+    (0, 17, False), (17, 22, False), (22, 27, False), (27, 31, False), (31, 36, False),
+    (36, 42, True), (42, 48, True), (48, 60, True), (60, 68, True),
+)
+
+
+@dataclass
+class RenderedChunk:
+    """Frames made for a run of consecutive output frames, with their intermediate products."""
+
+    frames: np.ndarray  # (n, S, S, 3) uint8: the output face crops
+    matched: np.ndarray  # (n,) int: reference frame chosen by the motion matcher (Eq. 2)
+    landmarks2d: np.ndarray  # (n, 68, 2) float: target landmarks l_t in crop pixels
+    rendered: np.ndarray | None = None  # (n, S, S, 3) uint8: the 3D render y~_t
+
+
+def landmark_image(points68: np.ndarray, size: int, thickness: int = 1) -> np.ndarray:
+    """The landmark image l_t: white contours on black, (size, size, 3) uint8."""
+    import cv2
+
+    img = np.zeros((size, size, 3), np.uint8)
+    pts = np.round(np.asarray(points68)[:, :2]).astype(np.int32)
+    for a, b, closed in _CONTOURS:
+        cv2.polylines(img, [pts[a:b]], closed, (255, 255, 255), thickness, cv2.LINE_AA)
+    return img
+
+
+def compose_view(chunk: RenderedChunk, i: int) -> np.ndarray:
+    """One frame of the views video: landmark image | 3D render | output."""
+    import cv2
+
+    frame = chunk.frames[i]
+    size = frame.shape[0]
+    lmk = landmark_image(chunk.landmarks2d[i], size)
+    if chunk.rendered is not None:
+        render = chunk.rendered[i]
+    else:
+        render = np.zeros_like(frame)
+    panel = np.concatenate([lmk, render, frame], axis=1)
+    for j, label in enumerate(("landmarks l_t", "3D render", "output")):
+        cv2.putText(panel, label, (j * size + 6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 220, 80), 1, cv2.LINE_AA)
+    return panel
+
+
+def plot_pose_curves(head_motion: np.ndarray, out: str | Path, reference_motion: np.ndarray | None = None) -> Path:
+    """Head-motion curves of the generated video (and the reference's), Fig. 3b style, as a PNG."""
+    from toolkit.constants import VIDEO_FPS
+    from toolkit.viz.motion_plot import MotionSeries, plot_head_motion
+
+    series = [MotionSeries(np.asarray(head_motion), "generated", "output")]
+    if reference_motion is not None and len(reference_motion) > 1:
+        series.insert(0, MotionSeries(np.asarray(reference_motion), "reference", "reference video"))
+    seconds = max(len(head_motion), len(reference_motion) if reference_motion is not None else 0) / VIDEO_FPS
+    plot_head_motion(series, out, max_seconds=min(seconds, 60.0), title="Head motion: reference vs generated")
+    return Path(out)
