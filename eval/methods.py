@@ -32,7 +32,10 @@ from toolkit.errors import InputFileError, ToolkitError
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg")
 
 #: modules that register further built-in methods when imported (later issues add theirs here)
-METHOD_MODULES: tuple[str, ...] = ("toolkit.render.benchmark_method",)  # 3d-warp (issue 4)
+METHOD_MODULES: tuple[str, ...] = (
+    "toolkit.render.benchmark_method",  # 3d-warp (issue 4)
+    "toolkit.pipeline.benchmark_method",  # pipeline: learners + renderer (issue 7)
+)
 
 
 @dataclass
