@@ -28,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from eval.video import EVAL_SIZE, count_frames, file_sha256, read_eval_frames
+from eval.video import EVAL_SIZE, count_frames, read_eval_frames
 from toolkit.constants import AUDIO_SAMPLE_RATE, TAU, VIDEO_FPS
 from toolkit.errors import InputFileError, ToolkitError
 from toolkit.io.atomic import write_json_atomic
+from toolkit.io.hashing import file_sha256
 from toolkit.paths import shared_data_dir
 
 BENCHMARK_FORMAT = "rhythmic-talking-head-benchmark"

@@ -188,7 +188,7 @@ class FeatureExtractor:
     def model_files(self) -> dict[str, Any]:
         """Names and sha256 of every model file behind the numbers (only the ones in use)."""
         from eval.landmarks68 import SHAPE_PREDICTOR_FILE, dlib_model_path
-        from eval.metrics.csim import file_sha256
+        from toolkit.io.hashing import file_sha256
 
         files: dict[str, Any] = {
             "dlib_shape_predictor": {

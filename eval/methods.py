@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from toolkit.constants import AUDIO_SAMPLE_RATE, VIDEO_FPS
+from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, ToolkitError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg")
@@ -58,6 +58,22 @@ class MethodInputs:
     fps: int = VIDEO_FPS
     sample_rate: int = AUDIO_SAMPLE_RATE
     seed: int = 0
+
+    @classmethod
+    def for_clip(cls, clip: Any, native: np.ndarray, audio: np.ndarray, seed: int) -> MethodInputs:
+        """The inputs of a benchmark clip (``eval.benchmark.BenchmarkClip``) from its decoded frames and audio:
+        the first tau frames and their audio are the reference, the rest of the audio drives."""
+        tau = clip.tau
+        return cls(
+            clip_id=clip.clip_id,
+            reference_frames=native[:tau],
+            reference_indices=clip.reference_indices,
+            frontal_index=clip.frontal_index,
+            reference_audio=audio[: tau * SAMPLES_PER_FRAME],
+            driving_audio=audio[tau * SAMPLES_PER_FRAME :],
+            n_frames=clip.n_driving,
+            seed=seed,
+        )
 
 
 class Method(Protocol):

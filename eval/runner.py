@@ -43,10 +43,11 @@ from eval.metrics import fid as fid_metric
 from eval.metrics import head_motion as hm
 from eval.metrics import lmd as lmd_metric
 from eval.metrics import ssim_psnr
-from eval.video import clip_audio, file_sha256, read_eval_frames, read_native_frames, to_eval_frame
+from eval.video import clip_audio, read_eval_frames, read_native_frames, to_eval_frame
 from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, ToolkitError
 from toolkit.io.atomic import write_json_atomic, write_text_atomic
+from toolkit.io.hashing import file_sha256
 
 RESULTS_VERSION = 1
 CLIPS_DIR = "clips"
@@ -117,17 +118,7 @@ class _ClipData:
         return self._audio
 
     def method_inputs(self, seed: int) -> MethodInputs:
-        native, audio, tau = self.native(), self.audio(), self.clip.tau
-        return MethodInputs(
-            clip_id=self.clip.clip_id,
-            reference_frames=native[:tau],
-            reference_indices=self.clip.reference_indices,
-            frontal_index=self.clip.frontal_index,
-            reference_audio=audio[: tau * SAMPLES_PER_FRAME],
-            driving_audio=audio[tau * SAMPLES_PER_FRAME :],
-            n_frames=self.clip.n_driving,
-            seed=seed,
-        )
+        return MethodInputs.for_clip(self.clip, self.native(), self.audio(), seed)
 
 
 def _finite_mean(values: np.ndarray) -> tuple[float, int]:

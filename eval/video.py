@@ -9,7 +9,6 @@ numbers do not depend on the resolution a method writes.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,6 @@ import numpy as np
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 
 EVAL_SIZE = 256
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def to_eval_frame(frame: np.ndarray, size: int = EVAL_SIZE) -> np.ndarray:

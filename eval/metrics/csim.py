@@ -20,7 +20,6 @@ Embedding models, in the order they are looked for:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from toolkit.errors import ToolkitError, WeightsNotFoundError
+from toolkit.io.hashing import file_sha256
 from toolkit.paths import shared_weights_dir
 
 ALIGN_SIZE = 112
@@ -38,14 +38,6 @@ SUBSTITUTE_RELATIVE = Path("face_embedding") / "mobilefacenet_128d.onnx"
 STANDARD_PACK_MODEL = Path.home() / ".insightface" / "models" / "buffalo_l" / "w600k_r50.onnx"
 
 REFERENCES = ("ground-truth", "source")
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def five_points_from_68(landmarks68: np.ndarray) -> np.ndarray:

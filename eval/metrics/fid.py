@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import ToolkitError, WeightsNotFoundError
+from toolkit.io.hashing import file_sha256
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 LABEL_FID = "FID"
@@ -78,14 +79,6 @@ def find_fid_weights(path: str | Path | None = None) -> Path | None:
     return cached if cached.is_file() else None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 @contextlib.contextmanager
 def _patched_fid_inception(builder: Any) -> Iterator[None]:
     """Let ``pytorch_fid.inception.InceptionV3`` use our FID-Inception builder (local or random weights)."""
@@ -130,7 +123,7 @@ def fid_identity(config: FidConfig) -> tuple[str, str]:
     if weights is None:
         _, label, weights_id = build_inception(config)  # downloads (if allowed) or explains what is missing
         return label, weights_id
-    return LABEL_FID, _sha256(weights)
+    return LABEL_FID, file_sha256(weights)
 
 
 def build_inception(config: FidConfig) -> tuple[Any, str, str]:
@@ -176,7 +169,7 @@ def build_inception(config: FidConfig) -> tuple[Any, str, str]:
                 "Download it elsewhere and give its path with --fid-weights.",
             ) from exc
         weights = library_cache_path()
-        return model.eval(), LABEL_FID, _sha256(weights)
+        return model.eval(), LABEL_FID, file_sha256(weights)
 
     def builder() -> Any:
         net = _fid_inception_architecture()
@@ -185,7 +178,7 @@ def build_inception(config: FidConfig) -> tuple[Any, str, str]:
 
     with _patched_fid_inception(builder):
         model = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]])
-    return model.eval(), LABEL_FID, _sha256(weights)
+    return model.eval(), LABEL_FID, file_sha256(weights)
 
 
 class InceptionFeatures:

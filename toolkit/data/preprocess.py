@@ -18,7 +18,6 @@ finished clips. ``DIR/manifest.json`` lists every input with its status.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -38,6 +37,7 @@ from toolkit.data.records import CLIPS_DIR, MANIFEST_NAME, RECORD_VERSION
 from toolkit.data.speakers import speaker_of
 from toolkit.errors import InputFileError, ToolkitError
 from toolkit.io.atomic import write_json_atomic
+from toolkit.io.hashing import file_sha256
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mpg", ".mpeg", ".avi", ".mkv", ".webm", ".m4v")
 SKIPPED_DIR = "skipped"
@@ -79,14 +79,6 @@ def discover_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
             seen.add(rp)
             unique.append(p)
     return unique
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def clip_id_for(path: str | Path, sha256: str | None = None) -> str:

@@ -13,7 +13,6 @@ Adam states) + ``train_state.json`` (step, config, optimiser hyper-parameters, R
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 from toolkit.errors import ToolkitError, WeightsNotFoundError
 from toolkit.generator.config import GeneratorConfig, generator_config_from_dict
 from toolkit.io.atomic import atomic_path, write_json_atomic
+from toolkit.io.hashing import file_sha256
 
 FORMAT_VERSION = 1
 KIND = "generator"
@@ -35,14 +35,6 @@ STATE_JSON = "train_state.json"
 
 class CheckpointError(ToolkitError):
     code = "bad-checkpoint"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
@@ -65,7 +57,7 @@ def export_generator(folder: str | Path, generator: torch.nn.Module, meta: dict[
         "format_version": FORMAT_VERSION,
         "generator": dataclasses.asdict(cfg),
         **meta,
-        "sha256": sha256_file(weights),
+        "sha256": file_sha256(weights),
     }
     write_json_atomic(folder / CONFIG_NAME, doc)
     return folder
@@ -97,7 +89,7 @@ def load_generator(path: str | Path | None = None, map_location: str = "cpu"):  
     doc = json.loads(cfg_path.read_text())
     if doc.get("kind") != KIND:
         raise CheckpointError(f"{cfg_path} holds a '{doc.get('kind')}' model, not a generator.")
-    if doc.get("sha256") and doc["sha256"] != sha256_file(weights):
+    if doc.get("sha256") and doc["sha256"] != file_sha256(weights):
         raise CheckpointError(
             f"{weights} does not match the sha256 in {cfg_path} (corrupt or replaced).", "Re-export the checkpoint."
         )

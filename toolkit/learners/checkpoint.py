@@ -13,13 +13,13 @@ moments, random generator states and the step) so that it can resume.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError, WeightsNotFoundError
 from toolkit.io.atomic import atomic_path, write_json_atomic
+from toolkit.io.hashing import file_sha256
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
@@ -27,14 +27,6 @@ CONFIG_NAME = "config.json"
 STATE_DIR = "state"
 STATE_TENSORS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _save_tensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> None:
@@ -51,7 +43,7 @@ def save_model(folder: str | Path, tensors: dict[str, Any], kind: str, meta: dic
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / WEIGHTS_NAME
     _save_tensors(weights, tensors, metadata={"kind": kind, "format_version": str(FORMAT_VERSION)})
-    config = {"kind": kind, "format_version": FORMAT_VERSION, **meta, "sha256": _sha256(weights)}
+    config = {"kind": kind, "format_version": FORMAT_VERSION, **meta, "sha256": file_sha256(weights)}
     write_json_atomic(folder / CONFIG_NAME, config)
     return folder
 
@@ -94,7 +86,7 @@ def load_model(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, A
             "Use a toolkit version that matches the checkpoint, or retrain.",
         )
     expected = config.get("sha256")
-    if expected and _sha256(weights) != expected:
+    if expected and file_sha256(weights) != expected:
         raise ToolkitError(
             f"{weights} does not match the checksum in {config_path} (file changed or from another run).",
             "Keep model.safetensors and config.json of the same export together.",

@@ -123,22 +123,11 @@ def _suite_inputs(clip: Any, seed: int = 0) -> Any:
     """The benchmarking suite's MethodInputs for one clip (what its runner gives a built-in method)."""
     from eval.methods import MethodInputs
     from eval.video import clip_audio, read_native_frames
-    from toolkit.constants import SAMPLES_PER_FRAME
 
     clip.verify()
     native = read_native_frames(clip.video, 0, clip.n_frames)
     audio = clip_audio(clip.video, clip.audio, clip.n_frames)
-    tau = clip.tau
-    return MethodInputs(
-        clip_id=clip.clip_id,
-        reference_frames=native[:tau],
-        reference_indices=clip.reference_indices,
-        frontal_index=clip.frontal_index,
-        reference_audio=audio[: tau * SAMPLES_PER_FRAME],
-        driving_audio=audio[tau * SAMPLES_PER_FRAME :],
-        n_frames=clip.n_driving,
-        seed=seed,
-    ), native
+    return MethodInputs.for_clip(clip, native, audio, seed), native
 
 
 def prepare_benchmark_clip(clip: BenchmarkClip, folder: Path, *, need_reference: bool) -> BenchmarkClip:
