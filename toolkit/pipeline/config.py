@@ -75,6 +75,9 @@ class GenerationConfig:
     renderer: str = "auto"
     #: longest audio accepted, seconds (0 = no limit)
     max_seconds: float = 600.0
+    #: accept audio that is digitally silent (a still mouth) instead of refusing it: for benchmark
+    #: clips whose sound track is empty; users get the "silent audio" error by default
+    allow_silent_audio: bool = False
     #: frames of the reference video used (tau of the paper); longer references are truncated
     reference_frames: int = TAU
     #: frames made per chunk (learners, render, encode): bounds memory for long audio
@@ -205,6 +208,7 @@ _HELP: dict[str, str] = {
     "size": "output face size in pixels",
     "renderer": "auto | 3d-warp | generator",
     "max_seconds": "refuse audio longer than this (0 = no limit)",
+    "allow_silent_audio": "accept silent audio (a still mouth) instead of refusing it",
     "reference_frames": "frames of the reference video used (tau)",
     "chunk_frames": "frames made per chunk (memory bound)",
     "tracker": "face tracking backend",

@@ -131,7 +131,9 @@ def limit_side(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), f
 
 
-def load_audio(audio: str | os.PathLike[str] | np.ndarray, max_seconds: float = 0.0) -> AudioInput:
+def load_audio(
+    audio: str | os.PathLike[str] | np.ndarray, max_seconds: float = 0.0, allow_silent: bool = False
+) -> AudioInput:
     """Driving speech as 16 kHz mono float32, checked for length and silence.
 
     A path is decoded by :func:`toolkit.io.media.read_audio` (any container,
@@ -176,9 +178,10 @@ def load_audio(audio: str | os.PathLike[str] | np.ndarray, max_seconds: float = 
             f"The audio '{source}' is {seconds:.0f} s long; the limit here is {max_seconds:.0f} s.",
             "Cut it into shorter parts, or raise --max-seconds.",
         )
-    from toolkit.io.media import check_not_silent
+    if not allow_silent:
+        from toolkit.io.media import check_not_silent
 
-    check_not_silent(samples, name=f"The audio '{source}'")
+        check_not_silent(samples, name=f"The audio '{source}'")
     n_frames = int(np.ceil(samples.size / SAMPLES_PER_FRAME))
     padded = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
     padded[: samples.size] = samples

@@ -130,7 +130,7 @@ class TalkingHeadPipeline:
 
         # cheap checks first: a silent or over-long audio is refused before any tracking
         with clock.stage("load"):
-            speech = load_audio(audio, cfg.max_seconds)
+            speech = load_audio(audio, cfg.max_seconds, cfg.allow_silent_audio)
         clock.report("load", 0.2, "audio read")
         motion_source = cfg.motion_source()
         if motion_source.kind == "file":  # a malformed motion file is refused before any tracking
