@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) scripts/bench/preprocess_throughput.py
+	$(PY) scripts/bench/tracking_throughput.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
