@@ -43,6 +43,28 @@ def atomic_path(final: str | os.PathLike[str], suffix: str | None = None) -> Ite
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(final: str | os.PathLike[str], label: str = "writing") -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``final``; rename it to ``final`` on success.
+
+    ``final`` must not exist or be an empty folder. On any exception the temporary folder
+    and everything in it are removed, so a reader sees no folder or the complete one.
+    """
+    import shutil
+
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.{label}-", dir=final.parent))
+    try:
+        yield work
+        if final.exists():
+            final.rmdir()
+        os.replace(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)

@@ -26,7 +26,6 @@ import os
 import random
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from toolkit.errors import InputFileError
-from toolkit.io.atomic import write_json_atomic, write_text_atomic
+from toolkit.io.atomic import atomic_dir, write_json_atomic, write_text_atomic
 from toolkit.survey.anchors import ANCHOR_KINDS, make_anchor_video
 from toolkit.survey.encode import IMAGE_SUFFIXES, EncodeSettings, encode_study_video, has_audio
 from toolkit.survey.sources import (
@@ -237,9 +236,7 @@ def build_study(
     if config.design == "ab" and len(method_names) + len(config.anchors) < 2:
         raise InputFileError("an A/B study needs at least two methods.", "Pass two or more --method NAME=DIR.")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    try:
+    with atomic_dir(out, "building") as work:
         media = work / "media"
         media.mkdir()
         (work / "private").mkdir()
@@ -378,12 +375,6 @@ def build_study(
         stamp = time.time()
         for p in media.iterdir():
             os.utime(p, (stamp, stamp))
-        if out.exists():
-            out.rmdir()
-        os.replace(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return BuildSummary(
         study_dir=out,
         study_id=study_id,

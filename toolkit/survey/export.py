@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.errors import InputFileError
-from toolkit.io.atomic import write_text_atomic
+from toolkit.io.atomic import atomic_dir, write_text_atomic
 from toolkit.survey.server import render_rater_page, web_file
 from toolkit.survey.study import Study, StudyError, load_study, private_dir
 
@@ -74,9 +72,7 @@ def export_static(study_dir: str | Path, out: str | Path, raters: list[str] | No
         raise InputFileError(
             f"unknown raters {unknown[:5]}.", f"Use ids from {private_dir(study.root) / 'raters.csv'}."
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.exporting-", dir=out.parent))
-    try:
+    with atomic_dir(out, "exporting") as work:
         (work / "assets").mkdir()
         (work / "media").mkdir()
         (work / "r").mkdir()
@@ -102,12 +98,6 @@ def export_static(study_dir: str | Path, out: str | Path, raters: list[str] | No
         for name in sorted(names):
             shutil.copyfile(study.media_dir / name, work / "media" / name)
             shutil.copystat(study.media_dir / name, work / "media" / name)
-        if out.exists():
-            out.rmdir()
-        os.replace(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     links_csv = private_dir(study.root) / "static_links.csv"
     write_text_atomic(links_csv, links.getvalue())
     return ExportSummary(out_dir=out, n_raters=len(chosen), n_videos=len(names), links_csv=links_csv)
