@@ -239,42 +239,38 @@ class FeatureExtractor:
                     raise ToolkitError("The video has no frames in the evaluated range.", "Check the file.")
             return frames
 
-        lm_key = self._key_landmarks()
-        lm = self.cache.load(key, "landmarks", lm_key)
-        if lm is None:
-            f = get_frames()
-            result = self._timed("landmarks", len(f), lambda: self.dlib.video(f))
-            lm = {"points": result.points, "source": result.source}
-            self.cache.save(key, "landmarks", lm_key, lm)
+        def cached(part: str, part_key: str, compute: Callable[[np.ndarray], dict[str, np.ndarray]]) -> dict:
+            """The cached arrays of ``part``, else computed from the frames (timed) and cached."""
+            found = self.cache.load(key, part, part_key)
+            if found is None:
+                f = get_frames()
+                found = self._timed(part, len(f), lambda: compute(f))
+                self.cache.save(key, part, part_key, found)
+            return found
+
+        def landmarks(f: np.ndarray) -> dict[str, np.ndarray]:
+            result = self.dlib.video(f)
+            return {"points": result.points, "source": result.source}
+
+        lm = cached("landmarks", self._key_landmarks(), landmarks)
         feats = VideoFeatures(n_frames=len(lm["points"]), landmarks=lm["points"], landmark_source=lm["source"])
 
         if cfg.fid is not None and "inception" in parts:
-            inc_key = self._key_inception()
-            inc = self.cache.load(key, "inception", inc_key)
-            if inc is None:
-                f = get_frames()
-                act = self._timed("inception", len(f), lambda: self.inception(f))
-                inc = {"activations": act.astype(np.float32)}
-                self.cache.save(key, "inception", inc_key, inc)
+            inc = cached(
+                "inception", self._key_inception(), lambda f: {"activations": self.inception(f).astype(np.float32)}
+            )
             feats.inception = inc["activations"]
 
         if cfg.csim is not None and "embeddings" in parts:
-            emb_key = self._key_embeddings()
-            emb = self.cache.load(key, "embeddings", emb_key)
-            if emb is None:
-                f = get_frames()
-                e = self._timed("embeddings", len(f), lambda: self.embedder.embed(f, feats.landmarks))
-                emb = {"embeddings": e.astype(np.float32)}
-                self.cache.save(key, "embeddings", emb_key, emb)
+            emb = cached(
+                "embeddings",
+                self._key_embeddings(),
+                lambda f: {"embeddings": self.embedder.embed(f, feats.landmarks).astype(np.float32)},
+            )
             feats.embeddings = emb["embeddings"]
 
         if cfg.pose_backend is not None and "pose" in parts:
-            pose_key = self._key_pose()
-            pose = self.cache.load(key, "pose", pose_key)
-            if pose is None:
-                f = get_frames()
-                pose = self._timed("pose", len(f), lambda: self._pose(f))
-                self.cache.save(key, "pose", pose_key, pose)
+            pose = cached("pose", self._key_pose(), self._pose)
             if pose["rotation"].size:
                 feats.rotation, feats.translation = pose["rotation"], pose["translation"]
             else:

@@ -33,6 +33,7 @@ from toolkit.generator.config import (
 from toolkit.generator.embedding import HybridEmbedding
 from toolkit.generator.landmark_image import landmark_image
 from toolkit.generator.model import Generator, GeneratorInputError
+from toolkit.generator.train import INPUT_KEYS
 from toolkit.paths import PROJECT_ROOT, shared_data_dir
 
 CLIP = shared_data_dir() / "av" / "Hangz-nju-cuhk__Talking-Face_PC-AVS__Input_00010.mp4"
@@ -126,21 +127,7 @@ def real_batch(clip: dict[str, np.ndarray], targets: list[int], k: int, ref_star
     lm_img = {i: torch.from_numpy(landmark_image(lms[i] * scale, S))[None] for i in range(len(frames))}
     hull = torch.from_numpy(_hull_mask(lms[0] * scale, S))[None]
     b: dict[str, list[torch.Tensor]] = {
-        key: []
-        for key in (
-            "ref_images",
-            "ref_landmarks",
-            "target_landmark",
-            "rendered",
-            "render_mask",
-            "matched",
-            "render_landmark",
-            "matched_landmark",
-            "target",
-            "target_points",
-            "render_points",
-            "matched_points",
-        )
+        key: [] for key in (*INPUT_KEYS, "target", "target_points", "render_points", "matched_points")
     }
     for t in targets:
         b["ref_images"].append(torch.stack([_img(frames[r]) for r in refs]))
@@ -159,17 +146,7 @@ def real_batch(clip: dict[str, np.ndarray], targets: list[int], k: int, ref_star
 
 
 def g_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    keys = (
-        "ref_images",
-        "ref_landmarks",
-        "target_landmark",
-        "rendered",
-        "render_mask",
-        "matched",
-        "render_landmark",
-        "matched_landmark",
-    )
-    return {key: batch[key] for key in keys}
+    return {key: batch[key] for key in INPUT_KEYS}
 
 
 # ----------------------------------------------------------------------------- landmark images
