@@ -40,7 +40,8 @@ METHOD_MODULES: tuple[str, ...] = (
 
 @dataclass
 class MethodInputs:
-    """Everything a method may use for one benchmark clip (nothing from the ground truth)."""
+    """Everything a method may use for one benchmark clip (nothing from the ground truth, except the
+    driving video of a landmark-driven method)."""
 
     clip_id: str
     #: the reference video y_1..y_tau, (tau, H, W, 3) uint8 RGB at 25 fps, the clip's own resolution
@@ -58,11 +59,18 @@ class MethodInputs:
     fps: int = VIDEO_FPS
     sample_rate: int = AUDIO_SAMPLE_RATE
     seed: int = 0
+    #: the ground-truth video (n_frames, H, W, 3), given only to landmark-driven methods (those with
+    #: ``uses_driving_video = True``: reenactment from the real frames' tracked landmarks and head
+    #: motion, the paper's landmark-driven setting); None for every audio-driven method
+    driving_frames: np.ndarray | None = None
 
     @classmethod
-    def for_clip(cls, clip: Any, native: np.ndarray, audio: np.ndarray, seed: int) -> MethodInputs:
+    def for_clip(
+        cls, clip: Any, native: np.ndarray, audio: np.ndarray, seed: int, with_driving_video: bool = False
+    ) -> MethodInputs:
         """The inputs of a benchmark clip (``eval.benchmark.BenchmarkClip``) from its decoded frames and audio:
-        the first tau frames and their audio are the reference, the rest of the audio drives."""
+        the first tau frames and their audio are the reference, the rest of the audio drives (and, for a
+        landmark-driven method, the rest of the frames)."""
         tau = clip.tau
         return cls(
             clip_id=clip.clip_id,
@@ -73,6 +81,7 @@ class MethodInputs:
             driving_audio=audio[tau * SAMPLES_PER_FRAME :],
             n_frames=clip.n_driving,
             seed=seed,
+            driving_frames=native[tau : tau + clip.n_driving] if with_driving_video else None,
         )
 
 

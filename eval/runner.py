@@ -117,8 +117,8 @@ class _ClipData:
             self._audio = clip_audio(self.clip.video, self.clip.audio, self.clip.n_frames)
         return self._audio
 
-    def method_inputs(self, seed: int) -> MethodInputs:
-        return MethodInputs.for_clip(self.clip, self.native(), self.audio(), seed)
+    def method_inputs(self, seed: int, with_driving_video: bool = False) -> MethodInputs:
+        return MethodInputs.for_clip(self.clip, self.native(), self.audio(), seed, with_driving_video)
 
 
 def _finite_mean(values: np.ndarray) -> tuple[float, int]:
@@ -221,7 +221,10 @@ class Runner:
         from toolkit.io.media import write_video
 
         method = make_method(spec.name)
-        inputs = data.method_inputs(seed=int(self.benchmark.protocol.get("seed", 0)))
+        inputs = data.method_inputs(
+            seed=int(self.benchmark.protocol.get("seed", 0)),
+            with_driving_video=bool(getattr(method, "uses_driving_video", False)),
+        )
         counted = 0
 
         def frames() -> Any:

@@ -181,3 +181,51 @@ def test_leaderboard_merges_results(evaluated, tmp_path) -> None:
     names = {p.name for p in pngs}
     assert "ssim.png" in names and "lmd.png" in names
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+class _DrivingVideoReplay:
+    """A landmark-driven method that returns the driving video it is handed (checks the runner's contract)."""
+
+    name = "driving-video-replay"
+    description = "the driving video handed to landmark-driven methods, replayed"
+    uses_driving_video = True
+
+    def generate(self, inputs: MethodInputs):
+        assert inputs.driving_frames is not None and len(inputs.driving_frames) == inputs.n_frames
+        yield from inputs.driving_frames
+
+
+def test_landmark_driven_methods_get_the_driving_video_others_do_not(bench: Path, tmp_path: Path) -> None:
+    from eval.features import FeatureConfig
+    from eval.methods import register_method
+    from eval.runner import EvalConfig, evaluate
+
+    clip = load_benchmark(bench).clips[0]
+    frames = np.zeros((clip.n_frames, 8, 8, 3), np.uint8)
+    frames[:, 0, 0, 0] = np.arange(clip.n_frames)
+    audio = np.zeros(clip.n_frames * 640, np.float32)
+    plain = MethodInputs.for_clip(clip, frames, audio, seed=0)
+    driven = MethodInputs.for_clip(clip, frames, audio, seed=0, with_driving_video=True)
+    assert plain.driving_frames is None
+    assert driven.driving_frames[:, 0, 0, 0].tolist() == list(range(TAU, clip.n_frames))  # the ground truth
+
+    register_method("driving-video-replay", _DrivingVideoReplay, overwrite=True)
+    config = EvalConfig(features=FeatureConfig(fid=None, csim=None), cache_dir=str(tmp_path / "cache"), progress=False)
+    results = evaluate(bench, ["driving-video-replay"], tmp_path / "results", config)
+    agg = results["methods"]["driving-video-replay"]["aggregate"]
+    # the real frames, re-encoded, aligned with the ground truth frame for frame (LMD sums 20 mouth
+    # points: under 1 px each; the static frame's is about 4x larger on these clips)
+    assert agg["SSIM"] > 0.95 and agg["PSNR"] > 35 and agg["LMD"] < 20
+
+
+def test_landmark_driven_pipeline_method_refuses_to_run_without_the_driving_video() -> None:
+    from toolkit.pipeline.benchmark_method import PipelineMethod
+
+    method = PipelineMethod(renderer="3d-warp", driving="landmarks", name="3d-warp-landmark")
+    assert method.uses_driving_video and "landmark-driven" in method.description
+    ref = np.zeros((4, 64, 64, 3), np.uint8)
+    inputs = MethodInputs("c", ref, (0, 2), 2, np.zeros(4 * 640, np.float32), np.zeros(7 * 640, np.float32), 7)
+    with pytest.raises(ToolkitError, match="no driving video"):
+        next(iter(method.generate(inputs)))
+    with pytest.raises(ToolkitError, match="Unknown driving"):
+        PipelineMethod(driving="telepathy")

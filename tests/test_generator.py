@@ -310,6 +310,41 @@ def test_without_3d_aware_the_render_is_ignored(clip) -> None:
         assert (diff > 1e-5) == depends
 
 
+def test_residual_composition_starts_at_the_warped_composite_and_learns(clip) -> None:
+    """``composition_output: residual``: the untrained G is the 3D-warp composite; training moves it."""
+    from toolkit.generator.train import GeneratorTrainer
+
+    torch.manual_seed(0)
+    b = real_batch(clip, [3, 8], 2)
+    m, render, matched = b["render_mask"], b["rendered"], b["matched"]
+    for ab, expected in (({}, m * render + (1 - m) * matched), ({"no_3d_aware": True}, matched)):
+        cfg = dataclasses.replace(tiny_generator(**ab), composition_output="residual")
+        g = Generator(cfg).eval()
+        with torch.no_grad():
+            out = g(**g_inputs(b), return_aux=True)
+        # identity flows + a zero correction: exactly the blend the 3d-warp baseline outputs
+        assert torch.allclose(out.image, expected.clamp(-1, 1), atol=1e-5), ab
+        assert torch.allclose(out.base, expected, atol=1e-5) and out.raw.abs().max() == 0
+    direct = Generator(tiny_generator()).eval()
+    with torch.no_grad():
+        assert (direct(**g_inputs(b)) - (m * render + (1 - m) * matched)).abs().mean() > 0.05  # the paper's tanh
+    with pytest.raises(ConfigError, match="composition_output"):
+        dataclasses.replace(tiny_generator(), composition_output="sum").validate()
+
+    torch.set_num_threads(2)
+    cfg = tiny_train_config()
+    cfg.generator = dataclasses.replace(cfg.generator, composition_output="residual")
+    trainer = GeneratorTrainer(cfg)
+    before = trainer.eval_losses(b)
+    for _ in range(4):
+        trainer.train_step(b)
+    with torch.no_grad():
+        trainer.G.eval()
+        out = trainer.G(**g_inputs(b), return_aux=True)
+    assert out.raw.abs().max() > 0  # the correction is no longer zero
+    assert trainer.eval_losses(b)["g_pct"] < before["g_pct"]
+
+
 # ----------------------------------------------------------------------------- training
 
 
@@ -520,5 +555,14 @@ def test_synthesize_frames_with_the_3d_module_on_a_real_record(records: Path) ->
     )
     assert out.shape == (len(targets), *frames.shape[1:]) and out.dtype == np.uint8
     assert out.std() > 1  # an image, not a constant
+    # a residual generator works at its own size (64) but corrects the frames at the source's size:
+    # untrained, it returns the 3D-warp composition at full resolution, not an upsampled 64x64 frame
+    from toolkit.render.warp3d import compose
+
+    torch.manual_seed(0)
+    rg = Generator(dataclasses.replace(tiny_generator(), composition_output="residual"))
+    full = synthesize_frames(rg, frames[refs], lm[refs], lm[targets], gi.rendered, gi.mask, gi.matched, batch_size=4)
+    assert full.shape == out.shape
+    assert np.abs(full.astype(np.int16) - compose(gi).astype(np.int16)).mean() < 1.0
     with pytest.raises(SynthesisInputError):
         synthesize_frames(g, frames[refs][:, :100], lm[refs], lm[targets], gi.rendered, gi.mask, gi.matched)

@@ -11,7 +11,8 @@
 * :class:`CompositionDecoder` - G: N layers, each with three parallel SPADE blocks acting
   on the same normalised input (one modulated by phi_lt^i through the generated theta_gamma,
   theta_beta, two by fixed convolutions on phi_y~t^i and phi_yts^i); the three denormalised
-  features are summed and upsampled by a transposed convolution; tanh at the end.
+  features are summed and upsampled by a transposed convolution; tanh at the end (or, with
+  ``composition_output: residual``, a zero-initialised linear correction of the warped composite).
 
 Choices where the paper is silent (few-shot vid2vid's design unless said otherwise):
 
@@ -153,7 +154,9 @@ class CompositionDecoder(nn.Module):
     matting ablation without warping predicts its own attention maps there).
     """
 
-    def __init__(self, cfg: GeneratorConfig, branches: tuple[str, ...], extra_out: int = 0) -> None:
+    def __init__(
+        self, cfg: GeneratorConfig, branches: tuple[str, ...], extra_out: int = 0, residual: bool = False
+    ) -> None:
         super().__init__()
         n = cfg.n_layers
         self.n_layers = n
@@ -175,6 +178,11 @@ class CompositionDecoder(nn.Module):
         )
         self.out = nn.Conv2d(cfg.dec_channels(0), 3 + extra_out, 3, 1, 1)
         self.extra_out = extra_out
+        self.residual = residual
+        if residual:
+            # a correction that starts at zero: the untrained decoder leaves the warped composite as is
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     def forward(
         self,
@@ -198,6 +206,7 @@ class CompositionDecoder(nn.Module):
                 bias = bias + b_
             x = self.up[j - 1](F.leaky_relu(x_hat * scale + bias, 0.2))
         out = self.out(F.leaky_relu(x, 0.2))
-        image = torch.tanh(out[:, :3])
+        # residual: a linear correction in image units (the caller adds it to the warped composite)
+        image = out[:, :3] if self.residual else torch.tanh(out[:, :3])
         extra = torch.sigmoid(out[:, 3:]) if self.extra_out else None
         return image, extra

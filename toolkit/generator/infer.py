@@ -107,10 +107,54 @@ def synthesize_frames(
             if render_landmarks68 is not None:
                 rl = lm_t(np.asarray(render_landmarks68)[sl]).to(dev)
             ml = lm_t(np.asarray(matched_landmarks68)[sl]).to(dev) if matched_landmarks68 is not None else None
-            res = generator.generate(cache, tgt, rend, mask, img_t(np.asarray(matched)[sl]).to(dev), rl, ml).image
-            frames = ((res.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-            out[sl] = _resize(frames, src)
+            res = generator.generate(cache, tgt, rend, mask, img_t(np.asarray(matched)[sl]).to(dev), rl, ml)
+            if getattr(generator, "residual", False) and src != size:
+                out[sl] = _to_uint8(_residual_at_source_size(res, rendered, render_mask, matched, sl, dev))
+            else:
+                out[sl] = _resize(_to_uint8(res.image), src)
     return out
+
+
+def _to_uint8(images):  # (B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _residual_at_source_size(res, rendered, render_mask, matched, sl: slice, dev):
+    """A residual generator's frames at the references' own size, not upsampled from its own.
+
+    The flows are resolution-free (normalised grid units), so they warp the full-size render and
+    matched frame; the decoder's correction is upsampled and added. Only the correction is
+    limited to the generator's resolution, the texture it corrects keeps the source's detail.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from toolkit.generator.composition import warp
+    from toolkit.generator.model import composite_base
+
+    def full(frames):
+        x = np.asarray(frames)[sl].astype(np.float32) / 127.5 - 1
+        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(dev)
+
+    h, w = np.asarray(matched).shape[1:3]
+
+    def up(t):
+        return F.interpolate(t.float(), size=(h, w), mode="bilinear", align_corners=False)
+
+    sources = {"matched": full(matched)}
+    warped_mask = None
+    if "render" in res.flows or "render" in res.warped:
+        sources["render"] = full(rendered)
+        m = np.asarray(render_mask)[sl].astype(np.float32)
+        m = torch.from_numpy(m / 255.0 if m.max(initial=0) > 1 else m)[:, None].to(dev)
+    warped = {}
+    for name, img in sources.items():
+        flow = res.flows.get(name)
+        warped[name] = warp(img, up(flow)) if flow is not None else img
+        if name == "render":
+            warped_mask = warp(m, up(flow), padding_mode="zeros") if flow is not None else m
+    with torch.inference_mode():
+        return (composite_base(warped, warped_mask) + up(res.raw)).clamp(-1, 1)
 
 
 def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:

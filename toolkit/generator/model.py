@@ -49,7 +49,9 @@ class GeneratorInputError(ToolkitError):
 @dataclass
 class GeneratorOutput:
     image: torch.Tensor  # (B, 3, H, W) in [-1, 1]
-    raw: torch.Tensor  # decoder output before matting (== image for the non-linear composition)
+    raw: torch.Tensor  # decoder output before matting (== image for the direct non-linear composition)
+    #: residual composition: the flow-warped 3D-warp composite the decoder's correction ``raw`` is added to
+    base: torch.Tensor | None = None
     flows: dict[str, torch.Tensor] = field(default_factory=dict)  # "render"/"matched": (B, 2, H, W)
     attentions: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, 1, H, W) in [0, 1]
     warped: dict[str, torch.Tensor] = field(default_factory=dict)  # warped sources (B, 3, H, W)
@@ -82,8 +84,10 @@ class Generator(nn.Module):
             self.encoders = nn.ModuleDict(
                 {s: FixedEncoder(3 + att + (1 if s == "render" else 0), config) for s in self.sources}
             )
-            self.decoder = CompositionDecoder(config, self.sources)
+            self.residual = config.composition_output == "residual"
+            self.decoder = CompositionDecoder(config, self.sources, residual=self.residual)
         else:
+            self.residual = False  # image matting blends the warped sources itself
             # image matting: without warping there is no FlowNet attention, the decoder predicts it
             extra = 0 if self.use_warp else len(self.sources)
             self.decoder = CompositionDecoder(config, (), extra_out=extra)
@@ -159,6 +163,9 @@ class Generator(nn.Module):
                 phi_fixed[s] = self.encoders[s](torch.cat(parts, dim=1))
             image, _ = self.decoder(emb.e_y, phi_lt, emb.params, phi_fixed)
             out.image = out.raw = image
+            if self.residual:
+                out.base = composite_base(out.warped, out.warped_mask)
+                out.image = (out.base + image).clamp(-1, 1)
             return out
 
         raw, extra = self.decoder(emb.e_y, phi_lt, emb.params, {})
@@ -214,6 +221,18 @@ class Generator(nn.Module):
                 raise GeneratorInputError(f"{name} must be ({b}, 3, {s}, {s}), got {tuple(t.shape)}.")
         if self.use_render and render_mask is not None and render_mask.shape != (b, 1, s, s):
             raise GeneratorInputError(f"render_mask must be ({b}, 1, {s}, {s}), got {tuple(render_mask.shape)}.")
+
+
+def composite_base(warped: dict[str, torch.Tensor], warped_mask: torch.Tensor | None) -> torch.Tensor:
+    """The warped 3D-warp composite: the render over the matched frame inside the render mask.
+
+    Without the 3D-aware module it is the warped matched frame. The same blend as the ``3d-warp``
+    baseline (``m y~_t + (1 - m) y_ts``), after the flow networks' warps.
+    """
+    if "render" not in warped:
+        return warped["matched"]
+    m = warped_mask if warped_mask is not None else torch.ones_like(warped["render"][:, :1])
+    return m * warped["render"] + (1 - m) * warped["matched"]
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -138,7 +138,7 @@ class GeneratorTrainer:
         losses["g_flow"] = w
         total = lc.lambda_pct * losses["g_pct"] + lc.lambda_w * losses["g_flow"]
         if with_gan:
-            total = total + losses["g_gan"] + lc.lambda_fm * losses["g_fm"]
+            total = total + lc.lambda_gan * losses["g_gan"] + lc.lambda_fm * losses["g_fm"]
         losses["g_total"] = total
         return losses
 

@@ -6,11 +6,14 @@ driving audio: head motion from the motion learner Phi (conditioned on the
 reference motion and audio), expression from the expression learner Psi,
 frames from the 3D-aware module or the learned generator (``renderer``), the
 face pasted back into the matched full reference frame so the output has the
-ground truth's framing. Nothing from the ground truth is used.
+ground truth's framing. Nothing from the ground truth is used (audio-driven).
 
-Importing this module registers the method with :mod:`eval.methods`
-(``toolkit evaluate --method pipeline``; options ``renderer``, ``motion``,
-``expression`` as in :class:`~toolkit.pipeline.config.GenerationConfig`).
+Importing this module registers the methods with :mod:`eval.methods`: ``pipeline``
+(the product as configured by default), ``ours`` / ``ours-landmark`` (the learned
+generator, audio- / landmark-driven), ``3d-warp-audio`` / ``3d-warp-landmark`` (the
+same inputs rendered by the 3D-aware module alone) and ``ours-<ablation>`` for the
+shipped generator ablations (landmark-driven). In the landmark-driven setting the
+head motion and expression come from the ground-truth video, not from Phi and Psi.
 """
 
 from __future__ import annotations
@@ -22,27 +25,64 @@ from typing import Any
 
 import numpy as np
 
+#: the landmark-driven setting: head motion and expression tracked from the ground-truth video
+DRIVINGS: tuple[str, ...] = ("audio", "landmarks")
+
 
 class PipelineMethod:
-    """``pipeline``: audio -> learned motion + expression -> 3D-aware render (or generator), pasted back."""
+    """``pipeline``: audio -> learned motion + expression -> 3D-aware render (or generator), pasted back.
+
+    ``driving="landmarks"`` is the paper's landmark-driven setting: head motion and expression are
+    tracked from the benchmark's ground-truth video (the runner hands it over because
+    ``uses_driving_video`` is set) instead of predicted from the audio by Phi and Psi.
+    """
 
     name = "pipeline"
 
-    def __init__(self, renderer: str = "auto", motion: str = "learned", expression: str = "audio", **_: Any) -> None:
+    def __init__(
+        self,
+        renderer: str = "auto",
+        motion: str = "learned",
+        expression: str = "audio",
+        driving: str = "audio",
+        generator_checkpoint: str | None = None,
+        name: str = "pipeline",
+        **_: Any,
+    ) -> None:
+        from toolkit.errors import ToolkitError
         from toolkit.pipeline.config import GenerationConfig
         from toolkit.pipeline.renderers import resolve_renderer
 
+        if driving not in DRIVINGS:
+            raise ToolkitError(f"Unknown driving '{driving}'.", f"Use one of: {', '.join(DRIVINGS)}.")
+        self.name = name
+        self.driving = driving
+        self.uses_driving_video = driving == "landmarks"
         self.config = GenerationConfig(
-            renderer=renderer, motion=motion, expression=expression, output="paste-back", max_seconds=0, crf=12,
+            renderer=renderer,
+            motion=motion,
+            expression=expression,
+            output="paste-back",
+            max_seconds=0,
+            crf=12,
             allow_silent_audio=True,  # a benchmark clip may have an empty sound track: a still mouth
+            generator_checkpoint=generator_checkpoint,
         ).validate()
+        if self.uses_driving_video:
+            source = "head motion and expression tracked from the ground-truth video (landmark-driven)"
+        else:
+            source = f"head motion '{motion}', expression '{expression}' (audio-driven)"
+        rendered_by = resolve_renderer(self.config)
+        if rendered_by == "generator":
+            from toolkit.pipeline.renderers import generator_checkpoint as checkpoint_of
+
+            rendered_by = f"generator ({checkpoint_of(self.config)})"
         self.description = (
-            f"the audio-driven pipeline: head motion '{motion}', expression '{expression}', "
-            f"renderer {resolve_renderer(self.config)}, face pasted back into the matched reference frame"
+            f"the pipeline: {source}, renderer {rendered_by}, face pasted back into the matched reference frame"
         )
 
     def generate(self, inputs: Any) -> Iterator[np.ndarray]:
-        from toolkit.io.media import iter_frames
+        from toolkit.io.media import iter_frames, write_video
         from toolkit.pipeline.pipeline import TalkingHeadPipeline
 
         frames = np.asarray(inputs.reference_frames)
@@ -53,10 +93,24 @@ class PipelineMethod:
             max_paste_side=max(256, *frames.shape[1:3]),
         )
         with tempfile.TemporaryDirectory(prefix="pipeline-method-") as tmp:
+            if self.uses_driving_video:
+                if getattr(inputs, "driving_frames", None) is None:
+                    from toolkit.errors import ToolkitError
+
+                    raise ToolkitError(
+                        f"Method '{self.name}' is landmark-driven but got no driving video.",
+                        "Run it through `toolkit evaluate`, which hands landmark-driven methods the ground truth.",
+                    )
+                driving = Path(tmp) / "driving.mp4"
+                write_video(driving, iter(inputs.driving_frames), fps=int(inputs.fps), crf=12)
+                cfg = cfg.with_overrides(motion=str(driving), expression=str(driving))
             out = Path(tmp) / f"{inputs.clip_id}.mp4"
             result = TalkingHeadPipeline(cfg).generate(
-                frames, inputs.driving_audio, out,
-                reference_indices=list(inputs.reference_indices), reference_audio=inputs.reference_audio,
+                frames,
+                inputs.driving_audio,
+                out,
+                reference_indices=list(inputs.reference_indices),
+                reference_audio=inputs.reference_audio,
             )
             h, w = frames.shape[1:3]
             for i, frame in enumerate(iter_frames(out)):
@@ -67,12 +121,43 @@ class PipelineMethod:
                 yield frame
 
 
+#: trained generator ablations shipped beside the full model (``checkpoints/generator_ablations/<name>``)
+ABLATION_CHECKPOINTS: tuple[str, ...] = ("no-3d-aware", "no-nonlinear-composition")
+
+
+def _methods() -> dict[str, dict[str, Any]]:
+    """Built-in names -> PipelineMethod options (the settings of the generator's leaderboard)."""
+    from toolkit.paths import checkpoints_dir
+
+    methods: dict[str, dict[str, Any]] = {
+        # the product as shipped (auto: the generator when checkpoints/generator exists)
+        "pipeline": {},
+        "ours": {"renderer": "generator"},
+        "ours-landmark": {"renderer": "generator", "driving": "landmarks"},
+        "3d-warp-audio": {"renderer": "3d-warp"},
+        "3d-warp-landmark": {"renderer": "3d-warp", "driving": "landmarks"},
+    }
+    for ablation in ABLATION_CHECKPOINTS:
+        # generator ablations isolate the generator: driven by the real landmarks (Table 3)
+        methods[f"ours-{ablation}"] = {
+            "renderer": "generator",
+            "driving": "landmarks",
+            "generator_checkpoint": str(checkpoints_dir() / "generator_ablations" / ablation),
+        }
+    return methods
+
+
 def _register() -> None:
     try:
         from eval.methods import register_method
     except ModuleNotFoundError:  # the toolkit without the evaluation suite
         return
-    register_method("pipeline", lambda **options: PipelineMethod(**options), overwrite=True)
+    for name, options in _methods().items():
+        register_method(
+            name,
+            lambda _options=options, _name=name, **given: PipelineMethod(**{**_options, **given, "name": _name}),
+            overwrite=True,
+        )
 
 
 _register()
