@@ -85,16 +85,16 @@ def test_cli_options_map_onto_the_config() -> None:
     assert cfg.seed == GenerationConfig().seed  # unset options keep the defaults
 
 
-def test_renderer_choice_and_generator_seam() -> None:
+def test_renderer_choice_and_generator_seam(tmp_path) -> None:
     from toolkit.pipeline.renderers import generator_checkpoint, resolve_renderer
 
     auto = resolve_renderer(GenerationConfig())
-    if generator_checkpoint(GenerationConfig()) is None:
-        assert auto == "3d-warp"
-        with pytest.raises(WeightsNotFoundError, match="generator"):
-            resolve_renderer(GenerationConfig(renderer="generator"))
-    else:
-        assert auto == "generator"
+    # this checkout ships no generator weights: auto falls back to the 3D-aware module
+    assert generator_checkpoint(GenerationConfig()) is None and auto == "3d-warp"
+    with pytest.raises(WeightsNotFoundError, match="generator"):
+        resolve_renderer(GenerationConfig(renderer="generator"))
+    with pytest.raises(WeightsNotFoundError, match="not found"):  # a wrong path is refused up front
+        resolve_renderer(GenerationConfig(renderer="generator", generator_checkpoint=str(tmp_path / "nowhere")))
     assert resolve_renderer(GenerationConfig(renderer="3d-warp")) == "3d-warp"
 
 

@@ -50,6 +50,13 @@ def resolve_renderer(config: GenerationConfig) -> str:
             "The generator checkpoint is missing (checkpoints/generator/model.safetensors).",
             "Train it with `toolkit train generator`, pass --generator-checkpoint, or use --renderer 3d-warp.",
         )
+    given = Path(config.generator_checkpoint) if config.generator_checkpoint else None
+    if given is not None and not (given.is_file() or (given / "model.safetensors").is_file()):
+        # refused before any tracking, not when the first frames are rendered
+        raise WeightsNotFoundError(
+            f"Generator checkpoint {given} not found (no model.safetensors there).",
+            "Point --generator-checkpoint at a folder written by `toolkit train generator` (its generator/).",
+        )
     return config.renderer
 
 
