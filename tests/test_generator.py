@@ -566,3 +566,45 @@ def test_synthesize_frames_with_the_3d_module_on_a_real_record(records: Path) ->
     assert np.abs(full.astype(np.int16) - compose(gi).astype(np.int16)).mean() < 1.0
     with pytest.raises(SynthesisInputError):
         synthesize_frames(g, frames[refs][:, :100], lm[refs], lm[targets], gi.rendered, gi.mask, gi.matched)
+
+
+# ----------------------------------------------------------------------------- few-shot adaptation
+
+
+def test_finetune_on_reference_frames_adapts_a_copy(clip) -> None:
+    """Fine-tuning on the reference video's own frames: a changed copy, the original untouched."""
+    from toolkit.generator.finetune import FinetuneConfig, finetune_generator
+
+    torch.manual_seed(0)
+    g = Generator(dataclasses.replace(tiny_generator(), composition_output="residual")).eval()
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    frames, lms = clip["frames"], clip["landmarks"]  # 20 real frames, 224x224
+    n = len(frames)
+    hull = np.stack([_hull_mask(lms[0], frames.shape[1])] * n)
+    rendered = (frames[0] * hull[0][..., None]).astype(np.uint8)[None].repeat(n, 0)  # stand-in y~_t
+    refs = np.array([0, 5])
+    matched = frames[refs][np.arange(n) % 2]
+    tuned = finetune_generator(
+        g, frames, lms, refs, lms, rendered, hull, matched, lms[refs][np.arange(n) % 2],
+        FinetuneConfig(steps=3, batch_size=2),
+    )  # fmt: skip
+    assert tuned is not g and not tuned.training
+    assert all(torch.equal(v, before[k]) for k, v in g.state_dict().items())  # the shipped weights are kept
+    assert any(not torch.equal(v, before[k]) for k, v in tuned.state_dict().items())
+    # nothing to learn from: every frame is an appearance reference (a single image), or 0 steps
+    one = frames[:1]
+    assert finetune_generator(g, one, lms[:1], [0], lms[:1], one, hull[:1], one, lms[:1]) is g
+    assert finetune_generator(g, frames, lms, refs, lms, rendered, hull, matched, lms, FinetuneConfig(steps=0)) is g
+    with pytest.raises(ToolkitError, match="steps"):
+        FinetuneConfig(steps=-1).validate()
+
+
+def test_colour_jitter_is_one_transform_per_sample() -> None:
+    from toolkit.generator.data import random_colour_transform
+
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)
+    assert np.allclose(random_colour_transform(np.random.default_rng(1), 0.0)(x), x, atol=1e-6)
+    t = random_colour_transform(np.random.default_rng(1), 1.0)
+    y = t(x)
+    assert y.shape == x.shape and y.dtype == np.float32 and y.min() >= -1 and y.max() <= 1
+    assert np.abs(y - x).mean() > 0.01 and np.array_equal(t(x), y)  # the same change every call

@@ -209,6 +209,10 @@ class DataConfig:
     #: DEFAULT_VAL_GROUPS, so the generator is validated on the same speakers as the learners
     val_groups: list[str] = field(default_factory=list)
     hflip_prob: float = 0.5  # mirror whole samples (images, landmark images, points alike)
+    #: strength (0 = off) of one random colour transform per sample, applied alike to the references,
+    #: the render, the matched frame and the target (gain, saturation, hue rotation, brightness): with
+    #: few identities it keeps the network from memorising their colours instead of reading the references
+    colour_jitter: float = 0.0
     #: renders move mouth/jaw with the target expression (toolkit.render's rig), as the pipeline
     #: does at inference; False = the paper's y~_t, which keeps the frontal frame's expression
     render_drive_expression: bool = True

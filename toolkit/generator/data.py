@@ -286,15 +286,22 @@ class GeneratorDataset:
 
     # ------------------------------------------------------------------ one sample
     def sample(
-        self, rng: np.random.Generator, k: int, clip_index: int | None = None, target: int | None = None
+        self,
+        rng: np.random.Generator,
+        k: int,
+        clip_index: int | None = None,
+        target: int | None = None,
+        frames: np.ndarray | None = None,
     ) -> dict:
+        """One training sample; ``frames`` restricts the target and the references to those frames."""
         import torch
 
         clip = self.clips[int(rng.choice(len(self.clips), p=self.weights)) if clip_index is None else clip_index]
         rec = clip.record
         n = rec.n_frames
-        t = int(rng.integers(n)) if target is None else int(target)
-        pool = np.delete(np.arange(n), t)
+        allowed = np.arange(n) if frames is None else np.asarray(frames, np.int64)
+        t = int(rng.choice(allowed)) if target is None else int(target)
+        pool = allowed[allowed != t]
         refs = rng.choice(pool, size=k, replace=len(pool) < k)
         if self.needs_render:
             from toolkit.render.matcher import motion_cost
@@ -335,6 +342,11 @@ class GeneratorDataset:
         out["ref_index"] = refs.astype(np.int64)
         out["target_index"] = np.asarray(t, np.int64)
         out["matched_index"] = np.asarray(matched, np.int64)
+        if self.data.colour_jitter > 0:
+            transform = random_colour_transform(rng, self.data.colour_jitter)
+            for key in COLOUR_KEYS:
+                if key in out:
+                    out[key] = transform(out[key])
         if rng.random() < self.data.hflip_prob:
             for key, v in out.items():
                 if v.ndim < 2:
@@ -346,6 +358,36 @@ class GeneratorDataset:
                 else:
                     out[key] = np.ascontiguousarray(v[..., ::-1])
         return {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in out.items()}
+
+
+#: sample entries that are colour images in [-1, 1] (channels first; references (K, 3, S, S))
+COLOUR_KEYS: tuple[str, ...] = ("ref_images", "target", "matched", "rendered")
+
+
+def random_colour_transform(rng: np.random.Generator, strength: float) -> Callable[[np.ndarray], np.ndarray]:
+    """One random colour change for a whole sample: y = clip(M x + b), x in [0, 1] per pixel.
+
+    M = per-channel gain x saturation around the grey axis x a rotation about it (hue); b a
+    brightness offset. ``strength`` 1 means gains in [0.8, 1.2], saturation [0.6, 1.4], hue
+    +-30 degrees, brightness +-0.1; the identity at 0.
+    """
+    gain = np.diag(1 + strength * rng.uniform(-0.2, 0.2, 3))
+    sat = 1 + strength * rng.uniform(-0.4, 0.4)
+    grey = np.full((3, 3), 1 / 3)
+    saturation = grey + sat * (np.eye(3) - grey)
+    angle = np.deg2rad(strength * rng.uniform(-30, 30))
+    axis = np.ones(3) / np.sqrt(3)
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    hue = np.eye(3) * np.cos(angle) + np.sin(angle) * cross + (1 - np.cos(angle)) * np.outer(axis, axis)
+    m = (hue @ saturation @ gain).astype(np.float32)
+    b = np.float32(strength * rng.uniform(-0.1, 0.1))
+
+    def apply(images: np.ndarray) -> np.ndarray:
+        x = (images + 1) / 2  # (..., 3, H, W) in [0, 1]
+        y = np.einsum("ij,...jhw->...ihw", m, x) + b
+        return (np.clip(y, 0, 1) * 2 - 1).astype(np.float32)
+
+    return apply
 
 
 def collate(samples: Sequence[dict]) -> dict:

@@ -33,6 +33,30 @@ class SynthesisInputError(ToolkitError):
     code = "bad-synthesis-input"
 
 
+def model_images(frames: np.ndarray, size: int):  # -> torch.Tensor (N, 3, size, size) in [-1, 1]
+    """uint8 frames (N, H, W, 3) as the generator's input images."""
+    import torch
+
+    x = _resize(np.asarray(frames, np.uint8), size).astype(np.float32) / 127.5 - 1
+    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+
+
+def model_landmark_images(landmarks68: np.ndarray, size: int, source_size: int):  # -> (N, 1, size, size)
+    """Landmark images of (N, 68, 2|3) points given in pixels of ``source_size`` frames."""
+    import torch
+
+    return torch.from_numpy(np.stack([landmark_image(p[:, :2], size, source_size) for p in landmarks68]))[:, None]
+
+
+def model_masks(masks: np.ndarray, size: int):  # -> torch.Tensor (N, 1, size, size) in [0, 1]
+    import torch
+
+    m = np.asarray(masks).astype(np.float32)
+    if m.max(initial=0) > 1:
+        m = m / 255.0
+    return torch.from_numpy(_resize_mask(m, size))[:, None]
+
+
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:
     if frames.shape[1] == size and frames.shape[2] == size:
         return frames
@@ -81,11 +105,10 @@ def synthesize_frames(
             raise SynthesisInputError(f"{name} has {np.asarray(arr).shape[0]} frames for {n} target landmarks.")
 
     def img_t(frames: np.ndarray) -> torch.Tensor:
-        x = _resize(np.asarray(frames, np.uint8), size).astype(np.float32) / 127.5 - 1
-        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+        return model_images(frames, size)
 
     def lm_t(lms: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.stack([landmark_image(p[:, :2], size, src) for p in lms]))[:, None]
+        return model_landmark_images(lms, size, src)
 
     dev = torch.device(device)
     generator = generator.to(dev).eval()
@@ -100,10 +123,7 @@ def synthesize_frames(
             rend = mask = rl = None
             if rendered is not None:
                 rend = img_t(np.asarray(rendered)[sl]).to(dev)
-                m = np.asarray(render_mask)[sl].astype(np.float32)
-                if m.max(initial=0) > 1:
-                    m = m / 255.0
-                mask = torch.from_numpy(_resize_mask(m, size))[:, None].to(dev)
+                mask = model_masks(np.asarray(render_mask)[sl], size).to(dev)
             if render_landmarks68 is not None:
                 rl = lm_t(np.asarray(render_landmarks68)[sl]).to(dev)
             ml = lm_t(np.asarray(matched_landmarks68)[sl]).to(dev) if matched_landmarks68 is not None else None

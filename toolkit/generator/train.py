@@ -427,7 +427,9 @@ def run_training(
         from toolkit.errors import ToolkitError
 
         try:
-            val_set = GeneratorDataset(cfg.data, cfg.generator.image_size, cfg.generator.ablation.resolved(), "val")
+            # held-out frames as they are: no augmentation
+            val_data = dataclasses.replace(cfg.data, colour_jitter=0.0, hflip_prob=0.0)
+            val_set = GeneratorDataset(val_data, cfg.generator.image_size, cfg.generator.ablation.resolved(), "val")
             val_batches = make_val_batches(val_set, 4, 4, k=max(cfg.data.k_choices))
             print(f"[generator] validation: {len(val_set.clips)} held-out clips, 16 fixed frames", flush=True)
         except ToolkitError as exc:

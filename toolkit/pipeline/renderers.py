@@ -147,6 +147,23 @@ class GeneratorRenderer:
         if cached is None:
             cached = _generators.setdefault(key, load_generator(generator_checkpoint(config)))
         self.model = cached
+        self.finetune_steps = int(config.finetune_steps)
+        self.seed = int(config.seed)
+        self._adapted = self.finetune_steps == 0
+
+    def _adapt(self) -> None:
+        """Fine-tune a copy of the generator on the reference frames (toolkit.generator.finetune)."""
+        from toolkit.generator.finetune import FinetuneConfig, finetune_generator
+
+        ref, idx = self.ref, self.ref.k_indices
+        inputs = self.warp.inputs(ref.head_motion, ref.scale, ref.frontal68)
+        drive = project_landmarks(ref.frontal68, ref.head_motion, ref.scale)
+        self.model = finetune_generator(
+            self.model, ref.crops, ref.landmarks68, idx, drive, inputs.rendered, inputs.mask, inputs.matched,
+            ref.landmarks68[idx][inputs.matched_index],
+            FinetuneConfig(steps=self.finetune_steps, seed=self.seed),
+        )  # fmt: skip
+        self._adapted = True
 
     def render(
         self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
@@ -158,6 +175,8 @@ class GeneratorRenderer:
             inputs = self.warp.inputs(motion, scale, expression68)
             target = project_landmarks(expression68, motion, scale)
         with clock.stage("generator"):
+            if not self._adapted:
+                self._adapt()
             frames = synthesize_frames(
                 self.model, ref.crops[idx], ref.landmarks68[idx], target, inputs.rendered, inputs.mask,
                 inputs.matched, render_landmarks68=target,
