@@ -196,8 +196,10 @@ def main() -> int:
     shipped_size = 0
     if weights:
         shipped_size = int(json.loads((Path(weights) / "config.json").read_text())["generator"]["image_size"])
+    shipped = bool(weights) and Path(weights).resolve() == (ROOT / "checkpoints" / "generator").resolve()
+    label = "shipped" if shipped else (f"weights {Path(weights).name}" if weights else "small (random weights)")
     cases = {
-        "shipped" if weights else "small (random weights)": {
+        label: {
             **base,
             "config": args.config,
             "weights": weights,
@@ -214,7 +216,7 @@ def main() -> int:
     }
     if weights:
         # what the pipeline gets: 256x256 frames out (a model trained at 128 corrects 256x256 inputs)
-        cases["shipped, 256x256 frames end to end"] = {**base, "weights": weights, "baseline": False, "frames_at": 256}
+        cases[f"{label}, 256x256 frames end to end"] = {**base, "weights": weights, "baseline": False, "frames_at": 256}
         if shipped_size != 256:
             cases["small architecture at 256 (random weights)"] = {
                 **base,
@@ -255,7 +257,7 @@ def main() -> int:
     print("fps = frames per wall-clock second; cpu-fps = frames per (process CPU seconds / torch threads)")
     load = os.getloadavg()[0]
     print(f"1-min load average at the end: {load:.1f} on {os.cpu_count()} CPUs (wall fps is only meaningful near idle)")
-    main_r = results.get("shipped, 256x256 frames end to end", results[first])
+    main_r = results.get(f"{label}, 256x256 frames end to end", results[first])
     main_first = results[first]
     print(
         f"ratio {first} / baseline: batch 1 {main_first['fps_batch1'] / ref['fps_batch1']:.2f}x, "
