@@ -106,9 +106,7 @@ def finetune_generator(
 
     train_cfg = _train_config(generator)
     train_cfg.train = dataclasses.replace(train_cfg.train, lr=cfg.lr, seed=cfg.seed, batch_size=cfg.batch_size)
-    torch_threads = torch.get_num_threads()
     trainer = GeneratorTrainer(train_cfg, device)
-    torch.set_num_threads(torch_threads)  # the trainer must not change the caller's threads
     trainer.G.load_state_dict(copy.deepcopy(generator.state_dict()))
     trainer.G.checkpoint_meta = getattr(generator, "checkpoint_meta", None)  # type: ignore[attr-defined]
 

@@ -152,21 +152,16 @@ def _residual_at_source_size(res, rendered, render_mask, matched, sl: slice, dev
     from toolkit.generator.composition import warp
     from toolkit.generator.model import composite_base
 
-    def full(frames):
-        x = np.asarray(frames)[sl].astype(np.float32) / 127.5 - 1
-        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(dev)
-
-    h, w = np.asarray(matched).shape[1:3]
+    size = int(np.asarray(matched).shape[1])  # square source frames: model_* leave them at their size
 
     def up(t):
-        return F.interpolate(t.float(), size=(h, w), mode="bilinear", align_corners=False)
+        return F.interpolate(t.float(), size=(size, size), mode="bilinear", align_corners=False)
 
-    sources = {"matched": full(matched)}
+    sources = {"matched": model_images(np.asarray(matched)[sl], size).to(dev)}
     warped_mask = None
     if "render" in res.flows or "render" in res.warped:
-        sources["render"] = full(rendered)
-        m = np.asarray(render_mask)[sl].astype(np.float32)
-        m = torch.from_numpy(m / 255.0 if m.max(initial=0) > 1 else m)[:, None].to(dev)
+        sources["render"] = model_images(np.asarray(rendered)[sl], size).to(dev)
+        m = model_masks(np.asarray(render_mask)[sl], size).to(dev)
     warped = {}
     for name, img in sources.items():
         flow = res.flows.get(name)

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.errors import ToolkitError
+
 #: the landmark-driven setting: head motion and expression tracked from the ground-truth video
 DRIVINGS: tuple[str, ...] = ("audio", "landmarks")
 
@@ -49,14 +51,12 @@ class PipelineMethod:
         name: str = "pipeline",
         **_: Any,
     ) -> None:
-        from toolkit.errors import ToolkitError
         from toolkit.pipeline.config import GenerationConfig
         from toolkit.pipeline.renderers import resolve_renderer
 
         if driving not in DRIVINGS:
             raise ToolkitError(f"Unknown driving '{driving}'.", f"Use one of: {', '.join(DRIVINGS)}.")
         self.name = name
-        self.driving = driving
         self.uses_driving_video = driving == "landmarks"
         self.config = GenerationConfig(
             renderer=renderer,
@@ -95,8 +95,6 @@ class PipelineMethod:
         with tempfile.TemporaryDirectory(prefix="pipeline-method-") as tmp:
             if self.uses_driving_video:
                 if getattr(inputs, "driving_frames", None) is None:
-                    from toolkit.errors import ToolkitError
-
                     raise ToolkitError(
                         f"Method '{self.name}' is landmark-driven but got no driving video.",
                         "Run it through `toolkit evaluate`, which hands landmark-driven methods the ground truth.",
@@ -121,7 +119,7 @@ class PipelineMethod:
                 yield frame
 
 
-#: trained generator ablations shipped beside the full model (``checkpoints/generator_ablations/<name>``)
+#: generator ablations with a built-in method; their weights go in ``checkpoints/generator_ablations/<name>``
 ABLATION_CHECKPOINTS: tuple[str, ...] = ("no-3d-aware", "no-nonlinear-composition")
 
 
