@@ -43,7 +43,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from toolkit.io.atomic import atomic_path, write_json_atomic  # noqa: E402
+from toolkit.io.atomic import write_json_atomic  # noqa: E402
+from toolkit.viz.figure import caption, label_bar, tile, write_doc_png  # noqa: E402
 
 TAU = 64
 
@@ -167,42 +168,8 @@ def grid_rows(res: dict, n_rows: int = 2) -> list[np.ndarray]:
     rows = []
     for j in sorted(picks):
         cells = [frames[src], gi.rendered[j], gi.matched[j], composed[j], frames[gt_ids[j]]]
-        rows.append(np.concatenate([_resize(c) for c in cells], axis=1))
+        rows.append(np.concatenate([tile(c) for c in cells], axis=1))
     return rows
-
-
-def _resize(img: np.ndarray, size: int = 192) -> np.ndarray:
-    import cv2
-
-    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-
-
-def label_bar(labels: list[str], cell: int = 192) -> np.ndarray:
-    import cv2
-
-    bar = np.full((28, cell * len(labels), 3), 255, np.uint8)
-    for i, text in enumerate(labels):
-        cv2.putText(bar, text, (i * cell + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    return bar
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """256-colour (dithered) PNG: a quarter of the size of a true-colour one, for the repository's docs."""
-    from PIL import Image
-
-    quantised = Image.fromarray(image).quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-    with atomic_path(path) as tmp:
-        quantised.save(tmp, format="PNG", optimize=True)
-
-
-def caption(img: np.ndarray, text: str, size: int = 192) -> np.ndarray:
-    """Resize to ``size`` and write ``text`` on a white strip at the top."""
-    import cv2
-
-    out = _resize(img, size).copy()
-    cv2.rectangle(out, (0, 0), (size, 16), (255, 255, 255), -1)
-    cv2.putText(out, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
-    return out
 
 
 def edge_cases(records: str, out_png: str) -> dict:
@@ -335,7 +302,7 @@ def edge_cases(records: str, out_png: str) -> dict:
     width = max(len(r) for r in rows)
     blank = np.full((192, 192, 3), 255, np.uint8)
     grid = np.concatenate([np.concatenate(r + [blank] * (width - len(r)), axis=1) for r in rows], axis=0)
-    write_png(Path(out_png), grid)
+    write_doc_png(Path(out_png), grid)
     return notes
 
 
@@ -390,7 +357,7 @@ def controls_figure(records: str, out_png: str, reference: str, motion_from: str
         expr[pick],
     )
     rows.append([caption(o, "(c) its expression" if j == 0 else "") for j, o in enumerate(compose(gi))])
-    write_png(Path(out_png), np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0))
+    write_doc_png(Path(out_png), np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -492,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             chosen = sorted(results, key=lambda r: -r["mean_pose_change_deg"])[: args.grid_clips]
         rows = [row for r in chosen for row in grid_rows(r)]
         labels = ["reference y_tM", "rendered y~_t", "matched y_ts", "3d-warp output", "real frame y_t"]
-        write_png(Path(args.grid), np.concatenate([label_bar(labels), *rows], axis=0))
+        write_doc_png(Path(args.grid), np.concatenate([label_bar(labels), *rows], axis=0))
         print(f"wrote {args.grid}")
     return 0
 

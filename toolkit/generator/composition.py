@@ -68,7 +68,7 @@ class ResBlock(nn.Module):
 class FlowNetwork(nn.Module):
     """Small encoder-decoder: [l_t, l_source, source image (, mask)] -> (flow, attention)."""
 
-    def __init__(self, in_channels: int, cfg: GeneratorConfig) -> None:
+    def __init__(self, in_channels: int, cfg: GeneratorConfig, blend: bool = False) -> None:
         super().__init__()
         f = cfg.flow_ngf
         self.down = cfg.flow_downsample
@@ -87,17 +87,24 @@ class FlowNetwork(nn.Module):
         self.attention_head = nn.Conv2d(f, 1, 3, 1, 1)
         nn.init.zeros_(self.flow_head.weight)
         nn.init.zeros_(self.flow_head.bias)
+        # residual_blend "learned": how much of the render's weight to give back to the matched frame
+        self.blend_head = nn.Conv2d(f, 1, 3, 1, 1) if blend else None
+        if self.blend_head is not None:
+            nn.init.zeros_(self.blend_head.weight)
+            nn.init.zeros_(self.blend_head.bias)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(flow, attention, blend); blend is None unless the network has a blend head."""
         h, w = x.shape[-2:]
         if self.down > 1:
             x = F.avg_pool2d(x, self.down)
         feat = self.decoder(self.encoder(x))
-        flow, attention = self.flow_head(feat), torch.sigmoid(self.attention_head(feat))
+        maps = [self.flow_head(feat), torch.sigmoid(self.attention_head(feat))]
+        if self.blend_head is not None:
+            maps.append(self.blend_head(feat))
         if self.down > 1:
-            flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
-            attention = F.interpolate(attention, size=(h, w), mode="bilinear", align_corners=False)
-        return flow, attention
+            maps = [F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False) for m in maps]
+        return maps[0], maps[1], maps[2] if len(maps) > 2 else None
 
 
 class FixedEncoder(nn.Module):

@@ -31,6 +31,7 @@ class ConfigError(ToolkitError):
 
 #: decoder outputs: the frame itself (paper) or a correction of the warped 3D-warp composite
 COMPOSITION_OUTPUTS: tuple[str, ...] = ("direct", "residual")
+RESIDUAL_BLENDS = ("mask", "learned")
 
 
 @dataclass
@@ -118,6 +119,12 @@ class GeneratorConfig:
     # A deviation for small compute: the direct decoder trained on the 2-core CPU plateaued below
     # its own 3D-warp input (docs/GENERATION.md).
     composition_output: str = "direct"
+    # residual only: how the warped render and the warped matched frame are blended into the base.
+    # "mask": inside the warped 3D render mask (the 3d-warp baseline's blend); "learned": that mask
+    # times clamp(1 - b, 0, 1), b from a zero-initialised head of the render's flow network, so the
+    # untrained model is still the warped composite and training may prefer the (real) matched
+    # frame's pixels where the render is worse. b reads only landmark images and the two sources.
+    residual_blend: str = "mask"
     ablation: AblationConfig = field(default_factory=AblationConfig)
 
     def validate(self) -> None:
@@ -143,6 +150,10 @@ class GeneratorConfig:
             raise ConfigError(
                 f"generator.composition_output must be one of {', '.join(COMPOSITION_OUTPUTS)}, "
                 f"got '{self.composition_output}'."
+            )
+        if self.residual_blend not in RESIDUAL_BLENDS:
+            raise ConfigError(
+                f"generator.residual_blend must be one of {', '.join(RESIDUAL_BLENDS)}, got '{self.residual_blend}'."
             )
         if self.flow_downsample not in (1, 2, 4):
             raise ConfigError(f"generator.flow_downsample must be 1, 2 or 4, got {self.flow_downsample}.")
@@ -191,6 +202,10 @@ class LossConfig:
     #: weight of the sparse landmark-correspondence term inside the flow loss (replaces the
     #: FlowNet2 ground-truth flow of vid2vid, which is not available here)
     flow_landmark_weight: float = 1.0
+    #: L1 penalty on a residual generator's correction (``composition_output: residual``; 0 = off):
+    #: a correction has to pay for itself, which keeps it from painting in what it memorised of
+    #: the training people where it is unsure (a held-out person)
+    lambda_residual: float = 0.0
 
 
 @dataclass

@@ -169,7 +169,8 @@ def _residual_at_source_size(res, rendered, render_mask, matched, sl: slice, dev
         if name == "render":
             warped_mask = warp(m, up(flow), padding_mode="zeros") if flow is not None else m
     with torch.inference_mode():
-        return (composite_base(warped, warped_mask) + up(res.raw)).clamp(-1, 1)
+        blend = up(res.blend) if res.blend is not None else None
+        return (composite_base(warped, warped_mask, blend) + up(res.raw)).clamp(-1, 1)
 
 
 def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:

@@ -56,6 +56,8 @@ class GeneratorOutput:
     attentions: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, 1, H, W) in [0, 1]
     warped: dict[str, torch.Tensor] = field(default_factory=dict)  # warped sources (B, 3, H, W)
     warped_mask: torch.Tensor | None = None  # warped render mask
+    #: residual_blend "learned": b, the render's weight inside its mask is clamp(1 - b, 0, 1)
+    blend: torch.Tensor | None = None
     embedding: EmbeddingOutput | None = None
 
 
@@ -75,16 +77,23 @@ class Generator(nn.Module):
 
         self.embedding = HybridEmbedding(config)
         self.landmark_encoder = DynamicLandmarkEncoder()
+        residual = self.nonlinear and config.composition_output == "residual"
         if self.use_warp:
             # inputs: target landmark, source landmark, source image (+ render mask)
-            self.flow = nn.ModuleDict({s: FlowNetwork(6 if s == "render" else 5, config) for s in self.sources})
+            learned_blend = residual and config.residual_blend == "learned"
+            self.flow = nn.ModuleDict(
+                {
+                    s: FlowNetwork(6 if s == "render" else 5, config, blend=learned_blend and s == "render")
+                    for s in self.sources
+                }
+            )
         if self.nonlinear:
             # warped image (3) + attention map when warping (1) + warped mask for the render (1)
             att = 1 if self.use_warp else 0
             self.encoders = nn.ModuleDict(
                 {s: FixedEncoder(3 + att + (1 if s == "render" else 0), config) for s in self.sources}
             )
-            self.residual = config.composition_output == "residual"
+            self.residual = residual
             self.decoder = CompositionDecoder(config, self.sources, residual=self.residual)
         else:
             self.residual = False  # image matting blends the warped sources itself
@@ -141,8 +150,10 @@ class Generator(nn.Module):
             img = src_img[s]
             if self.use_warp:
                 inp = [target_landmark, src_lmk[s], img] + ([mask] if s == "render" else [])
-                flow, att = self.flow[s](torch.cat(inp, dim=1))
+                flow, att, blend = self.flow[s](torch.cat(inp, dim=1))
                 out.flows[s], out.attentions[s] = flow, att
+                if blend is not None:
+                    out.blend = blend
                 out.warped[s] = warp(img, flow)
                 if s == "render":
                     out.warped_mask = warp(mask, flow, padding_mode="zeros")
@@ -164,7 +175,7 @@ class Generator(nn.Module):
             image, _ = self.decoder(emb.e_y, phi_lt, emb.params, phi_fixed)
             out.image = out.raw = image
             if self.residual:
-                out.base = composite_base(out.warped, out.warped_mask)
+                out.base = composite_base(out.warped, out.warped_mask, out.blend)
                 out.image = (out.base + image).clamp(-1, 1)
             return out
 
@@ -223,15 +234,20 @@ class Generator(nn.Module):
             raise GeneratorInputError(f"render_mask must be ({b}, 1, {s}, {s}), got {tuple(render_mask.shape)}.")
 
 
-def composite_base(warped: dict[str, torch.Tensor], warped_mask: torch.Tensor | None) -> torch.Tensor:
+def composite_base(
+    warped: dict[str, torch.Tensor], warped_mask: torch.Tensor | None, blend: torch.Tensor | None = None
+) -> torch.Tensor:
     """The warped 3D-warp composite: the render over the matched frame inside the render mask.
 
     Without the 3D-aware module it is the warped matched frame. The same blend as the ``3d-warp``
-    baseline (``m y~_t + (1 - m) y_ts``), after the flow networks' warps.
+    baseline (``m y~_t + (1 - m) y_ts``), after the flow networks' warps; with a learned ``blend``
+    b the render's weight is ``m * clamp(1 - b, 0, 1)`` (b = 0: the baseline's blend).
     """
     if "render" not in warped:
         return warped["matched"]
     m = warped_mask if warped_mask is not None else torch.ones_like(warped["render"][:, :1])
+    if blend is not None:
+        m = m * (1 - blend).clamp(0, 1)
     return m * warped["render"] + (1 - m) * warped["matched"]
 
 

@@ -137,6 +137,9 @@ class GeneratorTrainer:
             )
         losses["g_flow"] = w
         total = lc.lambda_pct * losses["g_pct"] + lc.lambda_w * losses["g_flow"]
+        if lc.lambda_residual > 0 and out.base is not None:  # out.raw is the residual correction
+            losses["g_res"] = out.raw.abs().mean()
+            total = total + lc.lambda_residual * losses["g_res"]
         if with_gan:
             total = total + lc.lambda_gan * losses["g_gan"] + lc.lambda_fm * losses["g_fm"]
         losses["g_total"] = total

@@ -48,6 +48,7 @@ class PipelineMethod:
         expression: str = "audio",
         driving: str = "audio",
         generator_checkpoint: str | None = None,
+        finetune_steps: int | None = None,
         name: str = "pipeline",
         **_: Any,
     ) -> None:
@@ -67,6 +68,7 @@ class PipelineMethod:
             crf=12,
             allow_silent_audio=True,  # a benchmark clip may have an empty sound track: a still mouth
             generator_checkpoint=generator_checkpoint,
+            **({} if finetune_steps is None else {"finetune_steps": int(finetune_steps)}),
         ).validate()
         if self.uses_driving_video:
             source = "head motion and expression tracked from the ground-truth video (landmark-driven)"
@@ -76,7 +78,10 @@ class PipelineMethod:
         if rendered_by == "generator":
             from toolkit.pipeline.renderers import generator_checkpoint as checkpoint_of
 
-            rendered_by = f"generator ({checkpoint_of(self.config)})"
+            rendered_by = (
+                f"generator ({checkpoint_of(self.config)}, {self.config.finetune_steps} fine-tuning steps "
+                "on the reference frames)"
+            )
         self.description = (
             f"the pipeline: {source}, renderer {rendered_by}, face pasted back into the matched reference frame"
         )

@@ -1,0 +1,103 @@
+"""The generator's documentation figures: held-out sample grid and a validation video as a frames grid.
+
+    .venv/bin/python scripts/generator_figures.py samples --config RUN.yaml --weights RUN/generator \
+        [--data RECORDS] [--renders CACHE] --out docs/img/generator_samples.png
+    .venv/bin/python scripts/generator_figures.py video --benchmark eval/benchmarks/shared_val8_k8.json \
+        --clip andrew_clip_1 --row "3d-warp-landmark=RESULTS/videos/3d-warp-landmark" \
+        --row "ours-landmark=RESULTS/videos/ours-landmark" --out docs/img/generator_validation_video.png
+
+``samples``: rows of the training monitor's grid (reference, target landmark image, render y~_t,
+matched y_ts, warped render, output, real) for fixed frames of the held-out speakers (K = 8, no
+augmentation), at the generator's own size. ``video``: the ground truth and each method's video of
+one benchmark clip (the videos ``toolkit evaluate`` keeps in RESULTS/videos/<method>/), at evenly
+spaced frames of the driven part, one row per source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from toolkit.viz.figure import caption, label_bar, write_doc_png  # noqa: E402
+
+
+def samples(args: argparse.Namespace) -> None:
+    import torch
+
+    from toolkit.generator.checkpoint import load_generator
+    from toolkit.generator.config import load_config
+    from toolkit.generator.data import GeneratorDataset
+    from toolkit.generator.train import INPUT_KEYS, SAMPLE_COLUMNS, make_val_batches, sample_grid
+
+    cfg = load_config(args.config)
+    cfg.data.records = args.data or cfg.data.records
+    cfg.data.renders = args.renders or cfg.data.renders
+    cfg.data.colour_jitter, cfg.data.hflip_prob = 0.0, 0.0  # frames as they are
+    g = load_generator(args.weights).eval()
+    ds = GeneratorDataset(cfg.data, cfg.generator.image_size, cfg.generator.ablation.resolved(), "val")
+    rows = []
+    with torch.no_grad():
+        for batch in make_val_batches(ds, args.batches, 2, k=8):
+            out = g(**{k: batch[k] for k in INPUT_KEYS}, return_aux=True)
+            rows.append(sample_grid(batch, out))
+    size = cfg.generator.image_size
+    grid = np.concatenate([label_bar(list(SAMPLE_COLUMNS), cell=size), *rows], axis=0)
+    write_doc_png(args.out, grid)
+    print(f"wrote {args.out}: {sum(len(r) for r in rows) // size} held-out frames from {len(ds.clips)} clips")
+
+
+def video(args: argparse.Namespace) -> None:
+    from eval.benchmark import load_benchmark
+    from eval.video import read_eval_frames
+
+    bench = load_benchmark(args.benchmark, args.data_root)
+    clips = [c for c in bench.clips if args.clip in c.clip_id]
+    if len(clips) != 1:
+        raise SystemExit(f"--clip '{args.clip}' matches {len(clips)} clips of {args.benchmark}; give a unique part")
+    clip = clips[0]
+    start, stop = clip.tau, clip.n_frames
+    sources = [("ground truth", read_eval_frames(clip.video, start, stop))]
+    for row in args.row:
+        label, folder = row.split("=", 1)
+        sources.append((label, read_eval_frames(Path(folder) / f"{clip.clip_id}.mp4")))
+    n = min(len(frames) for _, frames in sources)
+    pick = np.linspace(0, n - 1, args.frames).round().astype(int)
+    grid_rows = []
+    for label, frames in sources:
+        cells = [caption(frames[i], label if j == 0 else f"frame {start + i}", args.cell) for j, i in enumerate(pick)]
+        grid_rows.append(np.concatenate(cells, axis=1))
+    write_doc_png(args.out, np.concatenate(grid_rows, axis=0))
+    print(f"wrote {args.out}: {clip.clip_id}, frames {[int(start + i) for i in pick]}, rows {[s for s, _ in sources]}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="mode", required=True)
+    s = sub.add_parser("samples", help="held-out sample grid of a checkpoint")
+    s.add_argument("--config", required=True, help="the run's training config (its data section is used)")
+    s.add_argument("--weights", required=True, help="a generator folder (model.safetensors + config.json)")
+    s.add_argument("--data", help="records folder (overrides data.records)")
+    s.add_argument("--renders", help="frame/render cache folder (overrides data.renders)")
+    s.add_argument("--batches", type=int, default=3, help="batches of 2 held-out frames (default %(default)s)")
+    s.add_argument("--out", required=True)
+    v = sub.add_parser("video", help="one validation clip: ground truth and methods as a frames grid")
+    v.add_argument("--benchmark", required=True)
+    v.add_argument("--data-root", help="folder the benchmark's clip paths are relative to")
+    v.add_argument("--clip", required=True, help="a unique part of the clip id")
+    v.add_argument("--row", action="append", default=[], help="LABEL=DIR of <clip_id>.mp4 (repeatable)")
+    v.add_argument("--frames", type=int, default=8)
+    v.add_argument("--cell", type=int, default=160)
+    v.add_argument("--out", required=True)
+    args = ap.parse_args()
+    samples(args) if args.mode == "samples" else video(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
