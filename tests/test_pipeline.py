@@ -86,13 +86,16 @@ def test_cli_options_map_onto_the_config() -> None:
 
 
 def test_renderer_choice_and_generator_seam(tmp_path) -> None:
-    from toolkit.pipeline.renderers import generator_checkpoint, resolve_renderer
+    from toolkit.paths import checkpoints_dir
+    from toolkit.pipeline.renderers import SHIPPED_GENERATOR, generator_checkpoint, resolve_renderer
 
     auto = resolve_renderer(GenerationConfig())
-    # this checkout ships no generator weights: auto falls back to the 3D-aware module
+    # nothing in the default slot checkpoints/generator: auto keeps the 3D-aware module, and the shipped
+    # CPU generator (which does not beat it on held-out people) runs only when asked for
     assert generator_checkpoint(GenerationConfig()) is None and auto == "3d-warp"
-    with pytest.raises(WeightsNotFoundError, match="generator"):
-        resolve_renderer(GenerationConfig(renderer="generator"))
+    asked = GenerationConfig(renderer="generator")
+    assert generator_checkpoint(asked) == checkpoints_dir() / SHIPPED_GENERATOR
+    assert resolve_renderer(asked) == "generator"
     with pytest.raises(WeightsNotFoundError, match="not found"):  # a wrong path is refused up front
         resolve_renderer(GenerationConfig(renderer="generator", generator_checkpoint=str(tmp_path / "nowhere")))
     assert resolve_renderer(GenerationConfig(renderer="3d-warp")) == "3d-warp"

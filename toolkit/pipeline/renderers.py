@@ -4,9 +4,10 @@
 on its own: mesh of the most frontal reference frame projected at h_t with the
 target expression, composed over the background frame the motion matcher
 chose), ``generator`` (the full 3D-aware generative network of Sec. 4.2-4.3,
-fed with the same warped inputs), or ``auto``: the generator when its
-checkpoint is present, else the 3D warp. Both implement :class:`FrameRenderer`,
-so the pipeline never knows which one runs.
+fed with the same warped inputs; the shipped CPU checkpoint unless a
+default or explicit one exists), or ``auto``: the generator when a checkpoint
+is in the default slot ``checkpoints/generator``, else the 3D warp. Both
+implement :class:`FrameRenderer`, so the pipeline never knows which one runs.
 """
 
 from __future__ import annotations
@@ -31,14 +32,26 @@ class FrameRenderer(Protocol):
     ) -> RenderedChunk: ...
 
 
+#: the generator the project ships (checkpoints/<this>/MODEL_CARD.md): trained on this data on a CPU, it does not
+#: beat the 3D warp on held-out people, so only an explicit ``renderer="generator"`` uses it
+SHIPPED_GENERATOR = "generator_cpu128"
+
+
 def generator_checkpoint(config: GenerationConfig) -> Path | None:
-    """The generator checkpoint to use, or None when there is none."""
+    """The generator checkpoint to use, or None when there is none.
+
+    ``generator_checkpoint`` when given; else ``checkpoints/generator`` (the default slot: ``auto``
+    renders with it whenever it exists); else, when the generator is asked for explicitly, the
+    shipped ``checkpoints/generator_cpu128``.
+    """
     from toolkit.paths import checkpoints_dir
 
     if config.generator_checkpoint:
         return Path(config.generator_checkpoint)
-    default = checkpoints_dir() / "generator"
-    return default if (default / "model.safetensors").is_file() else None
+    candidates = [checkpoints_dir() / "generator"]
+    if config.renderer == "generator":
+        candidates.append(checkpoints_dir() / SHIPPED_GENERATOR)
+    return next((c for c in candidates if (c / "model.safetensors").is_file()), None)
 
 
 def resolve_renderer(config: GenerationConfig) -> str:
@@ -47,7 +60,7 @@ def resolve_renderer(config: GenerationConfig) -> str:
         return "generator" if generator_checkpoint(config) is not None else "3d-warp"
     if config.renderer == "generator" and generator_checkpoint(config) is None:
         raise WeightsNotFoundError(
-            "The generator checkpoint is missing (checkpoints/generator/model.safetensors).",
+            f"The generator checkpoint is missing (checkpoints/generator or checkpoints/{SHIPPED_GENERATOR}).",
             "Train it with `toolkit train generator`, pass --generator-checkpoint, or use --renderer 3d-warp.",
         )
     given = Path(config.generator_checkpoint) if config.generator_checkpoint else None
