@@ -562,7 +562,8 @@ def test_shipped_generator_is_a_mild_correction_of_the_3d_warp_on_a_real_record(
     """checkpoints/generator_cpu128 loads (sha256 checked) and stays close to its 3D-warp input.
 
     Its model card says it does not beat the 3D warp on held-out people; this pins what it does do on
-    real frames: a correction of a few grey levels that does not wreck the frame.
+    real frames (of a clip it was trained on): a correction of a few grey levels that does not wreck
+    the frame. Held-out numbers are in the model card, from `toolkit evaluate`.
     """
     from skimage.metrics import structural_similarity
 
@@ -592,9 +593,10 @@ def test_shipped_generator_is_a_mild_correction_of_the_3d_warp_on_a_real_record(
     def ssim(a: np.ndarray) -> float:
         return float(np.mean([structural_similarity(x, y, channel_axis=2) for x, y in zip(a, frames[targets])]))
 
-    print(f"mean change {change:.2f} grey levels; SSIM output {ssim(out):.4f} vs 3d-warp {ssim(base):.4f}")
+    ssim_out, ssim_base = ssim(out), ssim(base)
+    print(f"mean change {change:.2f} grey levels; SSIM output {ssim_out:.4f} vs 3d-warp {ssim_base:.4f}")
     assert 0.5 < change < 5.0
-    assert ssim(out) > ssim(base) - 0.01
+    assert ssim_out > ssim_base - 0.01
 
 
 # ----------------------------------------------------------------------------- few-shot adaptation
