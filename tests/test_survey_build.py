@@ -90,7 +90,10 @@ def test_plans_shuffle_per_rater_and_hold_both_checks(study: Path, methods) -> N
         orig = plan.items_by_id[rep.of]
         assert pos[rep.item_id] - pos[orig.item_id] >= 3  # two other items in between
         assert rep.videos != orig.videos  # other names...
-        assert (study / "media" / rep.videos[0]).read_bytes() == (study / "media" / orig.videos[0]).read_bytes()
+        # ...and encoded again, not copied: a copy has the size and ETag of its source (tests/test_survey_blinding.py)
+        assert key[rep.videos[0]].method == key[orig.videos[0]].method
+        assert key[rep.videos[0]].clip_id == key[orig.videos[0]].clip_id
+        assert (study / "media" / rep.videos[0]).read_bytes() != (study / "media" / orig.videos[0]).read_bytes()
         off = next(it for it in plan.items if it.role == ROLE_OFFSET)
         assert key[off.videos[0]].variant == "offset"
         anchor = plan.items_by_id[off.of]
@@ -114,7 +117,8 @@ def test_offset_check_video_has_its_audio_delayed_by_one_second(study: Path) -> 
     a = read_audio(study / "media" / plain.videos[0], sr)
     b = read_audio(study / "media" / off.videos[0], sr)
     assert abs(len(a) - len(b)) < sr * 0.1  # same length as the video
-    assert np.abs(b[: int(0.95 * sr)]).max() < 1e-3  # the first second is silent
+    # no silent start (audible, and a lower audio bitrate): the first second plays the end of the track
+    assert np.abs(b[: int(0.95 * sr)]).max() > 0.05
     # the delayed track is the plain one shifted by 1 s: cross-correlation peaks at +1 s
     n = int(0.9 * sr)
     seg = a[: len(a) - sr][:n]

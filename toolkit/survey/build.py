@@ -20,6 +20,7 @@ of several methods, scored 0-10 for realism and lip sync by 20 raters):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import os
@@ -35,7 +36,14 @@ from pathlib import Path
 from toolkit.errors import InputFileError
 from toolkit.io.atomic import atomic_dir, write_json_atomic, write_text_atomic
 from toolkit.survey.anchors import ANCHOR_KINDS, make_anchor_video
-from toolkit.survey.encode import IMAGE_SUFFIXES, EncodeSettings, encode_study_video, has_audio
+from toolkit.survey.encode import (
+    IMAGE_SUFFIXES,
+    EncodeSettings,
+    Variation,
+    draw_variation,
+    encode_study_video,
+    has_audio,
+)
 from toolkit.survey.sources import (
     BenchmarkClip,
     generate_builtin_videos,
@@ -281,7 +289,7 @@ def build_study(
             method_names.append(name)
 
         key: dict[str, VideoKey] = {}
-        jobs: list[tuple[Path, Path, Path | None, float, Path | None]] = []
+        jobs: dict[str, EncodeJob] = {}  # opaque name -> how to encode it
         unit_video: dict[tuple[str, str], str] = {}
         for cid in clip_ids:
             for m in method_names:
@@ -293,7 +301,7 @@ def build_study(
                     audio = _audio_for(sources[anchor_source][cid], anchor_source, clip_info[cid])
                 else:
                     audio = _audio_for(src, m, clip_info[cid])
-                jobs.append((src, media / name, audio, 0.0, references.get(cid)))
+                jobs[name] = EncodeJob(src, audio, 0.0, references.get(cid), draw_variation(config.encode, rng))
 
         # the audio-offset checks: a few clips of the check method, each with its sound delayed
         check_clips = rng.sample(clip_ids, min(3, len(clip_ids)))
@@ -303,25 +311,26 @@ def build_study(
             offset_video[cid] = name
             key[name] = VideoKey(method=check_method, clip_id=cid, dataset=clip_info[cid].dataset, variant="offset")
             src = sources[check_method][cid]
-            jobs.append(
-                (src, media / name, _audio_for(src, check_method, clip_info[cid]), config.offset_seconds,
-                 references.get(cid))
+            jobs[name] = EncodeJob(
+                src, _audio_for(src, check_method, clip_info[cid]), config.offset_seconds, references.get(cid),
+                draw_variation(config.encode, rng),
             )  # fmt: skip
 
+        plans, tokens = _make_plans(
+            config, rng, clip_ids, method_names, unit_video, offset_video, check_method, key, jobs
+        )
         with ThreadPoolExecutor(max_workers=max(1, config.jobs)) as pool:
             list(
                 pool.map(
-                    lambda j: encode_study_video(
-                        j[0], j[1], config.encode, audio=j[2], audio_delay_s=j[3], reference=j[4]
+                    lambda item: encode_study_video(
+                        item[1].source, media / item[0], config.encode, audio=item[1].audio,
+                        audio_delay_s=item[1].audio_delay_s, reference=item[1].reference,
+                        variation=item[1].variation,
                     ),
-                    jobs,
+                    jobs.items(),
                 )
-            )
+            )  # fmt: skip
         shutil.rmtree(scratch, ignore_errors=True)
-
-        plans, tokens = _make_plans(
-            config, rng, clip_ids, method_names, unit_video, offset_video, check_method, key, media
-        )
         n_items = len(next(iter(plans))["items"])
         study_id = secrets.token_hex(8)
         info = StudyInfo(
@@ -388,6 +397,17 @@ def build_study(
     )
 
 
+@dataclass(frozen=True)
+class EncodeJob:
+    """One study video to encode (see :func:`toolkit.survey.encode.encode_study_video`)."""
+
+    source: Path
+    audio: Path | None
+    audio_delay_s: float
+    reference: Path | None
+    variation: Variation
+
+
 def _audio_for(video: Path, method: str, clip: BenchmarkClip) -> Path | None:
     """None when the video carries its own sound; otherwise the file to take the sound from."""
     if has_audio(video):
@@ -433,7 +453,7 @@ def _make_plans(
     offset_video: dict[str, str],
     check_method: str,
     key: dict[str, VideoKey],
-    media: Path,
+    jobs: dict[str, EncodeJob],
 ) -> tuple[list[dict], list[str]]:
     """Per rater: a balanced share of the units, shuffled, plus a repeat and an audio-offset check."""
     if config.design == "rating":
@@ -465,13 +485,14 @@ def _make_plans(
                 rng.shuffle(pair)  # which method is on the left is random per rater
                 videos = pair
             items.append({"item_id": _item_id(), "videos": videos, "role": ROLE_MAIN})
-        # repeat check: one of the items again, later, under new names (A/B: sides swapped)
+        # repeat check: one of the items again, later, under new names (A/B: sides swapped), each
+        # video encoded again with a variation of its own: not a copy (its size or ETag would match)
         source_pos = rng.randrange(max(1, len(items) - 2))  # leaves room for two items before the repeat
         source = items[source_pos]
         copies = []
         for v in reversed(source["videos"]) if config.design == "ab" else source["videos"]:
             name = _opaque_name()
-            shutil.copyfile(media / v, media / name)
+            jobs[name] = dataclasses.replace(jobs[v], variation=draw_variation(config.encode, rng, jobs[v].variation))
             key[name] = VideoKey(**{**asdict(key[v]), "variant": "repeat"})
             copies.append(name)
         repeat = {"item_id": _item_id(), "videos": copies, "role": ROLE_REPEAT, "of": source["item_id"]}

@@ -13,6 +13,7 @@ used for the audio-stream test when that module is present.
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 from dataclasses import dataclass
@@ -62,6 +63,62 @@ def has_audio(path: Path) -> bool:
     return re.search(r"Stream #\d+:\d+.*: Audio:", proc.stderr) is not None
 
 
+@dataclass(frozen=True)
+class Variation:
+    """A video's own small, imperceptible encoding variation (every study video has one)."""
+
+    crf: float
+    audio_gain: float
+
+
+#: crf is drawn from settings.crf +- CRF_JITTER; the audio gain from [1 - GAIN_JITTER, 1] (< 0.05 dB)
+CRF_JITTER = 0.5
+GAIN_JITTER = 0.005
+
+
+def draw_variation(settings: EncodeSettings, rng: random.Random, unlike: Variation | None = None) -> Variation:
+    """A per-video variation; with ``unlike``, one far enough from it that the two encodes differ in every byte.
+
+    Without it, a repeated video re-encoded from the same source with the same
+    settings is byte-identical to the original (same size, same ETag), and the
+    repeat attention check is visible in the browser's developer tools. Every
+    video, checks or not, is drawn from the same distribution, so the variation
+    itself tells nothing about a video's role.
+    """
+    while True:
+        v = Variation(
+            crf=round(settings.crf + rng.uniform(-CRF_JITTER, CRF_JITTER), 2),
+            audio_gain=round(1.0 - rng.uniform(0.0, GAIN_JITTER), 5),
+        )
+        if unlike is None or (abs(v.crf - unlike.crf) >= 0.2 and abs(v.audio_gain - unlike.audio_gain) >= 0.001):
+            return v
+
+
+def _output_seconds(video: Path, settings: EncodeSettings) -> float:
+    from toolkit.io.media import probe
+
+    seconds = float(probe(video).duration or 0.0)
+    return min(seconds, settings.max_seconds) if settings.max_seconds else seconds
+
+
+def _rotate_audio(window_s: float, delay_s: float) -> str:
+    """Filter steps that play the sound ``delay_s`` late, the first ``delay_s`` seconds taken from its end.
+
+    A silent start (``adelay``) would be audible as such and would lower the
+    audio bitrate (about 86 instead of 120 kb/s), which gives the check away.
+    Videos shorter than the delay fall back to silence.
+    """
+    if window_s <= delay_s + 0.04:
+        return f",adelay=delays={round(delay_s * 1000)}:all=1"
+    cut = window_s - delay_s
+    return (
+        f",apad,atrim=end={window_s:.3f},asetpts=N/SR/TB,asplit=2[late][early];"
+        f"[late]atrim=start={cut:.3f},asetpts=PTS-STARTPTS[head];"
+        f"[early]atrim=end={cut:.3f},asetpts=PTS-STARTPTS[tail];"
+        "[head][tail]concat=n=2:v=0:a=1"
+    )
+
+
 def _panel_filter(label_in: str, label_out: str, s: EncodeSettings, hold_last: bool) -> str:
     chain = (
         f"[{label_in}]fps={s.fps},scale={s.size}:{s.size}:force_original_aspect_ratio=decrease,"
@@ -80,15 +137,21 @@ def encode_study_video(
     audio: Path | None = None,
     audio_delay_s: float = 0.0,
     reference: Path | None = None,
+    variation: Variation | None = None,
 ) -> None:
     """Write ``out`` (H.264 + AAC .mp4) from ``video``.
 
     audio: take the sound from this file instead of from ``video`` (a method
     output without sound, played with the benchmark's driving audio).
-    audio_delay_s: delay the sound by this much (the attention check).
+    audio_delay_s: delay the sound by this much (the attention check). The sound is
+    rotated, not padded: the first ``audio_delay_s`` seconds play the end of the
+    track, so the check has no silent start and the audio bitrate of any other item.
     reference: an image or video shown to the left of the candidate.
+    variation: this video's draw of the per-video variation (:func:`draw_variation`):
+    two encodes of one source then never share a byte, a size or an ETag.
     The output lasts as long as the candidate video (sound padded or cut).
     """
+    variation = variation or Variation(crf=settings.crf, audio_gain=1.0)
     video = Path(video)
     if not video.is_file():
         raise InputFileError(f"video {video} does not exist.", "Check the method folder.")
@@ -113,16 +176,20 @@ def encode_study_video(
         filters.append("[ref][cand]hstack=inputs=2:shortest=1,format=yuv420p[v]")
     else:
         filters.append("[cand]format=yuv420p[v]")
-    achain = f"[{audio_index}:a]aresample={settings.audio_rate},aformat=channel_layouts=mono"
+    achain = (
+        f"[{audio_index}:a]aresample={settings.audio_rate},aformat=channel_layouts=mono,"
+        f"volume={variation.audio_gain:.5f}"
+    )
     if audio_delay_s > 0:
-        achain += f",adelay=delays={round(audio_delay_s * 1000)}:all=1"
+        achain += _rotate_audio(_output_seconds(video, settings), audio_delay_s)
     filters.append(achain + ",apad[a]")  # padded with silence, cut to the video by -shortest
     cmd += ["-filter_complex", ";".join(filters), "-map", "[v]", "-map", "[a]", "-shortest"]
     if settings.max_seconds:
         cmd += ["-t", f"{settings.max_seconds:.3f}"]
     cmd += [
         "-r", str(settings.fps),
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(settings.crf), "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", f"{variation.crf:.2f}",
+        "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-b:a", settings.audio_bitrate,
         # no container or stream metadata: encoder names and titles would identify methods
         "-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact",

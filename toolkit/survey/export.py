@@ -6,6 +6,7 @@ PKG/
   assets/app.js, style.css
   media/<name>.mp4      the videos of the exported raters (opaque names, as in the study)
   r/<token>.html        one page per rater: their sequence; answers are kept in the browser
+  */index.html          in every folder: a page that lists nothing (hosts that list folders show it)
                         (localStorage, so a reload resumes) and downloaded as a JSON file
 ```
 The package never contains the key, the plans' check roles or method names;
@@ -30,6 +31,11 @@ LANDING = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
 <title>Video study</title><link rel="stylesheet" href="assets/style.css"></head>
 <body><main><h1>Video study</h1><p>Please open the personal link you were given.</p></main></body></html>
+"""
+
+FOLDER_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+<title>Video study</title></head><body><p>Nothing to see here.</p></body></html>
 """
 
 
@@ -79,6 +85,10 @@ def export_static(study_dir: str | Path, out: str | Path, raters: list[str] | No
         for name in ("app.js", "style.css"):
             write_text_atomic(work / "assets" / name, web_file(name))
         write_text_atomic(work / "index.html", LANDING)
+        for folder in ("assets", "media", "r"):
+            # a host that lists folders (Apache/nginx autoindex, some static hosts) would show every
+            # rater's page and every video; with an index page it shows this instead
+            write_text_atomic(work / folder / "index.html", FOLDER_INDEX)
         names: set[str] = set()
         links = io.StringIO()
         writer = csv.writer(links)
