@@ -644,6 +644,8 @@ def results_csv(results: dict[str, Any]) -> str:
     import csv
     import io
 
+    from toolkit.io.csvsafe import safe_row
+
     names: list[str] = []
     for m in results["methods"].values():
         for key in m["aggregate"]:
@@ -656,25 +658,29 @@ def results_csv(results: dict[str, Any]) -> str:
         for r in m["per_clip"]:
             values = [r.get("metrics", {}).get(n) for n in names]
             writer.writerow(
-                [
-                    method,
-                    r["clip_id"],
-                    r["status"],
-                    r.get("n_frames", ""),
-                    *["" if v is None else f"{v:.6g}" for v in values],
-                    r.get("reason", ""),
-                ]
+                safe_row(  # method names, clip ids and reasons are user text: no cell may start a formula
+                    [
+                        method,
+                        r["clip_id"],
+                        r["status"],
+                        r.get("n_frames", ""),
+                        *["" if v is None else f"{v:.6g}" for v in values],
+                        r.get("reason", ""),
+                    ]
+                )
             )
         values = [m["aggregate"].get(n) for n in names]
         writer.writerow(
-            [
-                method,
-                "ALL",
-                f"{m['clips_ok']} ok, {m['clips_failed']} failed",
-                "",
-                *["" if v is None else f"{v:.6g}" for v in values],
-                "",
-            ]
+            safe_row(
+                [
+                    method,
+                    "ALL",
+                    f"{m['clips_ok']} ok, {m['clips_failed']} failed",
+                    "",
+                    *["" if v is None else f"{v:.6g}" for v in values],
+                    "",
+                ]
+            )
         )
     return buf.getvalue()
 

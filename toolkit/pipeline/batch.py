@@ -23,6 +23,7 @@ from pathlib import Path
 
 from toolkit.errors import InputFileError, ToolkitError
 from toolkit.io.atomic import write_text_atomic
+from toolkit.io.csvsafe import safe_dict
 from toolkit.pipeline.config import GenerationConfig
 from toolkit.pipeline.progress import STAGES
 
@@ -153,7 +154,7 @@ def write_report(outcomes: list[BatchOutcome], path: str | os.PathLike[str]) -> 
         }
         for s in STAGES:
             row[f"{s}_s"] = f"{(o.timings or {}).get(s, 0.0):.3f}"
-        w.writerow(row)
+        w.writerow(safe_dict(row))  # paths, ids and messages come from the user's batch list
     write_text_atomic(path, buf.getvalue())
 
 

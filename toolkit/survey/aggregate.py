@@ -43,6 +43,7 @@ import numpy as np
 
 from toolkit.errors import InputFileError
 from toolkit.io.atomic import atomic_path, write_json_atomic, write_text_atomic
+from toolkit.io.csvsafe import safe_dict
 from toolkit.survey.answers import AnswerError, validate_answer
 from toolkit.survey.study import ROLE_MAIN, ROLE_OFFSET, ROLE_REPEAT, Study, VideoKey, load_study
 
@@ -451,7 +452,7 @@ def _csv_text(header: list[str], rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
+        writer.writerow(safe_dict({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()}))
     return buf.getvalue()
 
 

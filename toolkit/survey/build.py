@@ -35,6 +35,7 @@ from pathlib import Path
 
 from toolkit.errors import InputFileError
 from toolkit.io.atomic import atomic_dir, write_json_atomic, write_text_atomic
+from toolkit.io.csvsafe import safe_row
 from toolkit.survey.anchors import ANCHOR_KINDS, make_anchor_video
 from toolkit.survey.encode import (
     IMAGE_SUFFIXES,
@@ -136,6 +137,14 @@ def default_instructions(design: str, scale_min: int, scale_max: int, n_items: i
 
 def _opaque_name() -> str:
     return secrets.token_hex(10) + ".mp4"
+
+
+def _new_token() -> str:
+    """A rater token (144 bits) that does not start with '-': in raters.csv it would read as a formula."""
+    while True:
+        token = secrets.token_urlsafe(18)
+        if not token.startswith("-"):
+            return token
 
 
 def _item_id() -> str:
@@ -378,7 +387,7 @@ def build_study(
         writer = csv.writer(buf)
         writer.writerow(["rater_id", "token", "link_path"])
         for plan, token in zip(plans, tokens):
-            writer.writerow([plan["rater_id"], token, f"/r/{token}"])
+            writer.writerow(safe_row([plan["rater_id"], token, f"/r/{token}"]))
         write_text_atomic(work / "private" / "raters.csv", buf.getvalue())
         # one modification time for every video: creation order would otherwise follow the methods
         stamp = time.time()
@@ -508,7 +517,7 @@ def _make_plans(
             rng.shuffle(pair)
             offset = {"item_id": _item_id(), "videos": pair, "role": ROLE_OFFSET, "of": None}
         items.insert(rng.randint(0, len(items)), offset)
-        token = secrets.token_urlsafe(18)
+        token = _new_token()
         tokens.append(token)
         plans.append({"rater_id": f"r{r + 1:0{width}d}", "token_sha256": token_hash(token), "items": items})
     return plans, tokens

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from toolkit.errors import InputFileError
 from toolkit.io.atomic import atomic_dir, write_text_atomic
+from toolkit.io.csvsafe import safe_row
 from toolkit.survey.server import render_rater_page, web_file
 from toolkit.survey.study import Study, StudyError, load_study, private_dir
 
@@ -104,7 +105,7 @@ def export_static(study_dir: str | Path, out: str | Path, raters: list[str] | No
             }
             write_text_atomic(work / "r" / f"{token}.html", render_rater_page(study.info, data, "../assets/"))
             names |= plan.media_names
-            writer.writerow([rater_id, token, f"r/{token}.html"])
+            writer.writerow(safe_row([rater_id, token, f"r/{token}.html"]))
         for name in sorted(names):
             shutil.copyfile(study.media_dir / name, work / "media" / name)
             shutil.copystat(study.media_dir / name, work / "media" / name)
