@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import time
 from collections import defaultdict
@@ -44,7 +43,7 @@ import numpy as np
 from toolkit.errors import InputFileError
 from toolkit.io.atomic import atomic_path, write_json_atomic, write_text_atomic
 from toolkit.io.csvsafe import safe_dict
-from toolkit.survey.answers import AnswerError, validate_answer
+from toolkit.survey.answers import AnswerError, parse_json, validate_answer
 from toolkit.survey.study import ROLE_MAIN, ROLE_OFFSET, ROLE_REPEAT, Study, VideoKey, load_study
 
 ANSWER_FILE_FORMAT = "toolkit-survey-answers"
@@ -180,11 +179,11 @@ def read_answer_file(path: Path, study: Study) -> tuple[str, list[CollectedAnswe
     """An answer file downloaded from a static package -> (rater id, valid answers, refused answers)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(
-            f"answer file {path} is not readable JSON ({exc}).", "Ask the rater to download it again."
-        ) from exc
+        data = parse_json(path.read_bytes(), f"answer file {path}")
+    except OSError as exc:
+        raise InputFileError(f"answer file {path} cannot be read ({exc}).", "Check the path.") from exc
+    except AnswerError as exc:
+        raise InputFileError(exc.problem, "Ask the rater to download it again.") from None
     if not isinstance(data, dict) or data.get("format") != ANSWER_FILE_FORMAT or data.get("version") != 1:
         raise InputFileError(f"{path} is not a survey answer file.", "Pass the file the rater page downloaded.")
     if data.get("study_id") != study.info.study_id:

@@ -15,6 +15,7 @@ refused with a message that says what was wrong.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,9 @@ AB_CHOICES = ("A", "B")
 # control characters other than tab, newline and carriage return
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ALLOWED_KEYS = frozenset({"item_id", "values", "comment", "elapsed_ms"})
+#: nesting of JSON arrays/objects accepted (an answer needs 2, an answer file 4); deeper input is refused
+#: before parsing, because the parser recurses and a small body of brackets exhausts Python's stack
+MAX_JSON_DEPTH = 8
 
 
 class AnswerError(ToolkitError):
@@ -51,6 +55,54 @@ class Answer:
     def stored(self) -> dict[str, Any]:
         """The JSON object kept in the database (and in answer files)."""
         return {"values": dict(self.values), "comment": self.comment, "elapsed_ms": self.elapsed_ms}
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in ``text`` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_json(data: bytes | str, what: str = "the answer") -> Any:
+    """Strict UTF-8, at most MAX_JSON_DEPTH levels, then ``json.loads``; AnswerError (400) otherwise."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")  # strict: invalid bytes and encoded surrogates are refused
+        except UnicodeDecodeError:
+            raise AnswerError(f"{what} is not valid UTF-8 text.", "Send JSON encoded as UTF-8.", status=400) from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise AnswerError(
+            f"{what} is nested more than {MAX_JSON_DEPTH} levels deep.", "Send the JSON the page sends.", status=400
+        )
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, RecursionError):
+        raise AnswerError(f"{what} is not valid JSON.", "Send the JSON the page sends.", status=400) from None
+
+
+def _is_unicode_text(text: str) -> bool:
+    """False for strings holding lone surrogates (JSON allows "\\ud800"; no UTF-8 encoder does)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_int(v: Any) -> bool:
@@ -90,6 +142,8 @@ def validate_answer(obj: Any, info: StudyInfo, plan: RaterPlan) -> Answer:
             "Shorten it.",
             status=413,
         )
+    if not _is_unicode_text(comment):
+        raise AnswerError("the comment contains a lone surrogate (\\ud800-\\udfff), not text.", "Send plain text.")
     if _CONTROL_RE.search(comment):
         raise AnswerError("the comment contains control characters.", "Send plain text.")
     elapsed = obj.get("elapsed_ms")

@@ -65,7 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
     v.add_argument("--port", type=int, default=8000, help="port (0 = any free port, printed)")
     v.add_argument("--allowed-host", action="append", default=None,
-                   help="Host header accepted when serving on a network interface (repeatable)")  # fmt: skip
+                   help="Host header accepted when serving on a network interface (repeatable; required "
+                        "with a --host other than 127.0.0.1/localhost/::1)")  # fmt: skip
     v.add_argument("--access-log", action="store_true", help="log every request (URLs contain rater tokens)")
     v.set_defaults(func=_serve)
 

@@ -31,8 +31,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import InputFileError
-from toolkit.survey.answers import MAX_BODY_BYTES, AnswerError, validate_answer
+from toolkit.errors import InputFileError, ToolkitError
+from toolkit.survey.answers import MAX_BODY_BYTES, AnswerError, parse_json, validate_answer
 from toolkit.survey.store import AnswerStore
 from toolkit.survey.study import MEDIA_NAME_RE, RaterPlan, Study, StudyInfo, load_study
 
@@ -173,11 +173,7 @@ def create_app(study_dir: str | Path, allowed_hosts: list[str] | None = None) ->
             if len(body) > MAX_BODY_BYTES:
                 return json_response({"error": f"the answer is larger than {MAX_BODY_BYTES} bytes."}, 413)
         try:
-            obj = json.loads(bytes(body).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return json_response({"error": "the answer is not valid JSON."}, 400)
-        try:
-            answer = validate_answer(obj, study.info, plan)
+            answer = validate_answer(parse_json(bytes(body)), study.info, plan)
         except AnswerError as exc:
             return json_response({"error": str(exc)}, exc.status)
         result = await run_in_threadpool(store.submit, plan.rater_id, answer)
@@ -221,10 +217,23 @@ def create_app(study_dir: str | Path, allowed_hosts: list[str] | None = None) ->
     return _security_headers(app)
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 def default_allowed_hosts(host: str) -> list[str]:
-    if host in ("127.0.0.1", "localhost", "::1"):
+    """The Host headers accepted when serving on ``host`` without ``--allowed-host``.
+
+    Only a local interface has a default: on a network interface any Host header
+    would be accepted (DNS rebinding: a page on another site could read the
+    study through the rater's browser), so the names must be given.
+    """
+    if host in LOCAL_HOSTS:
         return ["127.0.0.1", "localhost", "[::1]", "::1"]
-    return ["*"]
+    raise ToolkitError(
+        f"serving on {host} (not this machine only) needs the host names raters will use.",
+        "Add --allowed-host NAME for each (e.g. --allowed-host study.example.org --allowed-host 192.0.2.7), "
+        "or --allowed-host '*' behind a proxy that checks the Host header itself.",
+    )
 
 
 def _print_flush(text: str) -> None:
@@ -243,6 +252,7 @@ def serve_study(
     """Serve until interrupted. ``port=0`` picks a free port (announced on stdout)."""
     import uvicorn
 
+    allowed_hosts = allowed_hosts or default_allowed_hosts(host)  # refuses a network host without a list
     study = load_study(study_dir)
     try:
         sock = socket.create_server((host, port), backlog=512)
@@ -250,7 +260,7 @@ def serve_study(
         raise InputFileError(f"cannot listen on {host}:{port} ({exc}).", "Choose another --port.") from exc
     actual_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
-    app = create_app(study_dir, allowed_hosts or default_allowed_hosts(host))
+    app = create_app(study_dir, allowed_hosts)
     (announce or _print_flush)(
         f"serving study {study.info.study_id} ({len(study.plans)} raters) at http://{shown_host}:{actual_port}/\n"
         f"rater links: http://{shown_host}:{actual_port}/r/<token>, tokens in "
