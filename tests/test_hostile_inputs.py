@@ -246,9 +246,9 @@ def test_killed_generate_leaves_temp_files_that_the_next_run_removes(small_input
     stale = [n for n in _temp_files(tmp_path) if n not in user_files]
     assert stale, "the killed run should have left its temporary files"
     # a live process's temporary file (another run writing the same output) is left alone
-    from toolkit.io.atomic import temp_name
+    from toolkit.io.atomic import make_temp_file
 
-    live = tmp_path / temp_name("result.mp4", "part", ".mp4")
+    live = make_temp_file(out, "part", ".mp4")  # this (living) process's
     live.write_text("in progress")
     subprocess.run(_generate_cmd(small_inputs, out), check=True, capture_output=True, timeout=300, cwd=PROJECT_ROOT)
     assert out.is_file()

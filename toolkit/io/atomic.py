@@ -2,6 +2,14 @@
 
 Everything the toolkit writes for a user (videos, records, results) goes
 through here, so a killed run never leaves a half-written file behind.
+
+Temporary files are hidden beside the output and named
+``.<output name>.<kind>-<pid>-<8 random characters><suffix>`` (:func:`make_temp_file`).
+A run that is killed outright (SIGKILL, power cut) cannot remove them; the
+process id in the name lets a later run tell them from the files of a run
+still in progress and remove exactly those (:func:`remove_stale_temp_files`),
+never anything else in the folder. :func:`interrupt_on_termination` turns
+SIGTERM and SIGHUP into KeyboardInterrupt, so the usual clean-up runs on them too.
 """
 
 from __future__ import annotations
@@ -9,10 +17,130 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import signal
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from toolkit.errors import InputFileError
+
+#: kinds of temporary file: "part" (the output being written), "video" (its silent video before muxing)
+TEMP_KINDS = ("part", "video")
+
+
+def make_temp_file(final: Path, kind: str, suffix: str) -> Path:
+    """Create an empty hidden temporary file beside ``final``, named for :func:`remove_stale_temp_files`."""
+    if kind not in TEMP_KINDS:
+        raise ValueError(f"unknown temporary file kind {kind!r}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{kind}-{os.getpid()}-", suffix=suffix, dir=final.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temp_files(final: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that runs which have died left beside ``final``; returns them.
+
+    Only names this module makes for ``final`` are considered (``.<name>.<kind>-<pid>-XXXXXXXX<suffix>``,
+    mkstemp's 8 characters), and only those whose process no longer exists: another run writing
+    the same output keeps its files, and no file a user made is touched.
+    """
+    final = Path(final)
+    pattern = re.compile(
+        rf"\.{re.escape(final.name)}\.(?:{'|'.join(TEMP_KINDS)})-(\d+)-[a-z0-9_]{{8}}(?:\.[A-Za-z0-9]{{1,8}})?"
+    )
+    removed = []
+    try:
+        entries = list(os.scandir(final.parent))
+    except OSError:  # no folder yet: nothing to clean
+        return []
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is None or not entry.is_file(follow_symlinks=False) or _process_alive(int(m.group(1))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+@contextlib.contextmanager
+def interrupt_on_termination() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise KeyboardInterrupt (as Ctrl-C does), so temporary files are removed.
+
+    Their default action ends the process at once, skipping every ``finally``; only
+    SIGKILL still does (its leftovers go with the next run, :func:`remove_stale_temp_files`).
+    Does nothing outside the main thread, where handlers cannot be installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def check_output_file(
+    out: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None, what: str = "output"
+) -> Path:
+    """``out`` as a Path, refused with an InputFileError unless it can be written as a file.
+
+    Checked before any work: a folder (existing, or a path ending in a slash), a parent
+    that is a file, something that is not a regular file (device, pipe), or one of
+    ``inputs`` (name -> path, e.g. {"reference": ..., "audio": ...}) would otherwise
+    fail after the whole run, or overwrite an input.
+    """
+    text = os.fspath(out)
+    if not text or text.endswith(("/", os.sep)):
+        raise InputFileError(
+            f"The {what} path '{text}' ends with a slash: it names a folder, not a file.",
+            f"Give a file name, e.g. {text or './'}result.mp4.",
+        )
+    path = Path(text)
+    if path.is_dir():
+        raise InputFileError(
+            f"The {what} path '{path}' is a folder.", f"Give a file name inside it, e.g. {path / 'result.mp4'}."
+        )
+    if path.exists() and not path.is_file():
+        raise InputFileError(f"The {what} path '{path}' is not a regular file.", "Give a file name to write to.")
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise InputFileError(
+                    f"The {what} path '{path}' is inside '{parent}', which is a file, not a folder.",
+                    "Give a path in an existing folder (or one that can be made).",
+                )
+            break
+    for name, given in (inputs or {}).items():
+        if isinstance(given, (str, os.PathLike)) and path.exists() and Path(given).exists():
+            with contextlib.suppress(OSError):
+                if path.samefile(given):
+                    raise InputFileError(
+                        f"The {what} path '{path}' is the {name}: writing it would destroy the input.",
+                        "Give another output file name.",
+                    )
+    return path
 
 
 @contextlib.contextmanager
@@ -25,11 +153,7 @@ def atomic_path(final: str | os.PathLike[str], suffix: str | None = None) -> Ite
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=suffix if suffix is not None else final.suffix, dir=final.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = make_temp_file(final, "part", suffix if suffix is not None else final.suffix)
     try:
         yield tmp_path
         # mkstemp creates 0600; give the file the mode a plain open() would have

@@ -47,7 +47,7 @@ import numpy as np
 
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, MediaError, NoAudioError, SilentAudioError, ToolkitError
-from toolkit.io.atomic import atomic_path
+from toolkit.io.atomic import atomic_path, make_temp_file
 
 PathLike = str | os.PathLike[str]
 #: a crop box in pixels of the (rotation-corrected) source frame: x0, y0, x1, y1 (x1, y1 exclusive)
@@ -807,9 +807,7 @@ class VideoWriter:
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         if self.audio is not None:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.video.", suffix=".mp4", dir=self.path.parent)
-            os.close(fd)
-            self._video_tmp = Path(name)
+            self._video_tmp = make_temp_file(self.path, "video", ".mp4")
         target = self._video_tmp or self._tmp
         self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()/abort()
         args = [

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from toolkit.errors import InputFileError
+from toolkit.errors import InputFileError, TooLongError
+from toolkit.io.atomic import interrupt_on_termination
 from toolkit.pipeline.config import add_config_arguments, config_from_args
 
 
@@ -28,6 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so the temporary files of the output are removed
+    with interrupt_on_termination():
+        try:
+            return _generate(args)
+        except TooLongError as exc:  # the library's message names no flag; here the flag is the fix
+            raise TooLongError(exc.problem, f"{exc.fix} Or raise the limit with --max-seconds (0 = none).") from None
+
+
+def _generate(args: argparse.Namespace) -> int:
     config = config_from_args(args).validate()
     if args.batch:
         if args.reference or args.audio or args.out:

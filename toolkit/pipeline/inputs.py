@@ -19,7 +19,9 @@ most central) is animated.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,13 +57,43 @@ class AudioInput:
         return self.n_frames / VIDEO_FPS
 
 
+def _with_article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
 def check_file(path: str | os.PathLike[str], what: str) -> Path:
-    """The path exists, is a file and is not empty."""
+    """The path exists, is a regular file and is not empty; the message says what it is otherwise."""
     p = Path(path)
-    if not p.exists():
-        raise InputFileError(f"The {what} file '{p}' does not exist.", "Check the path.")
-    if not p.is_file():
-        raise InputFileError(f"The {what} '{p}' is not a file.", f"Give a {what} file, not a folder.")
+    try:
+        st = p.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputFileError(
+                f"The {what} path '{p}' is a symbolic link loop (links that point at each other).",
+                "Point the link at a real file, or give the file's own path.",
+            ) from None
+        if p.is_symlink():
+            raise InputFileError(
+                f"The {what} path '{p}' is a symbolic link to '{os.readlink(p)}', which does not exist.",
+                "Fix the link, or give the file's own path.",
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise InputFileError(
+                f"The {what} file '{p}' cannot be read (permission denied).", "Check its permissions."
+            ) from None
+        raise InputFileError(f"The {what} file '{p}' does not exist.", "Check the path.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputFileError(f"The {what} '{p}' is a folder.", f"Give {_with_article(what)} file, not a folder.")
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a pipe (FIFO)" if stat.S_ISFIFO(st.st_mode)
+            else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "a socket" if stat.S_ISSOCK(st.st_mode)
+            else "a special file"
+        )  # fmt: skip
+        raise InputFileError(
+            f"The {what} '{p}' is not a regular file ({kind}).", f"Give {_with_article(what)} file saved on disk."
+        )
     if p.stat().st_size == 0:
         raise InputFileError(f"The {what} file '{p.name}' is empty (0 bytes).", "Upload the file again.")
     return p
@@ -162,7 +194,7 @@ def load_audio(
         if max_seconds and duration > max_seconds + 1.0:
             raise TooLongError(
                 f"The audio '{path.name}' is {duration:.0f} s long; the limit here is {max_seconds:.0f} s.",
-                "Cut it into shorter parts, or raise --max-seconds.",
+                f"Cut it into parts of at most {max_seconds:.0f} s.",
             )
         samples = np.asarray(read_audio(path, sr=AUDIO_SAMPLE_RATE), np.float32).reshape(-1)
     if not np.all(np.isfinite(samples)):
@@ -176,7 +208,7 @@ def load_audio(
     if max_seconds and seconds > max_seconds + 1e-6:
         raise TooLongError(
             f"The audio '{source}' is {seconds:.0f} s long; the limit here is {max_seconds:.0f} s.",
-            "Cut it into shorter parts, or raise --max-seconds.",
+            f"Cut it into parts of at most {max_seconds:.0f} s.",
         )
     if not allow_silent:
         from toolkit.io.media import check_not_silent

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
+from toolkit.io.atomic import check_output_file, remove_stale_temp_files
 from toolkit.pipeline.config import GenerationConfig
 from toolkit.pipeline.inputs import AudioInput, load_audio
 from toolkit.pipeline.progress import STAGES, ProgressFn, StageClock
@@ -124,7 +125,10 @@ class TalkingHeadPipeline:
 
         started = time.perf_counter()
         cfg = self.config
-        out_path = Path(out_path)
+        # before any work: a folder or an input as the output would fail (or destroy it) after the whole run
+        out_path = check_output_file(out_path, {"reference": reference, "audio": audio})
+        for path in (out_path, _views_path(out_path), _pose_plot_path(out_path)):
+            remove_stale_temp_files(path)  # left by a run of this output that was killed
         renderer_name = renderers.resolve_renderer(cfg)
         clock = StageClock(progress, uses_generator=renderer_name == "generator")
 
