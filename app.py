@@ -8,7 +8,8 @@ and a download.
 
 Settings come from the environment (defaults in :class:`AppSettings`):
 ``APP_MAX_SECONDS`` (longest audio), ``APP_CONCURRENCY`` (generations at
-once), ``APP_QUEUE_SIZE``, ``APP_MAX_FILE_MB``, ``GRADIO_SERVER_NAME`` /
+once), ``APP_QUEUE_SIZE``, ``APP_MAX_FILE_MB``, ``APP_CACHE_MAX_AGE_S`` (age at
+which Gradio's cached uploads and results are deleted), ``GRADIO_SERVER_NAME`` /
 ``GRADIO_SERVER_PORT``.
 
 Every failure reaches the user as a one-paragraph message in the UI (and as
@@ -24,6 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import logging
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -77,6 +79,9 @@ class AppSettings:
     #: where generated files are written (one folder per request, oldest removed beyond ``keep_runs``)
     output_root: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "talking-head-app")
     keep_runs: int = 64
+    #: Gradio's own copies of uploads and results are deleted this many seconds after they were made
+    #: (``delete_cache``); without it they stay until the server stops (up to max_file_mb per upload)
+    cache_max_age_s: int = int(os.environ.get("APP_CACHE_MAX_AGE_S", "3600"))
     #: base generation options (the UI overrides the controls it shows)
     base_config: GenerationConfig = field(default_factory=GenerationConfig)
 
@@ -118,14 +123,27 @@ def _check_audio_path(audio: str | None) -> str:
     return audio
 
 
+#: names of the per-request folders (``_new_run_dir``); nothing else under output_root is ever pruned
+RUN_DIR_RE = re.compile(r"\d{8}-\d{6}-[0-9a-f]{8}")
+
+
 def _new_run_dir(settings: AppSettings) -> Path:
     settings.output_root.mkdir(parents=True, exist_ok=True)
-    runs = sorted((p for p in settings.output_root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    runs = sorted(
+        (p for p in settings.output_root.iterdir() if p.is_dir() and RUN_DIR_RE.fullmatch(p.name)),
+        key=lambda p: p.stat().st_mtime,
+    )  # examples/ and anything else that is not a run folder are kept
     for old in runs[: max(0, len(runs) - settings.keep_runs + 1)]:
         shutil.rmtree(old, ignore_errors=True)
     run = settings.output_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     run.mkdir()
     return run
+
+
+def cache_schedule(settings: AppSettings) -> tuple[int, int]:
+    """Gradio's ``delete_cache=(every, age)``: files older than the age go, checked a few times per age."""
+    age = max(1, int(settings.cache_max_age_s))
+    return max(1, min(age // 4, 900)), age
 
 
 def make_handler(settings: AppSettings):
@@ -176,7 +194,8 @@ def make_handler(settings: AppSettings):
         from toolkit.pipeline.renderers import resolve_renderer
 
         used = tuple(s for s in STAGES if s != "generator" or resolve_renderer(config) == "generator")
-        out_path = _new_run_dir(settings) / "talking_head.mp4"
+        run_dir = _new_run_dir(settings)
+        out_path = run_dir / "talking_head.mp4"
         events: queue.Queue[ProgressEvent] = queue.Queue()
         box: dict[str, Any] = {}
 
@@ -206,6 +225,7 @@ def make_handler(settings: AppSettings):
                 yield None, None, None, None, _stage_html(done, active, used), "Generating..."
         worker.join()
         if "error" in box:
+            shutil.rmtree(run_dir, ignore_errors=True)  # a failed request leaves no (empty) run folder
             exc = box["error"]
             if isinstance(exc, ToolkitError):
                 raise gr.Error(str(exc), title="Cannot generate", print_exception=False)
@@ -270,7 +290,7 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
     image_example, speech_example = example_files(settings)
     handler = make_handler(settings)
     defaults = settings.base_config
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=cache_schedule(settings)) as demo:
         gr.Markdown(
             f"# {TITLE}\n"
             "A reproduction of Chen et al., ECCV 2020: the face speaks the audio (expression learner) "

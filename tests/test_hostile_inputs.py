@@ -66,7 +66,7 @@ def test_aggregate_csv_files_cannot_start_a_formula(tmp_path: Path) -> None:
     study = tmp_path / "s"
     build_study(methods, study, StudyConfig(n_raters=1, seed=2))
     s = load_study(study)
-    (rater_id, token), = rater_tokens(study).items()
+    ((rater_id, token),) = rater_tokens(study).items()
     plan = s.plans[rater_id]
     key = s.load_key()
     answers = [{"item_id": it.item_id, "values": {"realism": 5, "sync": 0 if key[it.videos[0]].variant == "offset"
@@ -224,35 +224,60 @@ def _start_and_wait_for_temp(cmd: list[str], folder: Path) -> subprocess.Popen:
     return proc
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signalled_generate_removes_its_temporary_files(small_inputs, tmp_path: Path, sig) -> None:
+#: a process that writes a video through the toolkit's writer, slowly, as generate's render stage does
+WRITER_SCRIPT = """
+import sys, time
+import numpy as np
+from toolkit.io.atomic import interrupt_on_termination
+from toolkit.io.media import VideoWriter
+
+with interrupt_on_termination(), VideoWriter(sys.argv[1], audio=np.zeros(16000, np.float32)) as w:
+    for i in range(100000):
+        w.write(np.full((64, 64, 3), i % 255, np.uint8))
+        time.sleep(0.02)
+"""
+
+
+def test_signalled_generate_removes_its_temporary_files(small_inputs, tmp_path: Path) -> None:
     out = tmp_path / "result.mp4"
     proc = _start_and_wait_for_temp(_generate_cmd(small_inputs, out), tmp_path)
-    proc.send_signal(sig)
+    proc.send_signal(signal.SIGTERM)  # what `kill`, systemd and container runtimes send
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0 and "Traceback" not in err.decode(), err.decode()
+    assert proc.returncode == 130 and "Traceback" not in err.decode(), err.decode()
     assert _temp_files(tmp_path) == [] and not out.exists()
 
 
-def test_killed_generate_leaves_temp_files_that_the_next_run_removes(small_inputs, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signalled_writer_removes_its_temporary_files(tmp_path: Path, sig) -> None:
     out = tmp_path / "result.mp4"
-    user_files = [".result.mp4.notes", ".result.mp4.abcdefgh.mp4", ".hidden", "result.mp4.backup"]
-    for name in user_files:  # files the user made: none matches the toolkit's own temporary names
+    proc = _start_and_wait_for_temp([sys.executable, "-c", WRITER_SCRIPT, str(out)], tmp_path)
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0 and _temp_files(tmp_path) == [] and not out.exists()
+
+
+def test_killed_writer_leaves_temp_files_that_the_next_generate_removes(small_inputs, tmp_path: Path) -> None:
+    from toolkit.io.atomic import make_temp_file
+    from toolkit.pipeline import TalkingHeadPipeline
+
+    out = tmp_path / "result.mp4"
+    user_files = [".result.mp4.notes", ".result.mp4.abcdefgh.mp4", ".hidden", "result.mp4.backup",
+                  ".result.mp4.part-1-abcdefgh"]  # fmt: skip
+    for name in user_files:  # files the user made: none is a temporary file of the toolkit's
         (tmp_path / name).write_text("mine")
-    proc = _start_and_wait_for_temp(_generate_cmd(small_inputs, out), tmp_path)
+    proc = _start_and_wait_for_temp([sys.executable, "-c", WRITER_SCRIPT, str(out)], tmp_path)
     time.sleep(0.3)
     proc.kill()  # SIGKILL: no handler runs
     proc.wait(timeout=30)
-    stale = [n for n in _temp_files(tmp_path) if n not in user_files]
-    assert stale, "the killed run should have left its temporary files"
-    # a live process's temporary file (another run writing the same output) is left alone
-    from toolkit.io.atomic import make_temp_file
-
-    live = make_temp_file(out, "part", ".mp4")  # this (living) process's
+    stale = sorted(set(_temp_files(tmp_path)) - set(user_files))
+    assert len(stale) == 2 and all(f"-{proc.pid}-" in n for n in stale), stale  # the output and its silent video
+    live = make_temp_file(out, "part", ".mp4")  # a run in progress (this process) writing the same output
     live.write_text("in progress")
-    subprocess.run(_generate_cmd(small_inputs, out), check=True, capture_output=True, timeout=300, cwd=PROJECT_ROOT)
-    assert out.is_file()
-    assert sorted(_temp_files(tmp_path)) == sorted([*user_files[:3], live.name])
+    # the next run removes them before any work, even one that then fails (too-short audio)
+    short = media.write_wav(tmp_path / "short.wav", media.speech(0.2))
+    with pytest.raises(ToolkitError, match="at least"):
+        TalkingHeadPipeline().generate(small_inputs["face"], short, out)
+    assert sorted(_temp_files(tmp_path)) == sorted([n for n in user_files if n.startswith(".")] + [live.name])
     assert all((tmp_path / n).read_text() == "mine" for n in user_files)
 
 
