@@ -120,3 +120,11 @@ def no_face() -> np.ndarray:
     import skimage.data
 
     return skimage.data.coffee()
+
+
+def face_and_speech(folder: Path, seconds: float) -> dict[str, Path]:
+    """The astronaut photo as a PNG and ``seconds`` of the example speech as a WAV in ``folder``."""
+    return {
+        "face": write_png(folder / "face.png", astronaut()),
+        "speech": write_wav(folder / "speech.wav", speech(seconds)),
+    }

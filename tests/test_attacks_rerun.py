@@ -26,11 +26,7 @@ OPTIONS = {"motion": "still", "k": 1, "renderer": "3d-warp", "expression": "refe
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("inputs")
-    return {
-        "face": media.write_png(d / "face.png", media.astronaut()),
-        "speech": media.write_wav(d / "speech.wav", media.speech(0.7)),
-    }
+    return media.face_and_speech(tmp_path_factory.mktemp("inputs"), 0.7)
 
 
 @pytest.fixture(scope="module")

@@ -166,11 +166,7 @@ def test_serving_on_a_network_interface_needs_allowed_host(small_study: Path) ->
 # ---------------------------------------------------------------------------- 6. output paths
 @pytest.fixture(scope="module")
 def small_inputs(tmp_path_factory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("inputs")
-    return {
-        "face": media.write_png(d / "face.png", media.astronaut()),
-        "speech": media.write_wav(d / "speech.wav", media.speech(1.2)),
-    }
+    return media.face_and_speech(tmp_path_factory.mktemp("inputs"), 1.2)
 
 
 def test_bad_output_paths_are_refused_before_any_work(small_inputs, tmp_path: Path) -> None:
@@ -226,8 +222,9 @@ def _start_and_wait_for_temp(cmd: list[str], folder: Path) -> subprocess.Popen:
 
 #: a process that writes a video through the toolkit's writer, slowly, as generate's render stage does
 WRITER_SCRIPT = """
-import contextlib, sys, time
+import contextlib, signal, sys, time
 import numpy as np
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, even if the tests run under nohup
 from toolkit.io.media import VideoWriter
 try:  # what `toolkit generate` installs
     from toolkit.io.atomic import interrupt_on_termination
@@ -257,6 +254,19 @@ def test_signalled_writer_removes_its_temporary_files(tmp_path: Path, sig) -> No
     proc.send_signal(sig)
     proc.communicate(timeout=60)
     assert proc.returncode != 0 and _temp_files(tmp_path) == [] and not out.exists()
+
+
+def test_ignored_signals_stay_ignored() -> None:
+    from toolkit.io.atomic import interrupt_on_termination
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        with interrupt_on_termination():
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def test_killed_writer_leaves_temp_files_that_the_next_generate_removes(small_inputs, tmp_path: Path) -> None:

@@ -52,12 +52,14 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temp_files(final: str | os.PathLike[str]) -> list[Path]:
+def remove_stale_temp_files(final: str | os.PathLike[str], *, own: bool = False) -> list[Path]:
     """Remove the temporary files that runs which have died left beside ``final``; returns them.
 
     Only names this module makes for ``final`` are considered (``.<name>.<kind>-<pid>-XXXXXXXX<suffix>``,
     mkstemp's 8 characters), and only those whose process no longer exists: another run writing
-    the same output keeps its files, and no file a user made is touched.
+    the same output keeps its files, and no file a user made is touched. ``own``: this process's
+    too (a write of ``final`` being abandoned: an interrupt can land between creating a temporary
+    file and recording its name, so the name is not always known to the code that cleans up).
     """
     final = Path(final)
     pattern = re.compile(
@@ -70,7 +72,10 @@ def remove_stale_temp_files(final: str | os.PathLike[str]) -> list[Path]:
         return []
     for entry in entries:
         m = pattern.fullmatch(entry.name)
-        if m is None or not entry.is_file(follow_symlinks=False) or _process_alive(int(m.group(1))):
+        if m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(m.group(1))
+        if _process_alive(pid) and not (own and pid == os.getpid()):
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(entry.path)
@@ -84,7 +89,8 @@ def interrupt_on_termination() -> Iterator[None]:
 
     Their default action ends the process at once, skipping every ``finally``; only
     SIGKILL still does (its leftovers go with the next run, :func:`remove_stale_temp_files`).
-    Does nothing outside the main thread, where handlers cannot be installed.
+    Signals that are ignored (``nohup``) or already handled are left as they are; does
+    nothing outside the main thread, where handlers cannot be installed.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -93,7 +99,9 @@ def interrupt_on_termination() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # a signal that is ignored (SIGHUP under nohup) stays ignored; only the default action is replaced
+    signals = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) == signal.SIG_DFL]
+    previous = {s: signal.signal(s, interrupt) for s in signals}
     try:
         yield
     finally:
@@ -153,8 +161,9 @@ def atomic_path(final: str | os.PathLike[str], suffix: str | None = None) -> Ite
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = make_temp_file(final, "part", suffix if suffix is not None else final.suffix)
+    tmp_path: Path | None = None
     try:
+        tmp_path = make_temp_file(final, "part", suffix if suffix is not None else final.suffix)
         yield tmp_path
         # mkstemp creates 0600; give the file the mode a plain open() would have
         umask = os.umask(0)
@@ -162,8 +171,11 @@ def atomic_path(final: str | os.PathLike[str], suffix: str | None = None) -> Ite
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, final)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
+        with contextlib.suppress(OSError):
+            remove_stale_temp_files(final, own=True)  # e.g. a side file whose name was never recorded
         raise
 
 
