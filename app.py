@@ -204,6 +204,8 @@ def make_handler(settings: AppSettings):
                 box["result"] = TalkingHeadPipeline(config).generate(reference, audio_path, out_path, events.put)
             except BaseException as exc:  # handed to the UI thread below
                 box["error"] = exc
+                # a failed request leaves no (empty) run folder, also when its client has gone
+                shutil.rmtree(run_dir, ignore_errors=True)
 
         worker = threading.Thread(target=work, name="generate", daemon=True)
         worker.start()
@@ -225,7 +227,6 @@ def make_handler(settings: AppSettings):
                 yield None, None, None, None, _stage_html(done, active, used), "Generating..."
         worker.join()
         if "error" in box:
-            shutil.rmtree(run_dir, ignore_errors=True)  # a failed request leaves no (empty) run folder
             exc = box["error"]
             if isinstance(exc, ToolkitError):
                 raise gr.Error(str(exc), title="Cannot generate", print_exception=False)

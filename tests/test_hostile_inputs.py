@@ -314,3 +314,16 @@ def test_input_file_messages_say_what_the_file_is(tmp_path: Path) -> None:
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere.wav")
     with pytest.raises(InputFileError, match=r"link to .*nowhere\.wav.*does not exist"):
         check_file(tmp_path / "dangling", "audio")
+
+
+def test_an_interrupt_waits_for_the_end_of_a_deferred_section() -> None:
+    from toolkit.io.atomic import interrupt_on_termination, interrupts_deferred
+
+    steps = []
+    with interrupt_on_termination(), pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler has run by now: the section goes on
+            steps.append("section finished")
+        steps.append("after the section")  # not reached: the interrupt comes when the section ends
+    assert steps == ["section finished"]

@@ -83,24 +83,59 @@ def remove_stale_temp_files(final: str | os.PathLike[str], *, own: bool = False)
     return removed
 
 
+#: main-thread state of :func:`interrupts_deferred` (depth of nesting, the signal that arrived meanwhile)
+_deferred: dict[str, Any] = {"depth": 0, "pending": None}
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """A section in which an interrupt from :func:`interrupt_on_termination` waits until the section ends.
+
+    For steps that must not be cut in two: creating a temporary file and starting the
+    process that writes it, then recording both. An interrupt in between would leave a
+    writer process that nobody stops and that creates its file after the clean-up.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _deferred["depth"] += 1
+    pending = None
+    try:
+        yield
+    finally:
+        _deferred["depth"] -= 1
+        if _deferred["depth"] == 0:  # (if the section raised, that exception unwinds instead)
+            pending, _deferred["pending"] = _deferred["pending"], None
+    if pending is not None:
+        raise KeyboardInterrupt(pending)
+
+
 @contextlib.contextmanager
 def interrupt_on_termination() -> Iterator[None]:
     """While inside, SIGTERM and SIGHUP raise KeyboardInterrupt (as Ctrl-C does), so temporary files are removed.
 
     Their default action ends the process at once, skipping every ``finally``; only
     SIGKILL still does (its leftovers go with the next run, :func:`remove_stale_temp_files`).
-    Signals that are ignored (``nohup``) or already handled are left as they are; does
-    nothing outside the main thread, where handlers cannot be installed.
+    SIGINT is handled here too, to honour :func:`interrupts_deferred`. Signals that are
+    ignored (``nohup``) or handled by someone else are left as they are; does nothing
+    outside the main thread, where handlers cannot be installed.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if _deferred["depth"]:
+            _deferred["pending"] = name
+            return
+        raise KeyboardInterrupt(name)
 
-    # a signal that is ignored (SIGHUP under nohup) stays ignored; only the default action is replaced
-    signals = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) == signal.SIG_DFL]
+    # only default actions are replaced: SIGHUP under nohup stays ignored
+    defaults = {
+        signal.SIGTERM: signal.SIG_DFL, signal.SIGHUP: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler
+    }
+    signals = [s for s, default in defaults.items() if signal.getsignal(s) == default]
     previous = {s: signal.signal(s, interrupt) for s in signals}
     try:
         yield

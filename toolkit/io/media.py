@@ -47,7 +47,7 @@ import numpy as np
 
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, MediaError, NoAudioError, SilentAudioError, ToolkitError
-from toolkit.io.atomic import atomic_path, make_temp_file
+from toolkit.io.atomic import atomic_path, interrupts_deferred, make_temp_file
 
 PathLike = str | os.PathLike[str]
 #: a crop box in pixels of the (rotation-corrected) source frame: x0, y0, x1, y1 (x1, y1 exclusive)
@@ -804,6 +804,10 @@ class VideoWriter:
             self.abort(exc_type, exc, tb)
 
     def _start(self, width: int, height: int) -> None:
+        with interrupts_deferred():  # temporary files and their ffmpeg are recorded before any interrupt
+            self._start_writer(width, height)
+
+    def _start_writer(self, width: int, height: int) -> None:
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         if self.audio is not None:
