@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import re
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,11 +70,16 @@ class Variation:
 
     crf: float
     audio_gain: float
+    #: a top-level ISO BMFF ``free`` box of this fraction of the file's size is appended (players skip it):
+    #: without it, two encodes of a video that compresses alike (a blurred one) differ by a few bytes only
+    padding: float = 0.0
 
 
-#: crf is drawn from settings.crf +- CRF_JITTER; the audio gain from [1 - GAIN_JITTER, 1] (< 0.05 dB)
+#: crf is drawn from settings.crf +- CRF_JITTER; the audio gain from [1 - GAIN_JITTER, 1] (< 0.05 dB);
+#: the padding from [0, PADDING_MAX] of the file size
 CRF_JITTER = 0.5
 GAIN_JITTER = 0.005
+PADDING_MAX = 0.05
 
 
 def draw_variation(settings: EncodeSettings, rng: random.Random, unlike: Variation | None = None) -> Variation:
@@ -89,9 +95,22 @@ def draw_variation(settings: EncodeSettings, rng: random.Random, unlike: Variati
         v = Variation(
             crf=round(settings.crf + rng.uniform(-CRF_JITTER, CRF_JITTER), 2),
             audio_gain=round(1.0 - rng.uniform(0.0, GAIN_JITTER), 5),
+            padding=round(rng.uniform(0.0, PADDING_MAX), 4),
         )
-        if unlike is None or (abs(v.crf - unlike.crf) >= 0.2 and abs(v.audio_gain - unlike.audio_gain) >= 0.001):
+        if unlike is None or (
+            abs(v.crf - unlike.crf) >= 0.2
+            and abs(v.audio_gain - unlike.audio_gain) >= 0.001
+            and abs(v.padding - unlike.padding) >= 0.01
+        ):
             return v
+
+
+def _append_free_box(path: Path, fraction: float) -> None:
+    """Append a top-level ``free`` box (8-byte header + zeros) of ``fraction`` of the file's size."""
+    n = int(path.stat().st_size * fraction)
+    if n >= 8:
+        with path.open("ab") as f:
+            f.write(struct.pack(">I", n) + b"free" + bytes(n - 8))
 
 
 def _output_seconds(video: Path, settings: EncodeSettings) -> float:
@@ -207,3 +226,4 @@ def encode_study_video(
                     "benchmark's driving audio is used.",
                 )
             raise MediaError(f"ffmpeg could not re-encode {video}: {detail[0]}", "Check that the file plays.")
+        _append_free_box(tmp, variation.padding)
