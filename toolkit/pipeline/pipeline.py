@@ -120,12 +120,13 @@ class TalkingHeadPipeline:
         added) instead of sampling them; ``reference_audio`` (16 kHz, aligned with the reference
         frames) is for references given as arrays, whose sound the pipeline cannot read itself.
         """
-        from toolkit.pipeline import renderers
+        from toolkit.pipeline import models, renderers
 
         started = time.perf_counter()
         cfg = self.config
         out_path = Path(out_path)
         renderer_name = renderers.resolve_renderer(cfg)
+        models.warm_up(cfg)  # torch, learners and render kernels load while the reference is tracked
         clock = StageClock(progress, uses_generator=renderer_name == "generator")
 
         # cheap checks first: a silent or over-long audio is refused before any tracking
