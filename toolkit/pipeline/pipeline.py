@@ -66,6 +66,8 @@ class GenerationResult:
     pose_plot_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
+    #: the reference's most frontal frame t_M as the face crop (size, size, 3) uint8: what the video is made from
+    reference_face: np.ndarray | None = None
 
     @property
     def seconds(self) -> float:
@@ -167,6 +169,7 @@ class TalkingHeadPipeline:
             pose_plot_path=pose_plot,
             warnings=warnings,
             wall_seconds=time.perf_counter() - started,
+            reference_face=ref.crops[ref.frontal_index],
         )
 
     # ------------------------------------------------------------------ planning

@@ -67,6 +67,10 @@ def plot_pose_curves(head_motion: np.ndarray, out: str | Path, reference_motion:
     series = [MotionSeries(np.asarray(head_motion), "generated", "output")]
     if reference_motion is not None and len(reference_motion) > 1:
         series.insert(0, MotionSeries(np.asarray(reference_motion), "reference", "reference video"))
+    elif reference_motion is not None and len(reference_motion) == 1:
+        # a photo has one pose: drawn as a flat line over the generated clip's length
+        held = np.repeat(np.asarray(reference_motion), len(head_motion), axis=0)
+        series.insert(0, MotionSeries(held, "reference (photo: one pose)", "reference photo"))
     seconds = max(len(head_motion), len(reference_motion) if reference_motion is not None else 0) / VIDEO_FPS
     plot_head_motion(series, out, max_seconds=min(seconds, 60.0), title="Head motion: reference vs generated")
     return Path(out)

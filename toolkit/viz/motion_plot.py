@@ -49,6 +49,7 @@ def plot_head_motion(series: list[MotionSeries], out: str | Path, max_seconds: f
     colours = plt.get_cmap("tab10")
     fig, axes = plt.subplots(2, 3, figsize=(15, 6.5), sharex=True)
     video_index: dict[str, int] = {}
+    videos_per_person = {p: len({s.video for s in series if s.person == p}) for p in people}
     for s in series:
         n = min(len(s.motion), int(max_seconds * VIDEO_FPS))
         t = np.arange(n) / VIDEO_FPS
@@ -64,7 +65,7 @@ def plot_head_motion(series: list[MotionSeries], out: str | Path, max_seconds: f
                 color=colours(pid % 10),
                 linestyle=LINE_STYLES[vid % len(LINE_STYLES)],
                 linewidth=1.2,
-                label=f"PID {pid + 1} ({s.person}) VID {vid + 1}" if j == 0 else None,
+                label=_label(s, videos_per_person[s.person]) if j == 0 else None,
             )
     for j, ax in enumerate(axes.flat):
         ax.set_title(COEFFICIENT_NAMES[j], fontsize=10)
@@ -79,3 +80,8 @@ def plot_head_motion(series: list[MotionSeries], out: str | Path, max_seconds: f
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return out
+
+
+def _label(series: MotionSeries, videos_of_person: int) -> str:
+    """Legend text in plain words: the person (and the video, when the person has several)."""
+    return series.person if videos_of_person == 1 else f"{series.person}: {series.video}"
