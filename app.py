@@ -247,7 +247,8 @@ def make_handler(settings: AppSettings):
             now = time.monotonic()
             if now - last_yield > 0.5:
                 last_yield = now
-                yield None, None, None, None, None, _stage_html(done, active, used), "Generating..."
+                # the stage bars show the progress; the status line stays empty until there is a result
+                yield None, None, None, None, None, _stage_html(done, active, used), ""
         worker.join()
         if "error" in box:
             exc = box["error"]
@@ -392,6 +393,9 @@ CSS = """
 .stages { display: grid; gap: 4px; font-size: 0.9em; }
 .stage { display: grid; grid-template-columns: 14em 1fr 3.5em; align-items: center; gap: 8px; }
 .stage progress { width: 100%; height: 0.9em; }
+/* the result and the face it came from at their real pixel size, never stretched */
+#result-video video, #reference-face img { width: auto !important; height: auto !important; max-width: 100%;
+  object-fit: none; margin: 0 auto; }
 """
 
 
@@ -488,6 +492,8 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
         button.click(
             handler, inputs, [video, reference_face, views, pose, download, stages, status], api_name="generate",
             concurrency_limit=settings.concurrency,
+            # the stage bars are the progress display, and a failure is its one message (no per-output badges)
+            show_progress="hidden",
         )
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     return demo

@@ -143,7 +143,9 @@ def test_video_example_loads_into_the_visible_input_and_generates(browser, app_u
     _screenshot(page, "app_start.png")
     page.get_by_text("a video + speech").first.click()
     # the example is in the one reference input, its preview is the video player, and the app says so
-    page.locator("#reference").get_by_text("astronaut_talking.mp4").first.wait_for()
+    page.wait_for_function(  # the file name is split over two elements: compare without white space
+        "() => document.querySelector('#reference').innerText.replace(/\\s/g, '').includes('astronaut_talking.mp4')"
+    )
     page.locator("#reference-preview-video video").first.wait_for()
     assert page.locator("#reference-preview-photo").is_hidden()
     page.locator("#reference-check").get_by_text("one face found").wait_for(timeout=180_000)
@@ -171,7 +173,10 @@ def test_a_video_then_a_photo_uses_the_photo_and_says_so(browser, app_url, tmp_p
     page = _open(browser, app_url)
     _upload_reference(page, PROJECT_ROOT / "assets" / "example_video.mp4")
     page.locator("#reference-preview-video video").first.wait_for()
-    _upload_reference(page, face)  # replaces the video: there is one reference input
+    # one reference input: to give the photo, the video is removed first (no second, hidden input keeps it)
+    page.locator("#reference").get_by_role("button", name="Clear").click()
+    page.locator("#reference-preview-video").wait_for(state="hidden")
+    _upload_reference(page, face)
     page.locator("#reference-preview-photo img").first.wait_for()
     assert page.locator("#reference-preview-video").is_hidden()
     page.locator("#reference-check").get_by_text("Using the photo").wait_for(timeout=180_000)
