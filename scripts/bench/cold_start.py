@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -129,6 +130,7 @@ def library_import_seconds(importtime_log: str) -> dict[str, float]:
 def run_once(reference: Path, audio: Path, out: Path, checkout: Path = ROOT) -> dict:
     env = dict(os.environ, PYTHONPATH=str(checkout), COLD_START_CHECKOUT=str(checkout))
     load_before = os.getloadavg()[0]
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0, t0_epoch = time.perf_counter(), time.time()
     command = [sys.executable, "-X", "importtime", __file__, "--child"]
     proc = subprocess.run(
@@ -142,6 +144,9 @@ def run_once(reference: Path, audio: Path, out: Path, checkout: Path = ROOT) -> 
         raise SystemExit(f"child failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}")
     data = json.loads(line[len("BENCH:"):])
     data["process_wall"] = wall
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the run (user + system, its ffmpeg children included): steadier than wall on a shared machine
+    data["cpu_seconds"] = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
     data["interpreter_start"] = data["child_start_epoch"] - t0_epoch
     data["exit"] = end_epoch - data["child_end_epoch"]
     data["imports"] = library_import_seconds(proc.stderr)
@@ -193,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     medians = {}
     for (label, key), group in runs.items():
         medians[label, key] = statistics.median(r["process_wall"] for r in group)
-        print(f"  [{label}] {key} s speech: {medians[label, key]:.2f} s wall (runs: "
+        cpu = statistics.median(r["cpu_seconds"] for r in group)
+        print(f"  [{label}] {key} s speech: {medians[label, key]:.2f} s wall, {cpu:.2f} s CPU (runs: "
               + ", ".join(f"{r['process_wall']:.2f}" for r in group) + ")")
     if args.baseline:
         for seconds in args.seconds:
@@ -208,7 +214,8 @@ def _print_run(title: str, run: dict) -> None:
     stages = ", ".join(f"{k} {v:.2f}" for k, v in run["stages"].items())
     imports = ", ".join(f"{k} {v:.2f}" for k, v in run["imports"].items() if v >= 0.05)
     print(
-        f"{title}: wall {run['process_wall']:.2f} s (load avg before {run['load_before']:.2f})\n"
+        f"{title}: wall {run['process_wall']:.2f} s, CPU {run['cpu_seconds']:.2f} s "
+        f"(load avg before {run['load_before']:.2f})\n"
         f"  imports by the project [s]: {imports}\n"
         f"  landmarker created {run['counts']['landmarker_create']}x {run['timers']['landmarker_create']:.2f} s; "
         f"models loaded {run['counts']['model_load']}x {run['timers']['model_load']:.2f} s (incl. their imports); "

@@ -38,6 +38,18 @@ class MotionSeries:
 
 def plot_head_motion(series: list[MotionSeries], out: str | Path, max_seconds: float = 10.0, title: str = "") -> Path:
     """Write the Fig. 3(b)-style PNG; translation is shown relative to each clip's mean."""
+    import matplotlib.pyplot as plt
+
+    fig = head_motion_figure(series, max_seconds, title)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return out
+
+
+def head_motion_figure(series: list[MotionSeries], max_seconds: float = 10.0, title: str = ""):
+    """The Fig. 3(b)-style matplotlib figure (one panel per coefficient, one colour per person)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,11 +87,7 @@ def plot_head_motion(series: list[MotionSeries], out: str | Path, max_seconds: f
     fig.legend(loc="lower center", ncol=min(4, len(series)), fontsize=8, frameon=False)
     fig.suptitle(title or "Head motion coefficients over time (cf. paper Fig. 3b)")
     fig.tight_layout(rect=(0, 0.08, 1, 0.95))
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out
+    return fig
 
 
 def _label(series: MotionSeries, videos_of_person: int) -> str:
