@@ -52,7 +52,7 @@ $(NOTEBOOK_STAMP): $(STAMP) requirements-notebooks.txt
 
 lab: $(NOTEBOOK_STAMP)
 	@echo "Opening JupyterLab on http://127.0.0.1:8888 (the address with its token is printed below; Ctrl+C stops it)"
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port 8888 --no-browser --notebook-dir notebooks
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port 8888 --no-browser --notebook-dir notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(PY) scripts/bench/tracking_throughput.py
