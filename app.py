@@ -1,10 +1,13 @@
 """Gradio app: talking-head generation with rhythmic head motion (Chen et al., ECCV 2020).
 
-Run ``python app.py`` (or deploy to Hugging Face Spaces: README front matter,
-``requirements.txt``, ``packages.txt``). Upload or record a reference video or
-photo and speech, pick the controls, and get the talking-head video, the
-paper's intermediate products (landmark image, 3D render, head-motion curves)
-and a download.
+Run ``make app`` or ``.venv/bin/python app.py`` (or deploy to Hugging Face
+Spaces: README front matter, ``requirements.txt``, ``packages.txt``). Give one
+reference (a video or a photo: one input takes either, and the app says which
+it got), speech, and press Generate; the talking-head video appears at its
+real size beside the face it was made from, with the paper's intermediate
+products (landmark image, 3D render, head-motion curves) and a download.
+Two examples made by the project (a photo and a video, each with speech) fill
+the inputs in one click.
 
 Settings come from the environment (defaults in :class:`AppSettings`):
 ``APP_MAX_SECONDS`` (longest audio), ``APP_CONCURRENCY`` (generations at
@@ -58,6 +61,17 @@ EXPRESSION_CHOICES = [
     ("held (reference expression)", "reference"),
     ("from another video", "video"),
 ]
+RENDERER_CHOICES = [
+    ("automatic", "auto"),
+    ("3D-aware warp", "3d-warp"),
+    ("learned generator", "generator"),
+]
+RENDERER_HELP = (
+    "**automatic**: a full generator in `checkpoints/generator` if one is installed, else the 3D-aware warp.  \n"
+    "**3D-aware warp**: the reference face re-posed on a 3D face mesh (paper Sec. 4.1); sharp, keeps the identity.  \n"
+    "**learned generator**: the paper's network (Sec. 4.2-4.4), a small model trained here on a CPU; "
+    "a little smoother, no better on identity."
+)
 STAGE_LABELS = {
     "load": "decode",
     "tracking": "face tracking",
@@ -99,17 +113,45 @@ def _stage_html(done: dict[str, float], active: str | None, used: tuple[str, ...
     return "<div class='stages'>" + "".join(rows) + "</div>"
 
 
-def _pick_reference(reference_video: str | None, reference_image: str | None) -> str:
-    ref = reference_video or reference_image
-    if not ref:
-        raise InputFileError("No reference was given.", "Upload or record a video, or a photo, of the person.")
-    suffix = Path(ref).suffix.lower()
+def _pick_reference(reference: str | None) -> str:
+    if not reference:
+        raise InputFileError("No reference was given.", "Add a video or a photo of the person's face.")
+    suffix = Path(reference).suffix.lower()
     if suffix not in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
         raise InputFileError(
-            f"The reference '{Path(ref).name}' is not a video or image file.",
-            f"Use one of: {', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)}.",
+            f"'{Path(reference).name}' is not a video or a photo.",
+            "Use a video (mp4, mov, webm...) or a photo (jpg, png...) of the person's face.",
         )
-    return ref
+    return reference
+
+
+def reference_kind(reference: str | None) -> str:
+    """'video', 'photo' or '' (nothing usable), from the file name."""
+    if not reference:
+        return ""
+    suffix = Path(reference).suffix.lower()
+    return "photo" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else ""
+
+
+def plain_warning(text: str) -> str:
+    """A pipeline or renderer warning in plain words (one sentence, no jargon, no doubled full stop)."""
+    import re
+
+    text = text.strip().rstrip(".")
+    turned = re.match(r"profile-ish frontal frame: its head is turned (\d+) deg", text)
+    if turned:
+        return (
+            f"The face is turned to the side (about {turned.group(1)}°) even in its most frontal frame, so the "
+            "hidden side of the face is filled in from other frames and may look smeared. A reference where "
+            "the person looks at the camera works best."
+        )
+    missing = re.match(r"the face was not found in (\d+) of (\d+) reference frames", text)
+    if missing:
+        return (
+            f"The face was not found in {missing.group(1)} of the {missing.group(2)} reference frames used; "
+            "they were filled in from their neighbours."
+        )
+    return text[:1].upper() + text[1:] + "."
 
 
 def _check_audio_path(audio: str | None) -> str:
@@ -148,9 +190,9 @@ def cache_schedule(settings: AppSettings) -> tuple[int, int]:
 
 def make_handler(settings: AppSettings):
     def generate(
-        reference_video: str | None,
-        reference_image: str | None,
+        reference: str | None,
         audio: str | None,
+        renderer: str,
         k: float,
         motion: str,
         motion_file: str | None,
@@ -164,7 +206,7 @@ def make_handler(settings: AppSettings):
     ):
         """Generate a talking-head video; yields stage progress, then the results."""
         try:
-            reference = _pick_reference(reference_video, reference_image)
+            reference = _pick_reference(reference)
             audio_path = _check_audio_path(audio)
             motion_value = motion or "learned"
             if motion_value == "file":
@@ -186,6 +228,7 @@ def make_handler(settings: AppSettings):
                 k=int(k), motion=motion_value, expression=expression_value,
                 expression_scale=float(expression_scale), motion_scale=float(motion_scale), seed=int(seed),
                 output="paste-back" if paste_back else "crop", max_seconds=settings.max_seconds, views=True,
+                renderer=renderer or "auto",
             ).validate()
         except ToolkitError as exc:
             raise gr.Error(str(exc), title="Cannot generate", print_exception=False) from None
@@ -224,7 +267,8 @@ def make_handler(settings: AppSettings):
             now = time.monotonic()
             if now - last_yield > 0.5:
                 last_yield = now
-                yield None, None, None, None, _stage_html(done, active, used), "Generating..."
+                # the stage bars show the progress; the status line stays empty until there is a result
+                yield None, None, None, None, None, _stage_html(done, active, used), ""
         worker.join()
         if "error" in box:
             exc = box["error"]
@@ -238,15 +282,23 @@ def make_handler(settings: AppSettings):
                 print_exception=False,
             )
         result = box["result"]
-        stages = ", ".join(f"{STAGE_LABELS[k]} {v:.1f} s" for k, v in result.timings.items() if v > 0.05)
+        face_path = None
+        if result.reference_face is not None:
+            from PIL import Image
+
+            face_path = run_dir / "reference_face.png"
+            Image.fromarray(result.reference_face).save(face_path)
+        kind = reference_kind(reference)
+        renderer_label = dict((v, k) for k, v in RENDERER_CHOICES).get(result.renderer, result.renderer)
         status = (
-            f"**Done**: {result.n_frames} frames ({result.seconds:.1f} s) with the `{result.renderer}` renderer "
-            f"in {result.wall_seconds:.1f} s (real-time factor {result.real_time_factor:.2f}; {stages})."
+            f"**Done**: {result.seconds:.1f} s of video from the {kind} *{Path(reference).name}*, made by the "
+            f"{renderer_label} in {result.wall_seconds:.0f} s."
         )
         if result.warnings:
-            status += "\n\nNote: " + "; ".join(result.warnings) + "."
+            status += "\n\n" + " ".join(f"Note: {plain_warning(w)}" for w in result.warnings)
         yield (
             str(result.out_path),
+            str(face_path) if face_path else None,
             str(result.views_path) if result.views_path else None,
             str(result.pose_plot_path) if result.pose_plot_path else None,
             str(result.out_path),
@@ -257,25 +309,103 @@ def make_handler(settings: AppSettings):
     return generate
 
 
+def make_reference_check(settings: AppSettings):
+    """What the app says about a reference as soon as it is given (before any generation).
+
+    Yields (video preview, photo preview, message): first which kind of reference it
+    got, shown in the matching preview (only when the file really decodes, so a broken
+    file gets this one message and no player error), then the result of the checks
+    the generation would report only at its end: a face is found, how frontal its
+    best frame is, how many frames miss the face (the reference stage and renderer
+    set-up, the same code the generation runs).
+    """
+
+    def check(reference: str | None):
+        hidden = gr.update(value=None, visible=False)
+        if not reference:
+            yield hidden, hidden, ""
+            return
+        kind = reference_kind(reference)
+        name = Path(reference).name
+        if not kind:
+            yield hidden, hidden, (
+                f"**Problem**: *{name}* is not a video or a photo. "
+                "Use a video (mp4, mov, webm...) or a photo (jpg, png...) of the person's face."
+            )
+            return
+        from toolkit.io.media import probe
+
+        try:
+            info = probe(reference)
+            if not info.has_video:
+                raise InputFileError(f"'{name}' has no picture.", f"Use a {kind} of the person's face.")
+        except ToolkitError as exc:
+            yield hidden, hidden, f"**Problem**: {exc}"
+            return
+        shown = gr.update(value=reference, visible=True)
+        previews = (shown, hidden) if kind == "video" else (hidden, shown)
+        yield *previews, f"Using the {kind} *{name}*; looking for the face..."
+
+        from toolkit.pipeline import TalkingHeadPipeline
+        from toolkit.pipeline.pipeline import _reference_warnings
+        from toolkit.pipeline.renderers import make_renderer
+
+        config = settings.base_config.with_overrides(renderer="3d-warp")
+        try:
+            ref = TalkingHeadPipeline(config).prepare(reference)
+            warnings = _reference_warnings(ref) + list(getattr(make_renderer("3d-warp", ref, config), "warnings", []))
+        except ToolkitError as exc:
+            yield *previews, f"**Problem**: {exc}"
+            return
+        what = f"Using the {kind} *{name}*" + (f" ({ref.n_frames} frames)" if kind == "video" else "")
+        if not warnings:
+            yield *previews, f"{what}: one face found, facing the camera well enough."
+            return
+        yield *previews, f"{what}.\n\n" + "\n\n".join(f"**Warning**: {plain_warning(w)}" for w in warnings)
+
+    return check
+
+
 # ---------------------------------------------------------------------- examples
-def example_files(settings: AppSettings) -> tuple[Path, Path]:
-    """The embedded example as files the app may serve: the astronaut portrait and the project's speech."""
+#: the two examples' speech: the first and the second sentence of the project's synthesised speech
+EXAMPLE_SENTENCES = ((0.0, 3.8), (3.8, 7.6))
+
+
+def example_files(settings: AppSettings) -> dict[str, Path]:
+    """The app's examples as files it may serve (each made by the project; see assets/README.md).
+
+    ``photo``: the astronaut portrait; ``video``: that portrait animated by this project
+    (``assets/example_video.mp4``, made by ``scripts/make_app_examples.py``);
+    ``photo_speech`` / ``video_speech``: one sentence each of the project's speech.
+    """
     from PIL import Image
 
+    from toolkit.constants import AUDIO_SAMPLE_RATE
     from toolkit.demo import EXAMPLE_SPEECH, example_inputs
+    from toolkit.io.media import write_wav
 
     folder = settings.output_root / "examples"
     folder.mkdir(parents=True, exist_ok=True)
-    image_path = folder / "astronaut.png"
-    speech_path = folder / "example_speech.wav"
-    if not image_path.exists():
+    files = {
+        "photo": folder / "astronaut.png",
+        "video": folder / "astronaut_talking.mp4",
+        "photo_speech": folder / "speech_sentence1.wav",
+        "video_speech": folder / "speech_sentence2.wav",
+    }
+    if not files["photo"].exists():
         image, _ = example_inputs()
         tmp = folder / f".astronaut-{uuid.uuid4().hex[:6]}.png"
         Image.fromarray(image).save(tmp)
-        os.replace(tmp, image_path)
-    if not speech_path.exists():
-        shutil.copyfile(EXAMPLE_SPEECH, speech_path)
-    return image_path, speech_path
+        os.replace(tmp, files["photo"])
+    if not files["video"].exists():
+        shutil.copyfile(PROJECT_ROOT / "assets" / "example_video.mp4", files["video"])
+    for key, (start, stop) in zip(("photo_speech", "video_speech"), EXAMPLE_SENTENCES):
+        if not files[key].exists():
+            from toolkit.io.media import read_audio
+
+            speech = read_audio(EXAMPLE_SPEECH, sr=AUDIO_SAMPLE_RATE)
+            write_wav(files[key], speech[int(start * AUDIO_SAMPLE_RATE) : int(stop * AUDIO_SAMPLE_RATE)])
+    return files
 
 
 # ---------------------------------------------------------------------- layout
@@ -283,76 +413,107 @@ CSS = """
 .stages { display: grid; gap: 4px; font-size: 0.9em; }
 .stage { display: grid; grid-template-columns: 14em 1fr 3.5em; align-items: center; gap: 8px; }
 .stage progress { width: 100%; height: 0.9em; }
+/* the result and the face it came from at their real pixel size, never stretched */
+#result-video video, #reference-face img { width: auto !important; height: auto !important; max-width: 100%;
+  object-fit: none; margin: 0 auto; }
 """
 
 
 def build_app(settings: AppSettings | None = None) -> gr.Blocks:
     settings = settings or AppSettings()
-    image_example, speech_example = example_files(settings)
+    examples = example_files(settings)
     handler = make_handler(settings)
+    check = make_reference_check(settings)
     defaults = settings.base_config
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=cache_schedule(settings)) as demo:
         gr.Markdown(
-            f"# {TITLE}\n"
-            "A reproduction of Chen et al., ECCV 2020: the face speaks the audio (expression learner) "
-            "and moves its head in the person's own rhythm (head motion learner), rendered by the 3D-aware "
-            "module. Give a short video of the person (best: 2-3 s, face visible) or one photo, and speech. "
-            f"Audio up to {settings.max_seconds:.0f} s."
+            f"## {TITLE}\n"
+            "Give a short video of a person (best: 2-3 s, face visible) **or** one photo, and speech "
+            f"(up to {settings.max_seconds:.0f} s): the face speaks the audio and moves its head in the person's "
+            "own rhythm (Chen et al., ECCV 2020)."
         )
         with gr.Row():
             with gr.Column(scale=1):
-                with gr.Tabs():
-                    with gr.Tab("Reference video"):
-                        reference_video = gr.Video(
-                            label="Reference video", sources=["upload", "webcam"], elem_id="reference-video"
-                        )
-                    with gr.Tab("Reference photo"):
-                        reference_image = gr.Image(
-                            label="Reference photo", type="filepath", sources=["upload", "webcam", "clipboard"],
-                            elem_id="reference-image",
-                        )
-                audio = gr.Audio(
-                    label="Speech", type="filepath", sources=["upload", "microphone"], elem_id="audio"
+                reference = gr.File(
+                    label="Reference: a video or a photo of the person", type="filepath", elem_id="reference",
+                    height=90,
                 )
-                with gr.Accordion("Controls", open=True):
-                    k = gr.Slider(1, 32, value=defaults.k, step=1, label="K reference frames")
-                    motion = gr.Dropdown(MOTION_CHOICES, value="learned", label="Head motion")
-                    motion_file = gr.File(
-                        label="Motion video or .npy/.csv file", file_types=[*VIDEO_SUFFIXES, ".npy", ".csv"],
-                        visible=False,
-                    )
-                    expression = gr.Dropdown(EXPRESSION_CHOICES, value="audio", label="Expression")
-                    expression_video = gr.Video(label="Expression video", sources=["upload"], visible=False)
-                    expression_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="Expression scale")
-                    motion_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="Head motion scale")
-                    seed = gr.Number(value=0, precision=0, label="Seed")
-                    paste_back = gr.Checkbox(value=False, label="Paste the face back into the full frame")
+                reference_check = gr.Markdown("", elem_id="reference-check")
+                reference_preview_video = gr.Video(
+                    label="Reference video", interactive=False, visible=False, height=200,
+                    elem_id="reference-preview-video",
+                )
+                reference_preview_photo = gr.Image(
+                    label="Reference photo", interactive=False, visible=False, height=200,
+                    elem_id="reference-preview-photo",
+                )
+                audio = gr.Audio(label="Speech", type="filepath", sources=["upload", "microphone"], elem_id="audio")
                 button = gr.Button("Generate", variant="primary", elem_id="generate-button")
+                renderer = gr.Radio(
+                    RENDERER_CHOICES, value=defaults.renderer, label="Renderer", elem_id="renderer",
+                )
+                gr.Markdown(RENDERER_HELP, elem_id="renderer-help")
             with gr.Column(scale=1):
-                stages = gr.HTML(_stage_html({}, None, tuple(s for s in STAGES if s != "generator")))
                 status = gr.Markdown("", elem_id="status")
-                video = gr.Video(label="Talking head", elem_id="result-video", autoplay=False, interactive=False)
-                with gr.Accordion("Intermediate products (paper Sec. 4)", open=False):
-                    views = gr.Video(label="Landmark image l_t | 3D render y~_t | output", interactive=False)
-                    pose = gr.Image(label="Head motion: reference vs generated (Fig. 3b)", interactive=False)
+                stages = gr.HTML(_stage_html({}, None, tuple(s for s in STAGES if s != "generator")))
+                with gr.Row():
+                    reference_face = gr.Image(
+                        label="Face it is made from", interactive=False, elem_id="reference-face",
+                        height=defaults.size, width=defaults.size,
+                    )
+                    # shown at the pipeline's output size (256 px face crops), not stretched
+                    video = gr.Video(
+                        label="Talking head", elem_id="result-video", autoplay=False, interactive=False,
+                        height=defaults.size, width=defaults.size,
+                    )
                 download = gr.File(label="Download", interactive=False)
+        gr.Examples(
+            examples=[
+                [str(examples["video"]), str(examples["video_speech"])],
+                [str(examples["photo"]), str(examples["photo_speech"])],
+            ],
+            example_labels=["a video + speech", "a photo + speech"],
+            inputs=[reference, audio],
+            label="Examples made by this project (the NASA astronaut portrait, public domain, "
+            "and speech synthesised by the project)",
+            cache_examples=False,
+        )
+        with gr.Accordion("More controls", open=False):
+            k = gr.Slider(1, 32, value=defaults.k, step=1, label="K reference frames")
+            motion = gr.Dropdown(MOTION_CHOICES, value="learned", label="Head motion")
+            motion_file = gr.File(
+                label="Motion video or .npy/.csv file", file_types=[*VIDEO_SUFFIXES, ".npy", ".csv"],
+                visible=False,
+            )
+            expression = gr.Dropdown(EXPRESSION_CHOICES, value="audio", label="Expression")
+            expression_video = gr.Video(label="Expression video", sources=["upload"], visible=False)
+            expression_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="Expression scale")
+            motion_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="Head motion scale")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+            paste_back = gr.Checkbox(value=False, label="Paste the face back into the full frame")
+        with gr.Accordion("Intermediate products (paper Sec. 4)", open=False):
+            views = gr.Video(label="Landmark image l_t | 3D render y~_t | output", interactive=False)
+            pose = gr.Image(label="Head motion: reference vs generated (Fig. 3b)", interactive=False)
+
+        reference.change(
+            check, reference, [reference_preview_video, reference_preview_photo, reference_check],
+            api_name="check_reference", concurrency_limit=1, trigger_mode="always_last",
+        )
         motion.change(lambda m: gr.update(visible=m == "file"), motion, motion_file, api_visibility="private")
         expression.change(
             lambda e: gr.update(visible=e == "video"), expression, expression_video, api_visibility="private"
         )
         inputs = [
-            reference_video, reference_image, audio, k, motion, motion_file, expression, expression_video,
+            reference, audio, renderer, k, motion, motion_file, expression, expression_video,
             expression_scale, motion_scale, seed, paste_back,
         ]
+        # one message per problem: the pre-check's note gives way to what the generation says
+        button.click(lambda: "", None, reference_check, api_visibility="private", queue=False)
         button.click(
-            handler, inputs, [video, views, pose, download, stages, status], api_name="generate",
+            handler, inputs, [video, reference_face, views, pose, download, stages, status], api_name="generate",
             concurrency_limit=settings.concurrency,
-        )
-        gr.Examples(
-            examples=[[None, str(image_example), str(speech_example)]],
-            inputs=[reference_video, reference_image, audio],
-            label="Example made by this project (NASA astronaut portrait from scikit-image + synthesised speech)",
-            cache_examples=False,
+            # the stage bars are the progress display, and a failure is its one message (no per-output badges)
+            show_progress="hidden",
         )
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     return demo

@@ -71,12 +71,14 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def _call(client, image=None, audio=None, video=None, motion="still", expression="reference", **kw):
+    """The /generate arguments: one reference (the app's single input takes a video or a photo)."""
     from gradio_client import handle_file
 
+    reference = video or image
     args = [
-        handle_file(str(video)) if video else None,
-        handle_file(str(image)) if image else None,
+        handle_file(str(reference)) if reference else None,
         handle_file(str(audio)) if audio else None,
+        kw.get("renderer", "auto"),
         kw.get("k", 1),
         motion,
         None,
@@ -105,7 +107,7 @@ def _expect_error(client, words: tuple[str, ...], **kw) -> str:
 def test_generate_returns_video_views_pose_plot_and_download(client, inputs) -> None:
     from toolkit.io.media import probe
 
-    video, views, pose, download, stages, status = client.predict(
+    video, face, views, pose, download, stages, status = client.predict(
         *_call(client, image=inputs["face"], audio=inputs["speech"], motion="learned", expression="audio"),
         api_name="/generate",
     )
@@ -116,8 +118,9 @@ def test_generate_returns_video_views_pose_plot_and_download(client, inputs) -> 
     assert probe(views_path).width == 3 * 256
     assert Path(pose).suffix == ".png" and Path(pose).stat().st_size > 10_000
     assert Path(download).stat().st_size == Path(video_path).stat().st_size
-    assert "Done" in status and "real-time factor" in status
+    assert "Done" in status and "from the photo *face.png*" in status
     assert "100%" in stages
+    assert Path(face).suffix == ".png"  # the face it was made from, shown beside the result
 
 
 @pytest.mark.parametrize(
@@ -149,7 +152,7 @@ def test_eight_concurrent_requests_all_complete(served, client, inputs) -> None:
     ]
     results = [job.result(timeout=240) for job in jobs]
     assert len(results) == 8
-    for video, _, _, _, _, status in results:
+    for video, _, _, _, _, _, status in results:
         assert "Done" in status
         assert probe(video["video"] if isinstance(video, dict) else video).has_audio
     # every request made its own run folder on the server: none lost, none merged
@@ -175,9 +178,9 @@ def test_upload_size_is_limited(served, client, inputs, tmp_path) -> None:
     big.write_bytes(b"\0" * ((served[1].max_file_mb + 1) * 1024 * 1024))
     with pytest.raises(Exception) as info:  # refused at upload, before the handler runs
         client.predict(
-            None,
             handle_file(str(inputs["face"])),
             handle_file(str(big)),
+            "auto",
             1,
             "still",
             None,
@@ -190,3 +193,20 @@ def test_upload_size_is_limited(served, client, inputs, tmp_path) -> None:
             api_name="/generate",
         )
     assert any(w in str(info.value).lower() for w in ("size", "large", "413")), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("case", "key", "words"),
+    [
+        ("photo", "face", ("using the photo", "one face found")),
+        ("no-face-photo", "coffee", ("no face was found in the photo",)),
+        ("text-file", "notes", ("not a video or a photo",)),
+    ],
+)
+def test_reference_check_says_which_reference_is_used_or_its_one_problem(client, inputs, case, key, words) -> None:
+    from gradio_client import handle_file
+
+    _, _, message = client.predict(handle_file(str(inputs[key])), api_name="/check_reference")
+    for word in words:
+        assert word in message.lower(), message
+    assert message.lower().count("problem") <= 1 and "Traceback" not in message

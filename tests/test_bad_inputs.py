@@ -134,7 +134,7 @@ FAILURES: list[tuple[str, str, str, dict, type[ToolkitError], tuple[str, ...]]] 
     ("reference-text-as-png", "text_png", "speech", {}, InputFileError, ("could not be read",)),
     ("reference-text-file", "text_txt", "speech", {}, InputFileError, ("notes.txt",)),
     ("reference-is-audio", "speech", "speech", {}, InputFileError, ("audio file",)),
-    ("reference-no-face", "no_face", "speech", {}, NoFaceError, ("face",)),
+    ("reference-no-face", "no_face", "speech", {}, NoFaceError, ("no face was found in the photo", "use a photo")),
     ("reference-too-many-pixels", "giant", "speech", {}, InputFileError, ("megapixels",)),
     ("audio-missing", "face", "missing", {}, InputFileError, ("does not exist",)),
     ("audio-0-bytes", "face", "empty_wav", {}, InputFileError, ("empty",)),

@@ -187,6 +187,19 @@ def test_smoothing_removes_jitter_without_lag(obama_frames) -> None:
     assert open_smooth.std() > 0.8 * open_raw.std()
 
 
+def test_numpy_savgol_matches_scipy_on_a_real_track(obama_frames) -> None:
+    # the project's numpy Savitzky-Golay (kept to spare every command scipy.signal's import)
+    # equals scipy's mode="interp" filter on real raw landmarks, run edges included
+    from scipy.signal import savgol_filter as scipy_savgol
+
+    from toolkit.tracking.smoothing import savgol_filter
+
+    raw = make_tracker("mediapipe", smooth_window=0).track(obama_frames).landmarks.astype(np.float64)
+    for n, window, order in ((len(raw), 5, 2), (7, 5, 2), (5, 5, 2), (len(raw), 7, 3)):
+        expected = scipy_savgol(raw[:n], window, order, axis=0, mode="interp")
+        np.testing.assert_allclose(savgol_filter(raw[:n], window, order), expected, rtol=0, atol=1e-8)
+
+
 def test_bad_frames_and_options_raise_toolkit_errors(obama_frames) -> None:
     with pytest.raises(ToolkitError, match="Unknown face tracking backend"):
         make_tracker("nope")

@@ -119,10 +119,16 @@ def measure(reference: Path, seconds: float, k: int, work: Path) -> dict:
     audio = make_long_speech(seconds, work / f"speech_{int(seconds)}s.wav")
     out = work / f"out_{int(seconds)}s.mp4"
     cmd = [sys.executable, __file__, "--child", str(reference), str(audio), str(out), str(k)]
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"run of {seconds:.0f} s failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    # the whole fresh process (interpreter, imports, model loading, exit), not only the pipeline's stages
+    data["process_wall_seconds"] = time.perf_counter() - started
+    data["load_before"] = load
+    return data
 
 
 def main() -> None:
@@ -156,7 +162,13 @@ def main() -> None:
     tl = sum(long["timings"].values()) / long["video_seconds"]
     print(f"{'total':<10} {tb:10.3f} {tl:10.3f} {tl / tb:7.2f}")
     print(
-        f"\nwall: {base['wall_seconds']:.1f} s for {base['video_seconds']:.0f} s of video; "
+        f"\nfresh process, start to exit: {base['process_wall_seconds']:.1f} s for {base['video_seconds']:.0f} s of "
+        f"video (load average before {base['load_before']:.1f}), {long['process_wall_seconds']:.1f} s for "
+        f"{long['video_seconds']:.0f} s (load average before {long['load_before']:.1f}); load average now "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"wall: {base['wall_seconds']:.1f} s for {base['video_seconds']:.0f} s of video; "
         f"{long['wall_seconds']:.1f} s for {long['video_seconds']:.0f} s ({long['frames']} frames, "
         f"renderer {long['renderer']})"
     )

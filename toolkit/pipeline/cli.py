@@ -23,7 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", help="output mp4")
     p.add_argument("--batch", metavar="LIST.csv", help="CSV of jobs (columns reference,audio,out[,id,options...])")
     p.add_argument("--report", metavar="REPORT.csv", help="batch report (default: LIST.report.csv)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.add_argument(
+        "--verbose", "-v", action="store_true",
+        help="also show the native libraries' start-up logs (MediaPipe, TensorFlow Lite)",
+    )
     add_config_arguments(p.add_argument_group("generation options"))
     p.set_defaults(func=_run)
 
@@ -38,6 +42,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    if args.verbose:
+        from toolkit.native_logs import show_native_logs
+
+        show_native_logs()
     config = config_from_args(args).validate()
     if args.batch:
         if args.reference or args.audio or args.out:
@@ -48,7 +56,8 @@ def _generate(args: argparse.Namespace) -> int:
         report = args.report or default_report_path(args.batch)
         outcomes = run_batch(jobs, config, report, echo=(lambda *a, **k: None) if args.quiet else print)
         failed = [o for o in outcomes if o.status != "done"]
-        print(f"batch: {len(outcomes) - len(failed)} done, {len(failed)} failed; report: {report}")
+        if not args.quiet:
+            print(f"batch: {len(outcomes) - len(failed)} done, {len(failed)} failed; report: {report}")
         for o in failed:
             print(f"  {o.job.job_id} (line {o.job.line}): {o.error_code}: {o.message}", file=sys.stderr)
         return 1 if failed else 0
@@ -64,6 +73,8 @@ def _generate(args: argparse.Namespace) -> int:
     result = TalkingHeadPipeline(config).generate(args.reference, args.audio, args.out, progress=progress)
     if progress is not None:
         print(file=sys.stderr)
+    if args.quiet:
+        return 0
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {result.summary()}")

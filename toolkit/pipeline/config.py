@@ -245,12 +245,15 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         kind = type(default) if default is not None else str
         choices = {"output": OUTPUT_MODES, "renderer": RENDERERS}.get(f.name)
+        text = _HELP.get(f.name, "")
+        if default is not None and "default:" not in text:  # the shipped-checkpoint options say it themselves
+            text = f"{text} (default: {default})"
         parser.add_argument(
             flag,
             type=kind,
             default=None,
             choices=choices,
-            help=f"{_HELP.get(f.name, '')} (default: {default})",
+            help=text,
             metavar=f.name.upper() if choices is None else None,
         )
 

@@ -18,6 +18,7 @@ preprocess`` makes them); other output sizes are converted here.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,47 @@ def expression_learner(config: GenerationConfig) -> Any:
 
 def motion_learner(config: GenerationConfig) -> Any:
     return _load("motion", config.motion_checkpoint)
+
+
+def warm_up(config: GenerationConfig) -> threading.Thread:
+    """Start loading, in a background thread, what this generation will need later.
+
+    A fresh process pays seconds of one-off cost before its first frame: importing
+    torch, loading the learners, loading the rasteriser's compiled numba kernels from
+    their on-disk cache. Started first, this overlaps them with decoding and face
+    tracking (the second core is otherwise idle then). Nothing here can fail a
+    generation: an error is left for the stage that needs the thing to raise.
+    Models stay cached for the process (:func:`_load`), so later calls cost nothing.
+    """
+
+    def work() -> None:
+        with contextlib.suppress(Exception):  # reported by the stage that uses the model
+            if config.motion_source().kind == "learned":
+                motion_learner(config)
+            if config.expression_source().kind == "audio":
+                expression_learner(config)
+        with contextlib.suppress(Exception):
+            _warm_render_kernels()
+
+    thread = threading.Thread(target=work, name="warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm_render_kernels() -> None:
+    """Call each compiled render kernel once on a one-triangle mesh (same argument types as real use)."""
+    from toolkit.render.rasterize import blend, pick_backend, rasterize, shade_textured
+
+    if pick_backend("auto") != "numba":
+        return
+    verts = np.array([[[1.0, 1.0, 1.0], [6.0, 1.0, 1.0], [1.0, 6.0, 1.0]]], np.float32)
+    faces = np.array([[0, 1, 2]], np.int32)
+    uv, alpha = verts[0, :, :2].copy(), np.ones(3, np.float32)
+    texture = np.zeros((8, 8, 3), np.uint8)
+    for batch in (1, 2):
+        fragments = rasterize(np.repeat(verts, batch, axis=0), faces, 8, 8)
+        image, mask = shade_textured(fragments, faces, uv, alpha, texture)
+        blend(image, mask, image)
 
 
 def predict_expression(

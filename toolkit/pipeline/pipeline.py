@@ -67,6 +67,8 @@ class GenerationResult:
     pose_plot_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
+    #: the reference's most frontal frame t_M as the face crop (size, size, 3) uint8: what the video is made from
+    reference_face: np.ndarray | None = None
 
     @property
     def seconds(self) -> float:
@@ -121,7 +123,7 @@ class TalkingHeadPipeline:
         added) instead of sampling them; ``reference_audio`` (16 kHz, aligned with the reference
         frames) is for references given as arrays, whose sound the pipeline cannot read itself.
         """
-        from toolkit.pipeline import renderers
+        from toolkit.pipeline import models, renderers
 
         started = time.perf_counter()
         cfg = self.config
@@ -130,6 +132,7 @@ class TalkingHeadPipeline:
         for path in (out_path, _views_path(out_path), _pose_plot_path(out_path)):
             remove_stale_temp_files(path)  # left by a run of this output that was killed
         renderer_name = renderers.resolve_renderer(cfg)
+        models.warm_up(cfg)  # torch, learners and render kernels load while the reference is tracked
         clock = StageClock(progress, uses_generator=renderer_name == "generator")
 
         # cheap checks first: a silent or over-long audio is refused before any tracking
@@ -170,6 +173,7 @@ class TalkingHeadPipeline:
             pose_plot_path=pose_plot,
             warnings=warnings,
             wall_seconds=time.perf_counter() - started,
+            reference_face=ref.crops[ref.frontal_index],
         )
 
     # ------------------------------------------------------------------ planning

@@ -235,7 +235,7 @@ def prepare_reference(
     clock.report("load", 0.5, "reading the reference")
 
     with clock.stage("tracking"):
-        coarse = _track(sparse, config.tracker, what=f"reference '{source.name}'")
+        coarse = _track(sparse, config.tracker, what=f"reference '{source.name}'", is_photo=source.is_image)
         detected = np.asarray(coarse.detected, bool)
         boxes = _landmark_box(np.asarray(coarse.landmarks)[detected]) * source.work_to_full
         box = choose_crop_box(boxes, source.size, config.crop_scale)
@@ -252,7 +252,7 @@ def prepare_reference(
     clock.report("load", 0.8, "reference decoded")
 
     with clock.stage("tracking"):
-        track = _track(list(crops), config.tracker, what=f"reference '{source.name}'")
+        track = _track(list(crops), config.tracker, what=f"reference '{source.name}'", is_photo=source.is_image)
         motion = _disentangle(track.landmarks, track)
     clock.report("tracking", 0.8, "reference tracked")
 
@@ -289,11 +289,22 @@ def prepare_reference(
 
 
 # ---------------------------------------------------------------------------- seams to other areas
-def _track(frames: list[np.ndarray], backend: str, what: str):
+def _track(frames: list[np.ndarray], backend: str, what: str, is_photo: bool = False):
     """Face tracking (toolkit.tracking): FaceTrack with landmarks, landmarks68, detected."""
     from toolkit.tracking import make_tracker
 
-    track = make_tracker(backend).track(frames)
+    try:
+        track = make_tracker(backend).track(frames)
+    except NoFaceError as exc:
+        if not is_photo:
+            raise
+        # the tracker speaks of videos and frames; a photo needs its own advice
+        raise NoFaceError(
+            f"No face was found in the photo {what.removeprefix('reference ')}.",
+            "Use a photo where one face is clearly visible, front-on, well lit and not too small "
+            "(at least about 100 pixels across).",
+            frames=exc.frames,
+        ) from None
     detected = np.asarray(track.detected, bool)
     if not detected.any():
         raise NoFaceError(

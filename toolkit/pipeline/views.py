@@ -62,11 +62,23 @@ def compose_view(chunk: RenderedChunk, i: int) -> np.ndarray:
 def plot_pose_curves(head_motion: np.ndarray, out: str | Path, reference_motion: np.ndarray | None = None) -> Path:
     """Head-motion curves of the generated video (and the reference's), Fig. 3b style, as a PNG."""
     from toolkit.constants import VIDEO_FPS
-    from toolkit.viz.motion_plot import MotionSeries, plot_head_motion
+    from toolkit.viz.motion_plot import plot_head_motion
+
+    series = pose_curve_series(head_motion, reference_motion)
+    seconds = max(len(head_motion), len(reference_motion) if reference_motion is not None else 0) / VIDEO_FPS
+    plot_head_motion(series, out, max_seconds=min(seconds, 60.0), title="Head motion: reference vs generated")
+    return Path(out)
+
+
+def pose_curve_series(head_motion: np.ndarray, reference_motion: np.ndarray | None = None) -> list:
+    """The curves of :func:`plot_pose_curves`: the reference's (a photo's one pose held flat) and the generated."""
+    from toolkit.viz.motion_plot import MotionSeries
 
     series = [MotionSeries(np.asarray(head_motion), "generated", "output")]
     if reference_motion is not None and len(reference_motion) > 1:
         series.insert(0, MotionSeries(np.asarray(reference_motion), "reference", "reference video"))
-    seconds = max(len(head_motion), len(reference_motion) if reference_motion is not None else 0) / VIDEO_FPS
-    plot_head_motion(series, out, max_seconds=min(seconds, 60.0), title="Head motion: reference vs generated")
-    return Path(out)
+    elif reference_motion is not None and len(reference_motion) == 1:
+        # a photo has one pose: drawn as a flat line over the generated clip's length
+        held = np.repeat(np.asarray(reference_motion), len(head_motion), axis=0)
+        series.insert(0, MotionSeries(held, "reference (photo: one pose)", "reference photo"))
+    return series

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import WeightsNotFoundError
+from toolkit.native_logs import quiet_native_stderr
 from toolkit.tracking.base import FaceCandidate, FaceTracker, TrackerConfig
 from toolkit.tracking.landmarks68 import mediapipe_to_68
 
@@ -84,8 +85,10 @@ class MediaPipeTracker(FaceTracker):
             output_facial_transformation_matrixes=cfg.output_transforms,
         )
         # a fresh landmarker per clip: VIDEO mode needs increasing timestamps and
-        # must not carry a face over from the previous clip
-        self._landmarker = vision.FaceLandmarker.create_from_options(options)
+        # must not carry a face over from the previous clip (creating one costs ~30 ms
+        # once the model file has been read)
+        with quiet_native_stderr():  # its five informational start-up lines
+            self._landmarker = vision.FaceLandmarker.create_from_options(options)
 
     def _close(self) -> None:
         if self._landmarker is not None:

@@ -38,6 +38,18 @@ class MotionSeries:
 
 def plot_head_motion(series: list[MotionSeries], out: str | Path, max_seconds: float = 10.0, title: str = "") -> Path:
     """Write the Fig. 3(b)-style PNG; translation is shown relative to each clip's mean."""
+    import matplotlib.pyplot as plt
+
+    fig = head_motion_figure(series, max_seconds, title)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return out
+
+
+def head_motion_figure(series: list[MotionSeries], max_seconds: float = 10.0, title: str = ""):
+    """The Fig. 3(b)-style matplotlib figure (one panel per coefficient, one colour per person)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,6 +61,7 @@ def plot_head_motion(series: list[MotionSeries], out: str | Path, max_seconds: f
     colours = plt.get_cmap("tab10")
     fig, axes = plt.subplots(2, 3, figsize=(15, 6.5), sharex=True)
     video_index: dict[str, int] = {}
+    videos_per_person = {p: len({s.video for s in series if s.person == p}) for p in people}
     for s in series:
         n = min(len(s.motion), int(max_seconds * VIDEO_FPS))
         t = np.arange(n) / VIDEO_FPS
@@ -64,7 +77,7 @@ def plot_head_motion(series: list[MotionSeries], out: str | Path, max_seconds: f
                 color=colours(pid % 10),
                 linestyle=LINE_STYLES[vid % len(LINE_STYLES)],
                 linewidth=1.2,
-                label=f"PID {pid + 1} ({s.person}) VID {vid + 1}" if j == 0 else None,
+                label=_label(s, videos_per_person[s.person]) if j == 0 else None,
             )
     for j, ax in enumerate(axes.flat):
         ax.set_title(COEFFICIENT_NAMES[j], fontsize=10)
@@ -74,8 +87,9 @@ def plot_head_motion(series: list[MotionSeries], out: str | Path, max_seconds: f
     fig.legend(loc="lower center", ncol=min(4, len(series)), fontsize=8, frameon=False)
     fig.suptitle(title or "Head motion coefficients over time (cf. paper Fig. 3b)")
     fig.tight_layout(rect=(0, 0.08, 1, 0.95))
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out
+    return fig
+
+
+def _label(series: MotionSeries, videos_of_person: int) -> str:
+    """Legend text in plain words: the person (and the video, when the person has several)."""
+    return series.person if videos_of_person == 1 else f"{series.person}: {series.video}"
