@@ -16,8 +16,9 @@ from tests import pipeline_media as media
 
 
 def _args(face: Path, audio: Path) -> list:
-    # reference video, photo, audio, k, motion, motion file, expression, expression video, scales, seed, paste-back
-    return [None, str(face), str(audio), 1, "still", None, "reference", None, 1.0, 1.0, 0, False]
+    # reference (video or photo), audio, renderer, k, motion, motion file, expression, expression video, scales,
+    # seed, paste-back
+    return [str(face), str(audio), "auto", 1, "still", None, "reference", None, 1.0, 1.0, 0, False]
 
 
 def test_failed_request_leaves_no_run_folder_and_names_no_cli_flag(tmp_path: Path) -> None:
