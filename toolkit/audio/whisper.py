@@ -256,7 +256,7 @@ class WhisperFrontEnd:
         return h.hexdigest()
 
     def features(self, audio: np.ndarray, n_frames: int | None = None, *, cache: bool = True) -> np.ndarray:
-        """Cached :meth:`compute`; ``n_frames`` defaults to ceil(len(audio) / 640)."""
+        """Cached :meth:`compute` (rounded to float16, as stored); ``n_frames`` defaults to ceil(len(audio) / 640)."""
         if n_frames is None:
             n_frames = int(np.ceil(np.asarray(audio).size / SAMPLES_PER_FRAME))
         if n_frames <= 0:
@@ -272,12 +272,13 @@ class WhisperFrontEnd:
                 return np.load(path).astype(np.float32)
             except (OSError, ValueError):
                 pass  # a damaged cache entry is recomputed and overwritten
-        feats = self.compute(audio, n_frames)
+        stored = self.compute(audio, n_frames).astype(np.float16)
         from toolkit.io.atomic import atomic_path
 
         with atomic_path(path) as tmp, tmp.open("wb") as f:
-            np.save(f, feats.astype(np.float16))
-        return feats
+            np.save(f, stored)
+        # what a later call reads back from the cache, so that results do not depend on a cache hit
+        return stored.astype(np.float32)
 
 
 @functools.cache
