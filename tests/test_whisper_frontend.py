@@ -36,13 +36,13 @@ def test_packaged_model_is_found_and_checked() -> None:
 
 
 def test_window_plan_covers_every_frame_once_with_context() -> None:
-    for n in (1, 749, 750, 751, 2000, 4321):
-        plan = W.window_plan(n)
+    for n, window in [(1, 250), (249, 250), (250, 250), (251, 250), (2000, 250), (4321, 750), (751, 750)]:
+        plan = W.window_plan(n, window)
         cores = [(c0, c1) for _, c0, c1 in plan]
         assert cores[0][0] == 0 and cores[-1][1] == n
         assert all(a[1] == b[0] for a, b in itertools.pairwise(cores))
         for start, c0, c1 in plan:
-            assert start >= 0 and start <= c0 and c1 <= start + W.WINDOW_VIDEO_FRAMES
+            assert start >= 0 and start <= c0 and c1 <= start + window
             if len(plan) > 1 and c0 > 0:  # inner edges keep the margin of context
                 assert c0 - start >= W.WINDOW_MARGIN_FRAMES
 
@@ -85,6 +85,7 @@ def test_cache_returns_the_computed_features(
     other = frontend.features(clip * 0.5 + 0.01 * np.sin(np.arange(clip.size, dtype=np.float32)))
     assert len(list((tmp_path / "whisper").rglob("*.npy"))) == 2 and not np.allclose(other, first)
     assert frontend.provenance["model_sha256"] == W.PACKAGE_MODEL_SHA256["model.bin"]
+    assert frontend.provenance["window_seconds"] == W.DEFAULT_WINDOW_SECONDS
 
 
 def test_missing_package_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
