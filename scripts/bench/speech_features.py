@@ -23,7 +23,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +43,11 @@ def _speech(seconds: float) -> np.ndarray:
 
 
 def _timed(fn, repeats: int = 2) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    """Best of ``repeats`` wall times (render_speed.timeit, the benches' one definition)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from render_speed import timeit
+
+    return timeit(fn, repeats)
 
 
 def _long_run(expression: str, seconds: float) -> None:
