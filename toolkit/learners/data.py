@@ -261,13 +261,12 @@ class ExpressionBatcher:
         return co[w : w + n].mean(axis=0), n
 
 
-class FeatureExpressionBatcher:
+class FeatureExpressionBatcher(ExpressionBatcher):
     """Training batches for Psi v2 from precomputed Whisper feature tracks (toolkit.learners.expression).
 
     Each clip has a clean track and noisy tracks (the clip's audio mixed with noise once, at a random SNR, before
-    the features were computed); a segment takes a noisy one with probability ``noise_probability``. The
-    reference identity is the neutral mouth of a stretch of 16..max_reference_frames frames of the same clip
-    apart from the segment (or, with ``single_reference_probability``, one random frame).
+    the features were computed); a segment takes a noisy one with probability ``noise_probability``. Clips,
+    segment sampling and the reference identity (the neutral mouth) are :class:`ExpressionBatcher`'s.
     """
 
     def __init__(
@@ -280,28 +279,26 @@ class FeatureExpressionBatcher:
         noise_probability: float,
         single_reference_probability: float = 0.25,
         max_reference_frames: int = 64,
+        identity: str = "neutral",
     ) -> None:
-        from toolkit.learners.evaluation import mouth_opening
-
-        keep = [i for i, c in enumerate(clips) if c.has_audio and c.n_frames >= segment_frames]
-        if not keep:
-            raise ToolkitError(
-                f"No training clip with audio and at least {segment_frames} frames.",
-                "Preprocess talking-head videos with speech (e.g. ../shared/data/av) and point --data at them.",
-            )
-        self.clips = [clips[i] for i in keep]
-        self.coeffs = [coeffs[i] for i in keep]
-        self.tracks = [tracks[i] for i in keep]
-        self.openings = [mouth_opening(c.frontal68) for c in self.clips]
-        self.segment_frames, self.context = segment_frames, context
-        self.noise_probability = noise_probability
-        self.single_reference_probability = single_reference_probability
-        self.max_reference_frames = max_reference_frames
-        lengths = np.array([c.n_frames - segment_frames + 1 for c in self.clips], np.float64)
-        self.weights = lengths / lengths.sum()
+        super().__init__(
+            clips,
+            coeffs,
+            segment_frames,
+            None,
+            noise_probability,
+            (),
+            0.0,
+            single_reference_probability,
+            max_reference_frames,
+            identity,
+        )
+        by_id = {c.clip_id: t for c, t in zip(clips, tracks)}
+        self.tracks = [by_id[c.clip_id] for c in self.clips]
+        self.context = context
 
     def sample(self, n_segments: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        from toolkit.learners.expression import feature_windows, neutral_frame_indices
+        from toolkit.learners.expression import feature_windows
 
         L = self.segment_frames
         win, ref, tgt, nref, noisy = [], [], [], [], []
@@ -311,17 +308,7 @@ class FeatureExpressionBatcher:
             use_noisy = len(tracks) > 1 and rng.random() < self.noise_probability
             track = tracks[int(rng.integers(1, len(tracks)))] if use_noisy else tracks[0]
             win.append(feature_windows(track, s, L, self.context))
-            if rng.random() < self.single_reference_probability:
-                detected = np.flatnonzero(clip.detected)
-                r = int(rng.choice(detected)) if detected.size else int(rng.integers(clip.n_frames))
-                r_coeff, n_ref = co[r], 1
-            else:
-                n = min(int(rng.integers(16, self.max_reference_frames + 1)), clip.n_frames)
-                starts = np.arange(clip.n_frames - n + 1)
-                apart = starts[(starts + n <= s) | (starts >= s + L)]
-                w = int(rng.choice(apart if apart.size else starts))
-                idx = w + neutral_frame_indices(self.openings[int(ci)][w : w + n])
-                r_coeff, n_ref = co[idx].mean(axis=0), n
+            r_coeff, n_ref = self._reference(clip, co, s, L, rng)
             ref.append(np.repeat(r_coeff[None], L, axis=0))
             nref.append(np.full(L, n_ref, np.float32))
             tgt.append(co[s : s + L] - r_coeff)

@@ -162,6 +162,7 @@ class ExpressionTask:
                 config.noise.probability,
                 config.single_reference_probability,
                 config.data.tau,
+                config.net.identity,
             )
         else:
             self.batcher = ExpressionBatcher(
