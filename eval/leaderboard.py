@@ -39,13 +39,22 @@ COLUMN_ORDER = (
     "Beat align",
     "LSE-D",
     "LSE-C",
+    "MOC",
+    "AmpRatio",
+    "Closure",
+    "Closure-Err",
+    "Bilabial-Closed",
+    "Vowel/Bilabial",
 )
-LOWER_IS_BETTER = ("LMD", "M-LMD", "F-LMD", "FID", "LSE-D")
+LOWER_IS_BETTER = ("LMD", "M-LMD", "F-LMD", "FID", "LSE-D", "Closure-Err")
 #: ground-truth reference values, shown in their own row
 GT_COLUMNS = {
     "GT rot. diversity (deg)": "Rot. diversity (deg)",
     "GT trans. diversity (px)": "Trans. diversity (px)",
     "GT beat align": "Beat align",
+    "Closure-GT": "Closure",
+    "GT bilabial-closed": "Bilabial-Closed",
+    "GT vowel/bilabial": "Vowel/Bilabial",
 }
 
 
@@ -70,7 +79,7 @@ def _arrow(name: str) -> str:
     base = _base(name)
     if base in LOWER_IS_BETTER:
         return " ↓"
-    if base in ("SSIM", "PSNR", "CSIM", "CSIM-dlib", "Beat align", "LSE-C"):
+    if base in ("SSIM", "PSNR", "CSIM", "CSIM-dlib", "Beat align", "LSE-C", "MOC", "Vowel/Bilabial"):
         return " ↑"
     if "/ GT" in name:
         return " (→1)"

@@ -41,8 +41,8 @@ from eval.methods import MethodInputs, MethodSpec, make_method, parse_method
 from eval.metrics import csim as csim_metric
 from eval.metrics import fid as fid_metric
 from eval.metrics import head_motion as hm
+from eval.metrics import lipsync, ssim_psnr
 from eval.metrics import lmd as lmd_metric
-from eval.metrics import ssim_psnr
 from eval.video import clip_audio, read_eval_frames, read_native_frames, to_eval_frame
 from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, ToolkitError
@@ -64,6 +64,20 @@ GT_TRANS_DIV = "GT trans. diversity (px)"
 GT_BEAT = "GT beat align"
 LSE_D = "LSE-D"
 LSE_C = "LSE-C"
+# lip-sync columns without SyncNet (eval/metrics/lipsync.py): per clip, then over clips
+GT_BILABIAL = "GT bilabial-closed"
+GT_VOWEL_BILABIAL = "GT vowel/bilabial"
+LIPSYNC_MEAN = (
+    "MOC",
+    "AmpRatio",
+    "Closure",
+    "Closure-GT",
+    "Bilabial-Closed",
+    GT_BILABIAL,
+    "Vowel/Bilabial",
+    GT_VOWEL_BILABIAL,
+)
+LIPSYNC_MEDIAN = ("Closure-Err",)
 
 
 @dataclass
@@ -308,6 +322,7 @@ class Runner:
         missing = int((~np.isfinite(gen.landmarks[:n]).all(axis=(1, 2))).sum())
         if missing:
             record["warnings"].append(f"no face (dlib) in {missing} of {n} generated frames: left out of LMD/CSIM")
+        metrics.update(self._lip_sync(gen.landmarks[:n], gt.landmarks[:n], data, clip.tau, record))
 
         if self.config.features.csim is not None:
             label = self.extractor.embedder.label
@@ -343,6 +358,26 @@ class Runner:
         record["counts"] = counts
         record["seconds"]["evaluate"] = round(time.perf_counter() - started - record["seconds"].get("generate", 0), 3)
         return record
+
+    def _lip_sync(
+        self, gen_lm: np.ndarray, gt_lm: np.ndarray, data: _ClipData, tau: int, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        """MOC, amplitude ratio, closures (vs the ground truth) and the phone-aligned viseme checks."""
+        out: dict[str, Any] = dict(lipsync.reenactment_scores(gen_lm, gt_lm))
+        n = len(gen_lm)
+        try:
+            audio = data.audio()[tau * SAMPLES_PER_FRAME : (tau + n) * SAMPLES_PER_FRAME]
+            alignment = lipsync.align_speech(audio)
+        except (ToolkitError, ImportError) as exc:
+            record["warnings"].append(f"no viseme checks: {exc}")
+            return out
+        gen_v = lipsync.viseme_scores(lipsync.mouth_opening(gen_lm), alignment)
+        gt_v = lipsync.viseme_scores(lipsync.mouth_opening(gt_lm), alignment)
+        out["Bilabial-Closed"], out["Vowel/Bilabial"] = gen_v["Bilabial-Closed"], gen_v["Vowel/Bilabial"]
+        out[GT_BILABIAL], out[GT_VOWEL_BILABIAL] = gt_v["Bilabial-Closed"], gt_v["Vowel/Bilabial"]
+        if "viseme_note" in gen_v:
+            record["warnings"].append(f"viseme checks {gen_v['viseme_note']}")
+        return out
 
     def _source_embedding(self, data: _ClipData) -> np.ndarray:
         clip = data.clip
@@ -484,6 +519,12 @@ class Runner:
             vals = [v for v in vals if math.isfinite(v)]
             if vals or any(name in r["metrics"] for r in ok):
                 agg[name] = float(np.mean(vals)) if vals else float("nan")
+        for name in LIPSYNC_MEAN + LIPSYNC_MEDIAN:
+            vals = [_num(r["metrics"].get(name)) for r in ok if name in r["metrics"]]
+            vals = [v for v in vals if math.isfinite(v)]
+            if any(name in r["metrics"] for r in ok):
+                reduce = np.median if name in LIPSYNC_MEDIAN else np.mean
+                agg[name] = float(reduce(vals)) if vals else float("nan")
         if ROT_DIV in agg:
             agg[ROT_RATIO] = hm.ratio(agg[ROT_DIV], agg.get(GT_ROT_DIV, float("nan")))
             agg[TRANS_RATIO] = hm.ratio(agg[TRANS_DIV], agg.get(GT_TRANS_DIV, float("nan")))
@@ -520,6 +561,11 @@ class Runner:
             label = self.extractor.fid_label
             n_gen, n_ref = fid_frames or (0, 0)
             variants[label] = fid_metric.describe(label, self.extractor.fid_engine, n_gen, n_ref, self.size)
+        for name, definition in lipsync.METRIC_DEFINITIONS.items():
+            over = "median over clips" if name in LIPSYNC_MEDIAN else "mean over clips"
+            variants[name] = f"{definition}; {over}; {cfg.dlib.describe()}"
+        variants[GT_BILABIAL] = "Bilabial-Closed of the ground-truth video (the real reference); mean over clips"
+        variants[GT_VOWEL_BILABIAL] = "Vowel/Bilabial of the ground-truth video; mean over clips"
         if cfg.lse is not None:
             variants[LSE_D] = cfg.lse.describe() + "; mean over clips"
             variants[LSE_C] = cfg.lse.describe() + "; mean over clips"

@@ -20,6 +20,10 @@ Generalisation: Psi on speech of speakers seen nowhere in training or
 validation (``../shared/data/speech`` minus the babble sources and minus files
 of people in the video data), with a validation person's face as identity:
 Pearson correlation of mouth opening (inner lips) with frame energy (dB).
+Lip sync (``eval.metrics.lipsync``, on the frontalised landmarks): MOC, amplitude
+ratio, closure rate vs the real landmarks per validation clip, and the
+phone-aligned viseme checks (bilabial closure share, vowel/bilabial opening) of
+Psi and of the real landmarks (the reference range), also on the unseen speech.
 Head motion learner Phi: tau = 64 reference frames, the rest of each
 validation clip predicted (mean over seeds); pose error, diversity ratios to
 the ground truth and beat alignment (``eval.metrics.head_motion``) vs a still
@@ -95,7 +99,115 @@ def _mean(rows: list[dict], key: str) -> float:
     return float(v.mean()) if v.size else float("nan")
 
 
-def evaluate_expression(path: Path, data: Path, speech_dir: Path, tau: int, seed: int) -> dict:
+def _viseme_row(pred68: np.ndarray, audio: np.ndarray) -> dict:
+    """Phone-aligned viseme checks (eval.metrics.lipsync) of predicted landmarks against their audio."""
+    from eval.metrics.lipsync import align_speech, mouth_opening, viseme_scores
+
+    v = viseme_scores(mouth_opening(pred68), align_speech(audio))
+    return {"bilabial_closed": v["Bilabial-Closed"], "vowel_bilabial": v["Vowel/Bilabial"]}
+
+
+def _lip_sync_row(psi: np.ndarray, psi_single: np.ndarray, gt: np.ndarray, audio: np.ndarray) -> dict:
+    """MOC, amplitude ratio, closures (vs the real landmarks) and viseme checks of one validation clip."""
+    from eval.metrics.lipsync import reenactment_scores
+
+    row = {f"psi_{k}": v for k, v in reenactment_scores(psi, gt).items()}
+    row.update({f"psi_single_{k}": v for k, v in reenactment_scores(psi_single, gt).items()})
+    row.update({f"{k}_psi": v for k, v in _viseme_row(psi, audio).items()})
+    row.update({f"{k}_gt": v for k, v in _viseme_row(gt, audio).items()})
+    return row
+
+
+def _lip_sync_summary(per_clip: list[dict]) -> dict:
+    """Means over clips; the per-clip closure error also as the median over clips (the issue's target)."""
+    keys = [k for k in per_clip[0] if k.startswith(("psi_MOC", "psi_AmpRatio", "psi_Closure", "psi_single_"))]
+    keys += ["bilabial_closed_psi", "bilabial_closed_gt", "vowel_bilabial_psi", "vowel_bilabial_gt"]
+    out = {k: _mean(per_clip, k) for k in keys}
+    for k in ("psi_Closure-Err", "psi_single_Closure-Err", "psi_MOC"):
+        v = np.array([r[k] for r in per_clip], np.float64)
+        out[f"{k}_median"] = float(np.nanmedian(v))
+    return out
+
+
+#: non-English speech never used in training (Cantonese news anchor; Arabic word clips outside the training subset)
+NON_ENGLISH = [
+    "av_more/ikwbb__Lip-Reading-Model-In-Cantonese__10075_0.mp4",
+    "av_more/Essa-Ramzy__Arabic-Lip-Reading__19872.mp4",
+    "av_more/Essa-Ramzy__Arabic-Lip-Reading__19875.mp4",
+    "av_more/Essa-Ramzy__Arabic-Lip-Reading__19887.mp4",
+]
+
+
+def synthetic_music(seconds: float, seed: int = 0) -> np.ndarray:
+    """Synthetic music (labelled so wherever used): piano-like notes (5 harmonics, exponential decay) of
+    triads at 2 chords per second plus a bass line, 16 kHz; no registry ships a music recording here."""
+    rng = np.random.default_rng(seed)
+    sr, n = 16000, int(seconds * 16000)
+    out = np.zeros(n, np.float64)
+    t_note = np.arange(int(0.5 * sr)) / sr
+    roots = [220.0, 246.9, 261.6, 293.7, 329.6, 349.2, 392.0]
+    for k in range(int(seconds * 2)):
+        root = roots[int(rng.integers(len(roots)))]
+        start = k * len(t_note)
+        for f in (root, root * 1.26, root * 1.5, root / 2):
+            tone = sum(np.sin(2 * np.pi * f * h * t_note) / h for h in range(1, 6)) * np.exp(-4 * t_note)
+            seg = out[start : start + tone.size]
+            seg += 0.05 * tone[: seg.size]
+    return (out / max(1e-9, np.abs(out).max()) * 0.5).astype(np.float32)
+
+
+def _mouth_activity(pred68: np.ndarray) -> dict:
+    """How much the mouth moves: std of the opening, mean |frame-to-frame change| (chatter), closure rate."""
+    from eval.metrics.lipsync import closure_rate, mouth_opening
+
+    o = mouth_opening(pred68)
+    return {
+        "opening_std": float(np.nanstd(o)),
+        "chatter": float(np.nanmean(np.abs(np.diff(o)))),
+        "closure_rate": closure_rate(o),
+    }
+
+
+def bad_input_checks(learner, refs: np.ndarray, ref_audio: np.ndarray, speech: list[np.ndarray], bank) -> dict:
+    """Mouth activity for speech vs noise (the bank's room tone and coloured noise), synthetic music and
+    non-English speech; viseme checks must say "not applicable" on the non-English audio."""
+    from eval.metrics.lipsync import align_speech
+    from toolkit.io.media import read_audio
+    from toolkit.paths import shared_data_dir
+
+    groups: dict[str, list[dict]] = {
+        "speech (unseen English)": [],
+        "noise": [],
+        "synthetic music": [],
+        "non-English speech": [],
+    }
+    for a in speech:
+        groups["speech (unseen English)"].append(_mouth_activity(learner.predict(a, refs, ref_audio)))
+    for item in bank.items:
+        if item.kind in ("room", "coloured"):
+            a = np.tile(item.audio, int(np.ceil(160000 / item.audio.size)))[:160000]
+            groups["noise"].append({"kind": item.kind, **_mouth_activity(learner.predict(a, refs, ref_audio))})
+    for seed in range(3):
+        a = synthetic_music(10.0, seed)
+        groups["synthetic music"].append(_mouth_activity(learner.predict(a, refs, ref_audio)))
+    for rel in NON_ENGLISH:
+        path = shared_data_dir() / rel
+        if not path.exists():
+            continue
+        a = read_audio(path)
+        al = align_speech(a)
+        row = {"file": path.name, "viseme_applicable": al.applicable, "viseme_reason": al.reason}
+        groups["non-English speech"].append({**row, **_mouth_activity(learner.predict(a, refs, ref_audio))})
+    summary = {
+        g: {k: _mean(rows, k) for k in ("opening_std", "chatter", "closure_rate")} | {"items": len(rows)}
+        for g, rows in groups.items()
+    }
+    return {"summary": summary, "per_item": groups}
+
+
+def evaluate_expression(
+    path: Path, data: Path, speech_dir: Path, tau: int, seed: int, unseen_max: int = 20, n_faces: int = 3
+) -> dict:
     from toolkit.io.media import read_audio
     from toolkit.learners.evaluation import frame_energy_db, mouth_lmd, mouth_opening
     from toolkit.learners.expression import ExpressionLearner
@@ -141,6 +253,7 @@ def evaluate_expression(path: Path, data: Path, speech_dir: Path, tau: int, seed
         row["corr_gt_opening_energy"] = float(np.corrcoef(mouth_opening(gt), e)[0, 1])
         row["corr_psi_opening_energy"] = float(np.corrcoef(mouth_opening(psi), e)[0, 1])
         row["corr_psi_gt_opening"] = float(np.corrcoef(mouth_opening(psi), mouth_opening(gt))[0, 1])
+        row.update(_lip_sync_row(psi, learner.predict(c.audio, ident)[tau:], gt, c.audio[tau * SAMPLES_PER_FRAME :]))
         per_clip.append(row)
         n_scored += len(gt)
     seconds = time.perf_counter() - t0
@@ -163,6 +276,7 @@ def evaluate_expression(path: Path, data: Path, speech_dir: Path, tau: int, seed
     summary["frame_weighted"] = {k: float(np.sum(w * np.array([r[k] for r in per_clip])) / w.sum()) for k in keys}
     for k in ("corr_gt_opening_energy", "corr_psi_opening_energy", "corr_psi_gt_opening"):
         summary[k] = _mean(per_clip, k)
+    summary["lip_sync"] = _lip_sync_summary(per_clip)
 
     # generalisation: unseen speakers' speech, a validation person's face
     babble = {p.name for p in babble_sources(speech_dir)}
@@ -171,16 +285,35 @@ def evaluate_expression(path: Path, data: Path, speech_dir: Path, tau: int, seed
         for p in speech_dir.iterdir()
         if p.name not in babble and not re.search(SEEN_SPEECH_PATTERN, p.name, re.IGNORECASE)
     )
-    # the face: a validation person's tau reference frames with their own audio (calibration)
+    if unseen_max and len(files) > unseen_max:  # evenly spaced over the sorted list: several speakers
+        files = [files[i] for i in np.linspace(0, len(files) - 1, unseen_max).round().astype(int)]
+    # the faces: validation people's tau reference frames with their own audio (calibration), distinct
+    # people first; and the first one's most frontal frame alone (a photo)
+    faces, seen_speakers = [], set()
+    for c in val:
+        if c.speaker not in seen_speakers and len(faces) < n_faces:
+            seen_speakers.add(c.speaker)
+            faces.append((c.clip_id, c.frontal68[:tau], c.audio[: tau * SAMPLES_PER_FRAME]))
     ident_clip = val[0]
-    refs, ref_audio = ident_clip.frontal68[:tau], ident_clip.audio[: tau * SAMPLES_PER_FRAME]
+    photo = ident_clip.frontal68[reference_frame(ident_clip.motion, tau)]
+    faces.append((f"{ident_clip.clip_id} (one photo)", photo, None))
     unseen = []
     for p in files:
         audio = read_audio(p)
-        pred = learner.predict(audio, refs, ref_audio)
-        e = frame_energy_db(audio, len(pred))
-        unseen.append({"file": p.name, "frames": len(pred), "corr": float(np.corrcoef(mouth_opening(pred), e)[0, 1])})
+        for face_id, refs, ref_audio in faces:
+            pred = learner.predict(audio, refs, ref_audio)
+            e = frame_energy_db(audio, len(pred))
+            unseen.append(
+                {
+                    "file": p.name,
+                    "face": face_id,
+                    "frames": len(pred),
+                    "corr": float(np.corrcoef(mouth_opening(pred), e)[0, 1]),
+                    **_viseme_row(pred, audio),
+                }
+            )
     corr = np.array([u["corr"] for u in unseen])
+    bad_inputs = bad_input_checks(learner, faces[0][1], faces[0][2], [read_audio(p) for p in files], bank)
     return {
         "checkpoint": str(path),
         "training_data_licenses": training_licenses(data, learner.info, with_silent=True),
@@ -194,15 +327,20 @@ def evaluate_expression(path: Path, data: Path, speech_dir: Path, tau: int, seed
         "summary": summary,
         "per_clip": per_clip,
         "unseen_speakers": {
-            "identity_from": ident_clip.clip_id,
-            "files": len(unseen),
-            "seconds": round(sum(u["frames"] for u in unseen) / 25.0, 1),
+            "faces": [f[0] for f in faces],
+            "files": len(files),
+            "predictions": len(unseen),
+            "seconds": round(sum(u["frames"] for u in unseen) / 25.0 / max(1, len(faces)), 1),
             "corr_mean": float(corr.mean()),
             "corr_median": float(np.median(corr)),
             "corr_min": float(corr.min()),
             "positive_fraction": float((corr > 0).mean()),
+            "bilabial_closed_mean": _mean(unseen, "bilabial_closed"),
+            "vowel_bilabial_mean": _mean(unseen, "vowel_bilabial"),
+            "viseme_applicable_files": int(sum(np.isfinite(u["bilabial_closed"]) for u in unseen)),
             "per_file": unseen,
         },
+        "bad_inputs": bad_inputs,
         "seconds_per_validation_frame": seconds / max(1, n_scored),
     }
 
@@ -315,16 +453,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tau", type=int, default=64)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--unseen-max", type=int, default=20, help="unseen-speaker speech files (evenly spaced)")
+    ap.add_argument("--faces", type=int, default=3, help="validation faces driven by the unseen speech (+ a photo)")
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--plot", help="PNG of generated vs real head motion for 3 validation clips")
     args = ap.parse_args(argv)
     results = {}
     if args.only in (None, "expression"):
         results["expression"] = evaluate_expression(
-            Path(args.expression), Path(args.data), Path(args.speech_dir), args.tau, args.seed
+            Path(args.expression),
+            Path(args.data),
+            Path(args.speech_dir),
+            args.tau,
+            args.seed,
+            args.unseen_max,
+            args.faces,
         )
         print(json.dumps({"expression": results["expression"]["summary"]}, indent=2))
         print(json.dumps({k: v for k, v in results["expression"]["unseen_speakers"].items() if k != "per_file"}))
+        print(json.dumps({"bad_inputs": results["expression"]["bad_inputs"]["summary"]}, indent=2))
     if args.only in (None, "motion"):
         results["motion"] = evaluate_motion(
             Path(args.motion), Path(args.data), args.tau, args.seeds, Path(args.plot) if args.plot else None

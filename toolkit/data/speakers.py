@@ -10,6 +10,8 @@ training. Files no rule matches are their own speaker (their file stem).
 
 from __future__ import annotations
 
+import csv
+import functools
 import re
 from pathlib import Path
 
@@ -31,9 +33,29 @@ SPEAKER_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: ``person`` ids of ``data/av_more/MANIFEST.tsv`` that are people of ``data/av`` under another name
+#: (the av_more README says so): they must fall in the same split group
+MANIFEST_PERSON_ALIASES: dict[str, str] = {"hdtf_aoc": "aoc", "grid_s1": "grid"}
+
+
+@functools.cache
+def _manifest_persons(folder: str) -> dict[str, str]:
+    """{file name: person id} from a ``MANIFEST.tsv`` with a ``person`` column in ``folder`` (else empty)."""
+    manifest = Path(folder) / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return {}
+    with manifest.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return {Path(r["local_path"]).name: r["person"] for r in rows if r.get("person") and r.get("local_path")}
+
+
 def speaker_of(path: str | Path) -> str:
-    """Speaker id of a clip, from its file name (see SPEAKER_RULES)."""
+    """Speaker id of a clip: the ``person`` column of a ``MANIFEST.tsv`` beside the file when there is one
+    (``data/av_more``), else from its file name (see SPEAKER_RULES)."""
     name = Path(path).name
+    person = _manifest_persons(str(Path(path).resolve().parent)).get(name)
+    if person:
+        return MANIFEST_PERSON_ALIASES.get(person.lower(), person.lower())
     for pattern, speaker in SPEAKER_RULES:
         if re.search(pattern, name, flags=re.IGNORECASE):
             return speaker

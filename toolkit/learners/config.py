@@ -70,6 +70,19 @@ class NoiseAugConfig:
 
 
 @dataclass
+class ExpressionLossConfig:
+    """Weights of Psi's loss terms (v1 used only ``mse``)."""
+
+    mse: float = 1.0
+    #: MSE of frame-to-frame differences within a segment (keeps the speed of real lips, not a blur)
+    velocity: float = 0.0
+    #: |std over the segment of predicted - of real|, per coefficient (no shrinking toward the mean)
+    std_match: float = 0.0
+    #: L1 of the predicted vs real inner-lip opening (canonical units / its std): closures and wide vowels
+    opening: float = 0.0
+
+
+@dataclass
 class ExpressionTrainConfig:
     model: str = "expression"
     seed: int = 0
@@ -82,6 +95,9 @@ class ExpressionTrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     noise: NoiseAugConfig = field(default_factory=NoiseAugConfig)
+    loss: ExpressionLossConfig = field(default_factory=ExpressionLossConfig)
+    #: Whisper front end: noisy feature tracks precomputed per training clip (each at a random SNR)
+    noisy_tracks: int = 1
     #: where the expression PCA artifact is read from ('' = fit on the training split and save in the run folder)
     pca: str = ""
 

@@ -184,6 +184,7 @@ class ExpressionBatcher:
         gain_db: float = 0.0,
         single_reference_probability: float = 0.25,
         max_reference_frames: int = 64,
+        identity: str = "mean",
     ) -> None:
         keep = [i for i, c in enumerate(clips) if c.has_audio and c.n_frames >= segment_frames]
         if not keep:
@@ -194,6 +195,7 @@ class ExpressionBatcher:
         self.clips = [clips[i] for i in keep]
         self.coeffs = [coeffs[i] for i in keep]
         self.segment_frames = segment_frames
+        self.identity = identity
         self.noise = noise
         self.noise_probability = noise_probability
         self.snr_levels_db = tuple(snr_levels_db)
@@ -250,7 +252,74 @@ class ExpressionBatcher:
         starts = np.arange(clip.n_frames - n + 1)
         apart = starts[(starts + n <= s) | (starts >= s + L)]
         w = int(rng.choice(apart if apart.size else starts))
+        if self.identity == "neutral":
+            from toolkit.learners.evaluation import mouth_opening
+            from toolkit.learners.expression import neutral_frame_indices
+
+            idx = w + neutral_frame_indices(mouth_opening(clip.frontal68[w : w + n]))
+            return co[idx].mean(axis=0), n
         return co[w : w + n].mean(axis=0), n
+
+
+class FeatureExpressionBatcher(ExpressionBatcher):
+    """Training batches for Psi v2 from precomputed Whisper feature tracks (toolkit.learners.expression).
+
+    Each clip has a clean track and noisy tracks (the clip's audio mixed with noise once, at a random SNR, before
+    the features were computed); a segment takes a noisy one with probability ``noise_probability``. Clips,
+    segment sampling and the reference identity (the neutral mouth) are :class:`ExpressionBatcher`'s.
+    """
+
+    def __init__(
+        self,
+        clips: list[ClipData],
+        coeffs: list[np.ndarray],
+        tracks: list[list[np.ndarray]],
+        segment_frames: int,
+        context: int,
+        noise_probability: float,
+        single_reference_probability: float = 0.25,
+        max_reference_frames: int = 64,
+        identity: str = "neutral",
+    ) -> None:
+        super().__init__(
+            clips,
+            coeffs,
+            segment_frames,
+            None,
+            noise_probability,
+            (),
+            0.0,
+            single_reference_probability,
+            max_reference_frames,
+            identity,
+        )
+        by_id = {c.clip_id: t for c, t in zip(clips, tracks)}
+        self.tracks = [by_id[c.clip_id] for c in self.clips]
+        self.context = context
+
+    def sample(self, n_segments: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        from toolkit.learners.expression import feature_windows
+
+        L = self.segment_frames
+        win, ref, tgt, nref, noisy = [], [], [], [], []
+        for ci in rng.choice(len(self.clips), size=n_segments, p=self.weights):
+            clip, co, tracks = self.clips[int(ci)], self.coeffs[int(ci)], self.tracks[int(ci)]
+            s = int(rng.integers(0, clip.n_frames - L + 1))
+            use_noisy = len(tracks) > 1 and rng.random() < self.noise_probability
+            track = tracks[int(rng.integers(1, len(tracks)))] if use_noisy else tracks[0]
+            win.append(feature_windows(track, s, L, self.context))
+            r_coeff, n_ref = self._reference(clip, co, s, L, rng)
+            ref.append(np.repeat(r_coeff[None], L, axis=0))
+            nref.append(np.full(L, n_ref, np.float32))
+            tgt.append(co[s : s + L] - r_coeff)
+            noisy.append(use_noisy)
+        return {
+            "windows": np.concatenate(win).astype(np.float32),
+            "reference": np.concatenate(ref).astype(np.float32),
+            "target": np.concatenate(tgt).astype(np.float32),
+            "n_reference": np.concatenate(nref),
+            "noisy": np.array(noisy, bool),
+        }
 
 
 class MotionBatcher:

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-#: inner-lip pairs (upper, lower) of the 68-point scheme, for mouth opening
-INNER_LIP_PAIRS: tuple[tuple[int, int], ...] = ((61, 67), (62, 66), (63, 65))
-
 
 def mouth_lmd(pred: np.ndarray, gt: np.ndarray) -> float:
     """The author's LMD on the mouth (eval.metrics.lmd.LMD_AUTHOR) of two (T, 68, 3) landmark arrays."""
@@ -29,9 +26,10 @@ def mouth_lmd(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def mouth_opening(landmarks68: np.ndarray) -> np.ndarray:
-    """(T,) mean vertical distance between the inner lips (68-point indices 61-63 vs 67-65)."""
-    lm = np.asarray(landmarks68, np.float64)
-    return np.mean([np.abs(lm[:, lo, 1] - lm[:, up, 1]) for up, lo in INNER_LIP_PAIRS], axis=0)
+    """(T,) mean vertical inner-lip gap in landmark units (``eval.metrics.lipsync.mouth_opening_px``)."""
+    from eval.metrics.lipsync import mouth_opening_px
+
+    return mouth_opening_px(landmarks68)
 
 
 def frame_energy_db(audio: np.ndarray, n_frames: int) -> np.ndarray:

