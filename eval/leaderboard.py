@@ -37,15 +37,22 @@ COLUMN_ORDER = (
     "Trans. diversity (px)",
     "Trans. diversity / GT",
     "Beat align",
+    "Velocity / GT",
+    "Accel. / GT",
+    "HF share (>3 Hz)",
+    "Jaw change / GT",
+    "BG jump rate",
     "LSE-D",
     "LSE-C",
 )
-LOWER_IS_BETTER = ("LMD", "M-LMD", "F-LMD", "FID", "LSE-D")
+LOWER_IS_BETTER = ("LMD", "M-LMD", "F-LMD", "FID", "LSE-D", "BG jump rate")
 #: ground-truth reference values, shown in their own row
 GT_COLUMNS = {
     "GT rot. diversity (deg)": "Rot. diversity (deg)",
     "GT trans. diversity (px)": "Trans. diversity (px)",
     "GT beat align": "Beat align",
+    "GT HF share (>3 Hz)": "HF share (>3 Hz)",
+    "GT BG jump rate": "BG jump rate",
 }
 
 
