@@ -51,10 +51,11 @@ class MatcherConfig:
     normalise_by_scale: bool = False
     #: continuous output only (with a MatchState): switch when the new cost < (1 - margin) x the current cost
     switch_margin: float = 0.3
-    #: continuous output only: keep a reference frame at least this many frames before switching again
-    min_hold_frames: int = 8
-    #: continuous output only: frames over which the old reference frame fades into the new one
-    crossfade_frames: int = 5
+    #: continuous output only: keep a reference frame at least this many frames (0.8 s) before switching again
+    min_hold_frames: int = 20
+    #: continuous output only: frames (0.5 s) over which the old reference frame fades into the new one; with 5
+    #: frames a 15-grey-level switch still stepped 2.5 per frame, above a still real background's changes
+    crossfade_frames: int = 12
 
 
 @dataclass
