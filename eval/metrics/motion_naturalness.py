@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -270,7 +269,3 @@ def describe(pose_source: str) -> dict[str, str]:
         f"{JUMP_PERCENTILE:g}th percentile, mean over clips",
     }
 
-
-def summary_line(values: dict[str, Any]) -> str:
-    """One line for logs: the five numbers."""
-    return ", ".join(f"{k} {values[k]:.3f}" for k in COLUMNS if k in values and math.isfinite(values[k]))
