@@ -37,6 +37,11 @@ COLUMN_ORDER = (
     "Trans. diversity (px)",
     "Trans. diversity / GT",
     "Beat align",
+    "Velocity / GT",
+    "Accel. / GT",
+    "HF share (>3 Hz)",
+    "Jaw change / GT",
+    "BG jump rate",
     "LSE-D",
     "LSE-C",
     "MOC",
@@ -46,7 +51,7 @@ COLUMN_ORDER = (
     "Bilabial-Closed",
     "Vowel/Bilabial",
 )
-LOWER_IS_BETTER = ("LMD", "M-LMD", "F-LMD", "FID", "LSE-D", "Closure-Err")
+LOWER_IS_BETTER = ("LMD", "M-LMD", "F-LMD", "FID", "LSE-D", "Closure-Err", "BG jump rate")
 #: ground-truth reference values, shown in their own row
 GT_COLUMNS = {
     "GT rot. diversity (deg)": "Rot. diversity (deg)",
@@ -55,6 +60,8 @@ GT_COLUMNS = {
     "Closure-GT": "Closure",
     "GT bilabial-closed": "Bilabial-Closed",
     "GT vowel/bilabial": "Vowel/Bilabial",
+    "GT HF share (>3 Hz)": "HF share (>3 Hz)",
+    "GT BG jump rate": "BG jump rate",
 }
 
 

@@ -43,6 +43,7 @@ from eval.metrics import fid as fid_metric
 from eval.metrics import head_motion as hm
 from eval.metrics import lipsync, ssim_psnr
 from eval.metrics import lmd as lmd_metric
+from eval.metrics import motion_naturalness as mn
 from eval.video import clip_audio, read_eval_frames, read_native_frames, to_eval_frame
 from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, ToolkitError
@@ -198,6 +199,7 @@ class Runner:
         if cfg.pose_backend is not None:
             keys["pose"] = ex._key_pose()
             keys["head_motion"] = dataclasses.asdict(self.config.head_motion)
+            keys["naturalness"] = mn.describe("")
         return keys
 
     def _clip_config_key(self, spec: MethodSpec, clip: BenchmarkClip) -> str:
@@ -336,6 +338,9 @@ class Runner:
 
         if self.config.features.pose_backend is not None:
             metrics.update(self._head_motion(gen, gt, n, data, record))
+            record.setdefault("naturalness", {}).update(
+                mn.background_values(load_generated()[:n], data.ground_truth()[:n], gen.landmarks[:n], gt.landmarks[:n])
+            )
 
         if self.config.features.lse is not None:
             tau = clip.tau
@@ -423,6 +428,10 @@ class Runner:
         beats = hm.motion_beats(gen.rotation[:n], cfg.envelope_sigma, cfg.min_prominence)
         out[BEAT] = hm.beat_alignment(beats, onsets, cfg.beat_sigma)
         out[ROT_RATIO] = hm.ratio(out[ROT_DIV], out[GT_ROT_DIV])
+        record["naturalness"] = mn.clip_values(
+            gen.rotation[:n], gen.translation[:n], gt.rotation[:n], gt.translation[:n],
+            gen.landmarks[:n], gt.landmarks[:n],
+        )
         out[TRANS_RATIO] = hm.ratio(out[TRANS_DIV], out[GT_TRANS_DIV])
         record["beats"] = {"motion": len(beats), "ground_truth_motion": len(gt_beats), "audio_onsets": len(onsets)}
         if len(beats) == 0:
@@ -528,6 +537,7 @@ class Runner:
         if ROT_DIV in agg:
             agg[ROT_RATIO] = hm.ratio(agg[ROT_DIV], agg.get(GT_ROT_DIV, float("nan")))
             agg[TRANS_RATIO] = hm.ratio(agg[TRANS_DIV], agg.get(GT_TRANS_DIV, float("nan")))
+        agg.update(mn.aggregate([r.get("naturalness") for r in ok]))
         # FID over all frames
         if self.config.features.fid is not None:
             label = self.extractor.fid_label
@@ -578,6 +588,7 @@ class Runner:
             variants[ROT_RATIO] = f"{ROT_DIV} of the method / of the ground truth (ratio of the means)"
             variants[TRANS_RATIO] = f"{TRANS_DIV} of the method / of the ground truth (ratio of the means)"
             variants[BEAT] = self.config.head_motion.describe() + "; mean over clips with motion beats"
+            variants.update(mn.describe(pose))
         return variants
 
     def _results(self, records: dict[str, list[dict[str, Any]]], seconds: float) -> dict[str, Any]:

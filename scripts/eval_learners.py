@@ -27,7 +27,10 @@ Psi and of the real landmarks (the reference range), also on the unseen speech.
 Head motion learner Phi: tau = 64 reference frames, the rest of each
 validation clip predicted (mean over seeds); pose error, diversity ratios to
 the ground truth and beat alignment (``eval.metrics.head_motion``) vs a still
-head (last reference pose held) and the reference motion replayed back and forth.
+head (last reference pose held) and the reference motion replayed back and forth;
+motion naturalness (``eval.metrics.motion_naturalness``: velocity and
+acceleration ratios, share of power above 3 Hz) of the same predictions, and of
+Phi's output low-passed afterwards (``phi_lowpass``: what a filter alone does).
 """
 
 from __future__ import annotations
@@ -345,14 +348,25 @@ def evaluate_expression(
     }
 
 
-def evaluate_motion(path: Path, data: Path, tau: int, seeds: int, plot: Path | None) -> dict:
+#: sigma (frames) of the Gaussian low-pass of the ``phi_lowpass`` row
+LOWPASS_SIGMA = 2.0
+
+
+def evaluate_motion(
+    path: Path, data: Path, tau: int, seeds: int, plot: Path | None, plot_baseline: Path | None = None
+) -> dict:
+    from scipy.ndimage import gaussian_filter1d
+
+    from eval.metrics import motion_naturalness as mn
     from toolkit.learners.evaluation import motion_scores, reference_loop
     from toolkit.learners.motion import MotionLearner
 
     learner = MotionLearner.load(path)
     _, val = _split_clips(data, learner.info)
     val = [c for c in val if c.has_audio and c.n_frames >= tau + 25]
-    rows: dict[str, list[dict]] = {"phi": [], "phi_tau1": [], "still": [], "reference_loop": []}
+    rows: dict[str, list[dict]] = {"phi": [], "phi_tau1": [], "phi_lowpass": [], "still": [], "reference_loop": []}
+    natural: dict[str, list[dict]] = {name: [] for name in rows}
+    predict_seconds, predicted_frames = 0.0, 0
     curves = []
     for c in val:
         n = c.n_frames - tau
@@ -360,18 +374,22 @@ def evaluate_motion(path: Path, data: Path, tau: int, seeds: int, plot: Path | N
         drive = c.audio[tau * SAMPLES_PER_FRAME :]
         ref_audio = c.audio[: tau * SAMPLES_PER_FRAME]
         audio = drive[: n * SAMPLES_PER_FRAME]
+        t0 = time.perf_counter()
         preds = [learner.predict(c.motion[:tau], ref_audio, drive, seed=s, n_frames=n) for s in range(seeds)]
+        predict_seconds += time.perf_counter() - t0
+        predicted_frames += n * seeds
         single = [learner.predict(c.motion[tau - 1 : tau], None, drive, seed=s, n_frames=n) for s in range(seeds)]
-        for name, ps in (("phi", preds), ("phi_tau1", single)):
+        lowpass = [gaussian_filter1d(p, LOWPASS_SIGMA, axis=0, mode="nearest") for p in preds]
+        still = np.repeat(c.motion[tau - 1 : tau], n, 0)
+        loop = reference_loop(c.motion[:tau], n)
+        for name, ps in (
+            ("phi", preds), ("phi_tau1", single), ("phi_lowpass", lowpass), ("still", [still]),
+            ("reference_loop", [loop]),
+        ):  # fmt: skip
             scores = [motion_scores(p, gt, audio) for p in ps]
             rows[name].append({"clip": c.clip_id, "frames": n, **{k: _mean(scores, k) for k in scores[0]}})
-        rows["still"].append(
-            {"clip": c.clip_id, "frames": n, **motion_scores(np.repeat(c.motion[tau - 1 : tau], n, 0), gt, audio)}
-        )
-        rows["reference_loop"].append(
-            {"clip": c.clip_id, "frames": n, **motion_scores(reference_loop(c.motion[:tau], n), gt, audio)}
-        )
-        curves.append((c.clip_id, c.motion, preds[0], reference_loop(c.motion[:tau], n)))
+            natural[name] += [mn.clip_values(p[:, :3], p[:, 3:], gt[:, :3], gt[:, 3:]) for p in ps]
+        curves.append((c.clip_id, c.motion, preds[0], loop))
     summary = {}
     for name, rs in rows.items():
         w = np.array([r["frames"] for r in rs], np.float64)
@@ -381,8 +399,22 @@ def evaluate_motion(path: Path, data: Path, tau: int, seeds: int, plot: Path | N
             v = np.array([r.get(key, np.nan) for r in rs], np.float64)
             ok = np.isfinite(v)
             summary[f"{name}.{key}"] = float(np.sum(w[ok] * v[ok]) / w[ok].sum()) if ok.any() else float("nan")
+        agg = mn.aggregate(natural[name])
+        summary[f"{name}.velocity_ratio"] = agg[mn.VELOCITY_RATIO]
+        summary[f"{name}.acceleration_ratio"] = agg[mn.ACCELERATION_RATIO]
+        summary[f"{name}.hf_share"] = agg[mn.HF_SHARE]
+        summary["gt.hf_share"] = agg[mn.GT_HF_SHARE]
+    summary["phi.predict_seconds_per_audio_second"] = predict_seconds / max(1, predicted_frames) * 25.0
     if plot is not None:
-        plot_motion_curves(curves[:3], tau, plot)
+        baseline = None
+        if plot_baseline is not None:
+            old = MotionLearner.load(plot_baseline)
+            baseline = [
+                old.predict(c.motion[:tau], c.audio[: tau * SAMPLES_PER_FRAME], c.audio[tau * SAMPLES_PER_FRAME :],
+                            seed=0, n_frames=c.n_frames - tau)
+                for c in val[:3]
+            ]  # fmt: skip
+        plot_motion_curves(curves[:3], tau, plot, baseline)
     return {
         "checkpoint": str(path),
         "training_data_licenses": training_licenses(
@@ -401,13 +433,20 @@ def evaluate_motion(path: Path, data: Path, tau: int, seeds: int, plot: Path | N
             "still": "the last reference pose held",
             "reference_loop": "the reference motion replayed back and forth from its last frame",
             "phi_tau1": "Phi from a single reference frame (tau = 1, no reference audio): the learned prior",
+            "phi_lowpass": f"Phi's output low-passed afterwards (Gaussian, sigma {LOWPASS_SIGMA:g} frames)",
+            "velocity_ratio / acceleration_ratio / hf_share": "eval.metrics.motion_naturalness on the predicted "
+            "(T, 6) motion vs the real one (rotation deg, translation px of the 256 px crop): mean |first / second "
+            "difference|, prediction / truth (ratio of the means over clips and seeds; mean of rotation and "
+            "translation ratios); share of spectral power above 3 Hz (gt.hf_share: the real motion's)",
+            "phi.predict_seconds_per_audio_second": "wall time of MotionLearner.predict (tau = 64) per second of "
+            "driving audio, this machine, loaded by other jobs",
         },
         "summary": summary,
         "per_clip": rows,
     }
 
 
-def plot_motion_curves(curves: list, tau: int, out: Path) -> Path:
+def plot_motion_curves(curves: list, tau: int, out: Path, baseline: list | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -427,6 +466,8 @@ def plot_motion_curves(curves: list, tau: int, out: Path) -> Path:
             ax.plot(t_all, conv(real[:, j]), color="black", lw=1.3, label="real")
             ax.plot(t_pred, conv(pred[:, j]), color="tab:blue", lw=1.3, label="Phi (seed 0)")
             ax.plot(t_pred, conv(loop[:, j]), color="tab:orange", lw=0.9, ls="--", label="reference loop")
+            if baseline is not None:
+                ax.plot(t_pred, conv(baseline[row][:, j]), color="tab:red", lw=0.8, alpha=0.7, label="Phi v1 (seed 0)")
             ax.set_title(f"{cid[:34]}: {names[j]}" if j == 0 else names[j], fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
@@ -457,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faces", type=int, default=3, help="validation faces driven by the unseen speech (+ a photo)")
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--plot", help="PNG of generated vs real head motion for 3 validation clips")
+    ap.add_argument("--plot-baseline", help="also plot this (older) motion checkpoint's curves in --plot")
     args = ap.parse_args(argv)
     results = {}
     if args.only in (None, "expression"):
@@ -474,7 +516,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"bad_inputs": results["expression"]["bad_inputs"]["summary"]}, indent=2))
     if args.only in (None, "motion"):
         results["motion"] = evaluate_motion(
-            Path(args.motion), Path(args.data), args.tau, args.seeds, Path(args.plot) if args.plot else None
+            Path(args.motion), Path(args.data), args.tau, args.seeds, Path(args.plot) if args.plot else None,
+            Path(args.plot_baseline) if args.plot_baseline else None,
         )
         print(json.dumps({"motion": results["motion"]["summary"]}, indent=2))
     if args.json:

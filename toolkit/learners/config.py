@@ -110,6 +110,12 @@ class MotionLossConfig:
     #: |std_t(velocity pred) - std_t(velocity real)|: keeps the motion as smooth/lively as real motion
     velocity_match: float = 0.5
     adversarial: float = 0.05
+    #: Phi v2: |mean |first difference| (pred) - (real)| per coefficient: as fast as real motion, not faster
+    speed_match: float = 0.0
+    #: Phi v2: the same for the second difference (acceleration): no frame-to-frame jitter
+    acceleration_match: float = 0.0
+    #: Phi v2: |share of spectral power above 3 Hz (pred) - (real)| per coefficient
+    spectrum_match: float = 0.0
 
 
 @dataclass

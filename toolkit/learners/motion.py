@@ -60,6 +60,7 @@ ceil(len(driving_audio) / 640). Same inputs and seed -> the same output.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,13 @@ class MotionNetConfig:
     #: subtract the dynamic layer's mean output on the reference audio (see module doc)
     calibrate_on_reference: bool = True
     disc_hidden: int = 64
+    #: Phi v2: the noise input is smoothed over time by a Gaussian of this many frames (sigma, unit variance
+    #: kept), so different seeds give different slow motions instead of frame-to-frame jitter (0 = v1: white)
+    noise_smooth_frames: float = 0.0
+    #: Phi v2 temporal decoder: a learned per-coefficient temporal convolution of this many taps on the
+    #: output, initialised as a Gaussian low-pass (sigma = taps / 6) and trained with the velocity,
+    #: acceleration and spectrum losses (0 = v1: every frame's output independent of its neighbours')
+    decoder_taps: int = 0
 
 
 def _out(n: int, k: int, s: int, p: int) -> int:
@@ -195,6 +203,41 @@ class MotionDiscriminator(nn.Module):
         return self.net(stats).squeeze(1)
 
 
+def gaussian_kernel(sigma: float, taps: int) -> torch.Tensor:
+    """(taps,) normalised Gaussian (sum 1) centred on the middle tap."""
+    t = torch.arange(taps, dtype=torch.float32) - (taps - 1) / 2.0
+    k = torch.exp(-0.5 * (t / max(sigma, 1e-3)) ** 2)
+    return k / k.sum()
+
+
+def smooth_noise(noise: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B, C, L) white noise -> temporally correlated noise with unit variance per frame (Gaussian of sigma)."""
+    if sigma <= 0:
+        return noise
+    half = int(math.ceil(3 * sigma))
+    k = gaussian_kernel(sigma, 2 * half + 1).to(noise)
+    k = k / k.square().sum().sqrt()  # unit variance of the output
+    c = noise.shape[1]
+    padded = F.pad(noise, (half, half), mode="reflect") if noise.shape[2] > half else F.pad(noise, (half, half))
+    return F.conv1d(padded, k.expand(c, 1, -1).contiguous(), groups=c)
+
+
+class TemporalDecoder(nn.Module):
+    """Learned per-coefficient temporal convolution of the (B, L, 6) output (edges: replicate)."""
+
+    def __init__(self, taps: int) -> None:
+        super().__init__()
+        self.taps = taps
+        self.conv = nn.Conv1d(MOTION_DIM, MOTION_DIM, taps, groups=MOTION_DIM, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(gaussian_kernel(taps / 6.0, taps).expand(MOTION_DIM, 1, -1))
+
+    def forward(self, rel: torch.Tensor) -> torch.Tensor:
+        half = self.taps // 2
+        x = F.pad(rel.transpose(1, 2), (half, self.taps - 1 - half), mode="replicate")
+        return self.conv(x).transpose(1, 2)
+
+
 class MotionNet(nn.Module):
     """Phi: encoder f + extrapolator (the generator); the discriminator lives beside it."""
 
@@ -206,6 +249,7 @@ class MotionNet(nn.Module):
         self.noise_in = nn.Conv1d(c.noise_dim, c.feature_dim, 1)
         self.blocks = nn.Sequential(*[TemporalBlock(c.feature_dim, c.block_dim, d) for d in c.dilations])
         self.encoder = MotionEncoder(c)
+        self.decoder = TemporalDecoder(c.decoder_taps) if c.decoder_taps > 1 else None
         # motion statistics of the training set, stored with the weights:
         # motion_mean / pose_std: mean and spread of the clips' mean poses (the encoder's pose input);
         # motion_std: pooled within-clip std per coefficient (the unit of the relative motion)
@@ -247,14 +291,20 @@ class MotionNet(nn.Module):
         feat = self.stem(driving_windows)  # (B, F, L)
         if noise is None:
             noise = torch.zeros(feat.shape[0], self.config.noise_dim, feat.shape[2], device=feat.device)
+        noise = smooth_noise(noise, self.config.noise_smooth_frames)
         feat = self.blocks(feat + self.noise_in(noise))  # (B, F, L)
         rel = torch.einsum("bof,bfl->blo", w, feat) + b[:, None, :]  # dynamic linear layer, frame by frame
+        if self.decoder is not None:
+            rel = self.decoder(rel)
         if self.config.calibrate_on_reference:
             # the same layer on the reference audio: there the true relative motion averages to zero,
             # so its average output is a constant offset for this person; remove it (b cancels)
             quiet = torch.zeros(ref_stem.shape[0], self.config.noise_dim, ref_stem.shape[2], device=feat.device)
             ref_feat = self.blocks(ref_stem + self.noise_in(quiet))
-            rel = rel - (torch.einsum("bof,bfl->blo", w, ref_feat) + b[:, None, :]).mean(dim=1, keepdim=True)
+            ref_rel = torch.einsum("bof,bfl->blo", w, ref_feat) + b[:, None, :]
+            if self.decoder is not None:
+                ref_rel = self.decoder(ref_rel)
+            rel = rel - ref_rel.mean(dim=1, keepdim=True)
         if self.config.anchor_frames > 0:
             last = (ref_motion[:, -1] - ref_mean) / self.motion_std  # (B, 6)
             t = torch.arange(rel.shape[1], device=rel.device, dtype=rel.dtype)

@@ -356,6 +356,16 @@ def motion_statistics(clips: list[ClipData]) -> tuple[np.ndarray, np.ndarray, np
     return means.mean(axis=0), means.std(axis=0), within
 
 
+def high_frequency_share(motion: torch.Tensor, cutoff_hz: float = 3.0, fps: float = 25.0) -> torch.Tensor:
+    """(B, L, C) -> (B, C) share of the spectral power above ``cutoff_hz`` (mean removed, Hann window, f > 0);
+    the differentiable twin of eval.metrics.motion_naturalness.high_frequency_share."""
+    x = motion - motion.mean(dim=1, keepdim=True)
+    x = x * torch.hann_window(x.shape[1], periodic=False, dtype=x.dtype)[None, :, None]
+    power = torch.fft.rfft(x, dim=1).abs().square()
+    f = torch.fft.rfftfreq(x.shape[1], d=1.0 / fps)
+    return power[:, f > cutoff_hz].sum(dim=1) / power[:, f > 0].sum(dim=1).clamp_min(1e-8)
+
+
 class MotionTask:
     kind = MOTION_KIND
 
@@ -449,11 +459,18 @@ class MotionTask:
         loss_std = (rel.std(dim=1) - target_rel.std(dim=1)).abs().mean()
         vel, vel_t = rel.diff(dim=1), target_rel.diff(dim=1)
         loss_vel = (vel.std(dim=1) - vel_t.std(dim=1)).abs().mean()
+        loss_speed = (vel.abs().mean(dim=1) - vel_t.abs().mean(dim=1)).abs().mean()
+        acc, acc_t = vel.diff(dim=1), vel_t.diff(dim=1)
+        loss_acc = (acc.abs().mean(dim=1) - acc_t.abs().mean(dim=1)).abs().mean()
+        loss_hf = (high_frequency_share(rel) - high_frequency_share(target_rel)).abs().mean()
         loss_adv = (self.disc(stats_fake) - 1).square().mean()
         loss = (
             w.reconstruction * loss_rec
             + w.std_match * loss_std
             + w.velocity_match * loss_vel
+            + w.speed_match * loss_speed
+            + w.acceleration_match * loss_acc
+            + w.spectrum_match * loss_hf
             + w.adversarial * loss_adv
         )
         self.opt.zero_grad(set_to_none=True)
@@ -465,6 +482,9 @@ class MotionTask:
             "rec_l1": loss_rec.item(),
             "std_match": loss_std.item(),
             "vel_match": loss_vel.item(),
+            "speed_match": loss_speed.item(),
+            "acc_match": loss_acc.item(),
+            "hf_match": loss_hf.item(),
             "adv_g": loss_adv.item(),
             "loss_d": loss_d.item(),
             "tau": float(tau),

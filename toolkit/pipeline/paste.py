@@ -3,6 +3,8 @@
 The crop is pasted into the reference frame the motion matcher chose for it
 (its background, hair and shoulders match), with a feathered border so the
 seam does not show. Large frames are scaled to ``max_paste_side`` first.
+When the matched frame changes, the full-frame background cross-fades from the
+old one over the matcher's ``crossfade_frames`` (no jump of the body/scene).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ def _even(v: float) -> int:
 class PasteBack:
     """Pastes size x size crops into the reference's full frames (only the K sampled frames are kept)."""
 
-    def __init__(self, ref: Reference, max_side: int, feather: float = 0.08) -> None:
+    def __init__(self, ref: Reference, max_side: int, feather: float = 0.08, crossfade: int | None = None) -> None:
         import cv2
+
+        from toolkit.render.matcher import MatcherConfig
 
         if not ref.full_frames:
             raise ValueError("paste-back needs the reference's full frames (config.output='paste-back')")
@@ -44,6 +48,9 @@ class PasteBack:
         }
         bw, bh = self.box[2] - self.box[0], self.box[3] - self.box[1]
         self.alpha = _feather_mask(bh, bw, feather)[..., None]
+        self.crossfade = MatcherConfig().crossfade_frames if crossfade is None else int(crossfade)
+        self._key = -1  # background of the previous output frame, and the one fading out
+        self._fading, self._fade_step = -1, 0
 
     def apply(self, crop: np.ndarray, matched: int) -> np.ndarray:
         import cv2
@@ -51,7 +58,18 @@ class PasteBack:
         key = int(matched) if int(matched) in self.backgrounds else int(
             self.indices[np.argmin(np.abs(self.indices - int(matched)))]
         )
+        if self._key >= 0 and key != self._key and self.crossfade > 0:
+            self._fading, self._fade_step = self._key, 0
+        self._key = key
         out = self.backgrounds[key].copy()
+        if self._fading >= 0:
+            self._fade_step += 1
+            if self._fade_step > self.crossfade:
+                self._fading = -1
+            else:
+                w = self._fade_step / (self.crossfade + 1.0)
+                old = self.backgrounds[self._fading].astype(np.float32)
+                out = np.clip(w * out.astype(np.float32) + (1 - w) * old + 0.5, 0, 255).astype(np.uint8)
         x0, y0, x1, y1 = self.box
         face = cv2.resize(crop, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         region = out[y0:y1, x0:x1].astype(np.float32)

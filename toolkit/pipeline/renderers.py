@@ -100,6 +100,7 @@ class Warp3DRenderer:
     def __init__(self, ref: Reference, config: GenerationConfig) -> None:
         import warnings
 
+        from toolkit.render.matcher import MatchState
         from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig
 
         self.ref = ref
@@ -117,10 +118,13 @@ class Warp3DRenderer:
             warnings.simplefilter("always")
             self.warp = Warp3D(ref.crops[idx], track, Warp3DConfig(frontal_index=frontal))
         self.warnings = [str(w.message) for w in caught]
+        self.match_state = MatchState()  # the output video's matcher state, carried from chunk to chunk
 
-    def inputs(self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray):
-        """The 3D-aware module's products for these targets (``toolkit.render.warp3d.GeneratorInputs``)."""
-        return self.warp.generator_inputs(motion[:, :3], motion[:, 3:], scale, expression68)
+    def inputs(self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, continuous: bool = False):
+        """The 3D-aware module's products for these targets (``toolkit.render.warp3d.GeneratorInputs``);
+        ``continuous``: the next frames of the output video (matcher hysteresis and cross-fade)."""
+        state = self.match_state if continuous else None
+        return self.warp.generator_inputs(motion[:, :3], motion[:, 3:], scale, expression68, match_state=state)
 
     def render(
         self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
@@ -128,7 +132,7 @@ class Warp3DRenderer:
         from toolkit.render.warp3d import compose
 
         with clock.stage("render"):
-            inputs = self.inputs(motion, scale, expression68)
+            inputs = self.inputs(motion, scale, expression68, continuous=True)
             frames = compose(inputs)
             lmk = project_landmarks(expression68, motion, scale)[..., :2]
         return RenderedChunk(
@@ -185,7 +189,7 @@ class GeneratorRenderer:
 
         ref, idx = self.ref, self.ref.k_indices
         with clock.stage("render"):
-            inputs = self.warp.inputs(motion, scale, expression68)
+            inputs = self.warp.inputs(motion, scale, expression68, continuous=True)
             target = project_landmarks(expression68, motion, scale)
         with clock.stage("generator"):
             if not self._adapted:

@@ -17,6 +17,16 @@ is the paper's formula exactly.
 Training helpers from the paper: "we manipulate the selection of ``y_ts`` by
 increasing the cost" -> ``rank`` (take the r-th nearest instead of the
 nearest) and ``exclude`` (never match a frame to itself).
+
+Continuous output (video): matching every frame independently makes the
+chosen reference frame flip back and forth when two references cost about the
+same, and each flip is a jump of the background, hair and body. Given a
+:class:`MatchState` (kept across the chunks of one video), the matcher keeps
+the current reference until another one is clearly nearer (its cost below
+``1 - switch_margin`` of the current one's) and the current one has been held
+``min_hold_frames``; every switch starts a cross-fade of ``crossfade_frames``
+from the old reference frame (``MatchResult.fade_from`` / ``fade_weight``,
+used by the renderer and by paste-back).
 """
 
 from __future__ import annotations
@@ -39,6 +49,13 @@ class MatcherConfig:
     image_plane_only: bool = True
     #: divide translation differences by the target's scale s_t (face-size independent matching)
     normalise_by_scale: bool = False
+    #: continuous output only (with a MatchState): switch when the new cost < (1 - margin) x the current cost
+    switch_margin: float = 0.3
+    #: continuous output only: keep a reference frame at least this many frames (0.8 s) before switching again
+    min_hold_frames: int = 20
+    #: continuous output only: frames (0.5 s) over which the old reference frame fades into the new one; with 5
+    #: frames a 15-grey-level switch still stepped 2.5 per frame, above a still real background's changes
+    crossfade_frames: int = 12
 
 
 @dataclass
@@ -47,6 +64,20 @@ class MatchResult:
 
     index: np.ndarray  # (T,) int64
     cost: np.ndarray  # (T,) float32
+    #: (T,) int64 reference still fading out at this frame, -1 = none (continuous matching only)
+    fade_from: np.ndarray | None = None
+    #: (T,) float32 weight of ``index`` while ``fade_from`` fades out (1 = no cross-fade)
+    fade_weight: np.ndarray | None = None
+
+
+@dataclass
+class MatchState:
+    """What continuous matching carries from one chunk of a video to the next."""
+
+    current: int = -1
+    held: int = 0
+    fade_from: int = -1
+    fade_step: int = 0
 
 
 def motion_cost(
@@ -78,6 +109,7 @@ def match_motion(
     target_scale: np.ndarray | None = None,
     rank: int | np.ndarray = 0,
     exclude: np.ndarray | None = None,
+    state: MatchState | None = None,
 ) -> MatchResult:
     """Eq. (2): for every target motion, the reference frame with the least cost.
 
@@ -89,6 +121,8 @@ def match_motion(
             perturbation of ``y_ts``); an array gives one rank per target frame.
         exclude: optional ``(T,)`` reference index never to match for each target
             (-1 = none), e.g. the target frame itself when targets are references.
+        state: continuous output (consecutive frames of a video, chunk after chunk):
+            switch with hysteresis and cross-fade (see the module docstring); updated in place.
 
     Returns:
         :class:`MatchResult` with indices into ``references``.
@@ -113,7 +147,50 @@ def match_motion(
     else:
         order = np.argsort(cost, axis=1, kind="stable")
         idx = order[np.arange(n_t), ranks]
+    if state is not None:
+        return _continuous(cost, idx, config or MatcherConfig(), state)
     return MatchResult(index=idx.astype(np.int64), cost=cost[np.arange(n_t), idx].astype(np.float32))
+
+
+def _continuous(cost: np.ndarray, best: np.ndarray, cfg: MatcherConfig, state: MatchState) -> MatchResult:
+    """Hysteresis and cross-fade over consecutive frames (costs ``(T, K)``, per-frame best ``(T,)``)."""
+    n_t = len(best)
+    index = np.empty(n_t, np.int64)
+    fade_from = np.full(n_t, -1, np.int64)
+    fade_weight = np.ones(n_t, np.float32)
+    fade = max(0, int(cfg.crossfade_frames))
+    for t in range(n_t):
+        b = int(best[t])
+        cur = state.current
+        if cur < 0 or not np.isfinite(cost[t, cur]):
+            state.current, state.held, state.fade_from = b, 0, -1
+        elif b != cur and state.held >= cfg.min_hold_frames and cost[t, b] < (1.0 - cfg.switch_margin) * cost[t, cur]:
+            state.fade_from, state.fade_step = (cur, 0) if fade > 0 else (-1, 0)
+            state.current, state.held = b, 0
+        index[t] = state.current
+        state.held += 1
+        if state.fade_from >= 0:
+            state.fade_step += 1
+            if state.fade_step > fade:
+                state.fade_from = -1
+            else:
+                fade_from[t] = state.fade_from
+                fade_weight[t] = state.fade_step / (fade + 1.0)
+    return MatchResult(
+        index=index, cost=cost[np.arange(n_t), index].astype(np.float32), fade_from=fade_from, fade_weight=fade_weight
+    )
+
+
+def crossfade_frames(frames: np.ndarray, faded: np.ndarray | None, match: MatchResult) -> np.ndarray:
+    """Blend ``frames`` (T, H, W, C) of ``match.index`` with ``faded`` (T, H, W, C), the frames of
+    ``match.fade_from``, where a cross-fade runs; ``faded`` may be None when none does."""
+    if match.fade_from is None or faded is None or not (match.fade_from >= 0).any():
+        return frames
+    out = frames.copy()
+    for t in np.flatnonzero(match.fade_from >= 0):
+        w = float(match.fade_weight[t])
+        out[t] = np.clip(w * frames[t].astype(np.float32) + (1 - w) * faded[t] + 0.5, 0, 255).astype(frames.dtype)
+    return out
 
 
 def _as_motion(h: np.ndarray, what: str) -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from toolkit.errors import ToolkitError
-from toolkit.render.matcher import MatcherConfig, match_motion
+from toolkit.render.matcher import MatcherConfig, MatchState, crossfade_frames, match_motion
 from toolkit.render.mesh import FaceMesh, MeshConfig, build_face_mesh, eye_openness, texture_outliers
 from toolkit.render.project import PoseLimits, project_mesh
 from toolkit.render.rasterize import blend
@@ -218,6 +218,7 @@ class Warp3D:
         expression68: np.ndarray | None = None,
         exclude: np.ndarray | None = None,
         rank: int | np.ndarray = 0,
+        match_state: MatchState | None = None,
     ) -> GeneratorInputs:
         """``y~_t`` (rendered face + mask) and ``y_ts`` (matched reference) for target poses, batched.
 
@@ -225,7 +226,8 @@ class Warp3D:
             rotation, translation: ``(T, 3)`` target head motion (reference-frame pixels).
             scale: ``(T,)`` target scales; default the frontal frame's scale.
             expression68: optional ``(T, 68, 3)`` canonical-frame target expression (e.g. ``frontal68``).
-            exclude, rank: passed to :func:`toolkit.render.matcher.match_motion`.
+            exclude, rank, match_state: passed to :func:`toolkit.render.matcher.match_motion`
+                (``match_state``: consecutive video frames, with hysteresis and cross-fade).
         """
         rot = np.asarray(rotation, np.float32).reshape(-1, 3)
         trans = np.asarray(translation, np.float32).reshape(-1, 3)
@@ -246,7 +248,9 @@ class Warp3D:
                 "Give one expression per target frame.",
             )
         h_target = np.concatenate([rot, trans], axis=1)
-        match = match_motion(h_target, self.track.head_motion, self.config.matcher, s, rank=rank, exclude=exclude)
+        match = match_motion(
+            h_target, self.track.head_motion, self.config.matcher, s, rank=rank, exclude=exclude, state=match_state
+        )
         out_size = self.config.output_size or self.frame_size
         oh, ow = out_size
         rendered = np.zeros((n, oh, ow, 3), np.uint8)
@@ -276,6 +280,9 @@ class Warp3D:
             depth[sl] = proj.depth
             clamped[sl] = proj.clamp.clamped if proj.clamp is not None else False
         matched = self._reference_frames_at(match.index, out_size)
+        if match.fade_from is not None and (match.fade_from >= 0).any():
+            faded = self._reference_frames_at(np.where(match.fade_from >= 0, match.fade_from, match.index), out_size)
+            matched = crossfade_frames(matched, faded, match)
         return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped)
 
     def render(

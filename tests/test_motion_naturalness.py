@@ -1,0 +1,136 @@
+"""Motion naturalness (issue 17): the metrics, the matcher's hysteresis/cross-fade and Phi v2's temporal parts,
+on a real clip's tracked head motion, landmarks and frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from eval.metrics import motion_naturalness as mn
+from toolkit.paths import shared_data_dir
+
+CLIP = shared_data_dir() / "av" / "Hangz-nju-cuhk__Talking-Face_PC-AVS__Input_00010.mp4"  # 4.3 s, moving head
+
+pytestmark = pytest.mark.skipif(not CLIP.exists(), reason=f"shared clip {CLIP} not found (set TOOLKIT_DATA)")
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    """The clip preprocessed (tracking, head motion, 68 landmarks, 256 px face crops)."""
+    from toolkit.data.preprocess import PreprocessConfig, build_dataset
+    from toolkit.data.records import done_clip_ids, load_clip
+
+    out: Path = tmp_path_factory.mktemp("naturalness")
+    build_dataset([CLIP], out, PreprocessConfig(max_seconds=4.0, jobs=1), progress=False)
+    return load_clip(out, done_clip_ids(out)[0])
+
+
+def _jitter(x: np.ndarray, amount: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return x + amount * x.std(axis=0, keepdims=True) * rng.standard_normal(x.shape)
+
+
+def test_pose_metrics_tell_jitter_from_real_motion(record):
+    rot, trans = record.rotation.astype(np.float64), record.translation.astype(np.float64)
+    same = mn.aggregate([mn.clip_values(rot, trans, rot, trans)])
+    assert same[mn.VELOCITY_RATIO] == pytest.approx(1.0) and same[mn.ACCELERATION_RATIO] == pytest.approx(1.0)
+    assert same[mn.HF_SHARE] == pytest.approx(same[mn.GT_HF_SHARE])
+    jittery = mn.aggregate([mn.clip_values(_jitter(rot, 0.5, 0), _jitter(trans, 0.5, 1), rot, trans)])
+    assert jittery[mn.VELOCITY_RATIO] > 1.5 and jittery[mn.ACCELERATION_RATIO] > jittery[mn.VELOCITY_RATIO]
+    assert jittery[mn.HF_SHARE] > 2 * jittery[mn.GT_HF_SHARE]
+    # a slow curve (the real one low-passed) has less velocity and almost no power above 3 Hz
+    from scipy.ndimage import gaussian_filter1d
+
+    smooth = mn.aggregate([mn.clip_values(gaussian_filter1d(rot, 4, axis=0), gaussian_filter1d(trans, 4, axis=0),
+                                          rot, trans)])  # fmt: skip
+    assert smooth[mn.VELOCITY_RATIO] < 1.0 and smooth[mn.HF_SHARE] < 0.5 * smooth[mn.GT_HF_SHARE]
+
+
+def test_jaw_change_ignores_head_motion_and_sees_face_shape_flicker(record):
+    lm = record.landmarks68[..., :2].astype(np.float64)
+    template = mn.landmark_template(lm)
+    real = mn.jaw_change(lm, template)
+    # the same faces moved, turned in-plane and scaled per frame: the 2D frontalisation removes it
+    rng = np.random.default_rng(0)
+    moved = np.empty_like(lm)
+    for i, pts in enumerate(lm):
+        a, s, t = rng.normal(0, 0.05), 1 + rng.normal(0, 0.05), rng.normal(0, 5, 2)
+        r = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        moved[i] = s * pts @ r.T + t
+    assert mn.jaw_change(moved, template) == pytest.approx(real, rel=0.1)
+    flicker = lm.copy()
+    flicker[:, :17] += rng.normal(0, 1.5, flicker[:, :17].shape)  # the jaw outline alone changes every frame
+    values = mn.clip_values(record.rotation, record.translation, record.rotation, record.translation, flicker, lm)
+    assert mn.aggregate([values])[mn.JAW_RATIO] > 1.5
+
+
+def test_background_jump_rate_sees_a_hard_switch_and_not_a_crossfade(record):
+    frames = record.frames()[:60]
+    lm = record.landmarks68[:60, :, :2]
+    # a matcher that holds one reference frame, then jumps to another 40 frames later
+    idx = np.r_[np.full(30, 5), np.full(30, 45)]
+    switched = frames[idx]
+    faded = switched.astype(np.float32).copy()
+    for k in range(1, 6):  # a 5-frame cross-fade after the switch
+        w = k / 6.0
+        faded[30 + k - 1] = w * frames[45] + (1 - w) * frames[5]
+    hard = mn.background_values(switched, frames, lm[idx], lm)
+    soft = mn.background_values(faded.astype(np.uint8), frames, lm[idx], lm)
+    assert hard["gen_bg_change_max"] > soft["gen_bg_change_max"]
+    assert soft["gen_bg_change_max"] < 0.5 * hard["gen_bg_change_max"]
+    assert hard["gt_bg_jump_rate"] <= 0.02 and 0 <= soft["gen_bg_jump_rate"] <= hard["gen_bg_jump_rate"] + 1e-9
+
+
+def test_matcher_holds_its_choice_and_crossfades_across_chunks(record):
+    from toolkit.render.matcher import MatcherConfig, MatchState, crossfade_frames, match_motion
+
+    motion = record.head_motion.astype(np.float64)
+    refs = motion[[0, 40, 80]]
+    # targets hovering between two references: independent matching flips, continuous matching holds
+    rng = np.random.default_rng(1)
+    w = np.clip(0.5 + 0.3 * rng.standard_normal(len(motion)), 0, 1)[:, None]
+    target = w * refs[0] + (1 - w) * refs[1]
+    cfg = MatcherConfig()
+    free_result = match_motion(target, refs, cfg)
+    free = free_result.index
+    one = match_motion(target, refs, cfg, state=MatchState())
+    assert (np.diff(one.index) != 0).sum() < 0.5 * (np.diff(free) != 0).sum()
+    held = np.diff(np.flatnonzero(np.r_[True, np.diff(one.index) != 0, True]))
+    assert held[:-1].min(initial=cfg.min_hold_frames) >= cfg.min_hold_frames
+    # chunk after chunk with one state = the whole video at once
+    state = MatchState()
+    parts = [match_motion(target[a : a + 25], refs, cfg, state=state) for a in range(0, len(target), 25)]
+    np.testing.assert_array_equal(np.concatenate([p.index for p in parts]), one.index)
+    np.testing.assert_allclose(np.concatenate([p.fade_weight for p in parts]), one.fade_weight)
+    # after a switch the weights of the new frame rise 1/(n+1) .. n/(n+1), and the blended frames lie between
+    switches = np.flatnonzero(np.diff(one.index) != 0) + 1
+    assert switches.size, "the hovering target makes the matcher switch at least once"
+    s = int(switches[0])
+    n = cfg.crossfade_frames
+    np.testing.assert_allclose(one.fade_weight[s : s + n], np.arange(1, n + 1) / (n + 1.0), rtol=1e-6)
+    assert (one.fade_from[s : s + n] == one.index[s - 1]).all()
+    frames = record.frames()[[0, 40, 80]]
+    out = crossfade_frames(frames[one.index], frames[np.maximum(one.fade_from, 0)], one)
+    mid = out[s].astype(float)
+    assert np.abs(mid - frames[one.index[s]]).mean() > 0 and np.abs(mid - frames[one.index[s - 1]]).mean() > 0
+    # without a state: Eq. (2) exactly, frame by frame
+    assert free_result.fade_from is None
+
+
+def test_phi_v2_noise_is_slow_and_the_decoder_keeps_constants():
+    from toolkit.learners.motion import MOTION_DIM, TemporalDecoder, smooth_noise
+
+    g = torch.Generator().manual_seed(0)
+    white = torch.randn(4, 8, 400, generator=g)
+    slow = smooth_noise(white, 4.0)
+    assert slow.shape == white.shape
+    assert 0.8 < float(slow.std()) < 1.2, "unit variance is kept, so seeds still differ as much"
+    hf_white = mn.high_frequency_share(white[0].T.numpy())
+    hf_slow = mn.high_frequency_share(slow[0].T.numpy())
+    assert hf_slow < 0.05 and hf_white > 0.3
+    dec = TemporalDecoder(9)
+    const = torch.full((2, 30, MOTION_DIM), 0.7)
+    torch.testing.assert_close(dec(const), const)
