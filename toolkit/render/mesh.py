@@ -211,6 +211,9 @@ class FaceMesh:
     frame_size: tuple[int, int]
     #: vertex ids of the mouth fill (centre + duplicated inner-lip loop)
     mouth_fill: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    #: index of the mouth fan's first triangle in ``faces``: fan triangle ``j`` is
+    #: (inner-lip loop[j+1], loop[j], centre), loop = ``mediapipe_topology().mouth``
+    mouth_faces_start: int = -1
     mouth_textured: bool = False
     warnings: list[str] = field(default_factory=list)
     build_seconds: float = 0.0
@@ -390,6 +393,7 @@ def build_face_mesh(
     mouth_textured = mouth_open_area > cfg.open_mouth_min_area * face_area
     mouth_w = float(np.linalg.norm(canon[MOUTH_CORNERS[0]] - canon[MOUTH_CORNERS[1]]))
     centre = canon[mouth_loop].mean(0) + np.array([0.0, 0.0, cfg.mouth_depth * mouth_w])
+    mouth_faces_start = sum(len(f) for f in faces)
     if mouth_textured:
         verts.append(centre[None])
         uvs.append(lm[mouth_loop, :2].mean(0)[None])
@@ -451,6 +455,7 @@ def build_face_mesh(
         source_scale=s,
         frame_size=(int(h), int(w)),
         mouth_fill=mouth_fill,
+        mouth_faces_start=int(mouth_faces_start),
         mouth_textured=bool(mouth_textured),
         warnings=notes,
         build_seconds=time.perf_counter() - t0,
@@ -543,6 +548,8 @@ def _texture_visibility(
     inside = (posed[:, 0] >= 0) & (posed[:, 0] < w) & (posed[:, 1] >= 0) & (posed[:, 1] < h)
     zb = frags.depth[0, row, col]
     occluded = inside & np.isfinite(zb) & (posed[:, 2] > zb + occlusion_px)
+    # the hole fills sit behind the closed lips / lids by construction: they are not hidden texture
+    occluded[no_facing_test] = False
     vis = facing * (~occluded)
     # outside the frame there is no texture at all
     vis = np.where(inside, vis, 0.0)
