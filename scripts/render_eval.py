@@ -76,7 +76,9 @@ def _boxes(points68: np.ndarray, idx: list[int], margin: float) -> np.ndarray:
     return np.concatenate([lo - pad, hi + pad], axis=1)
 
 
-def evaluate_clip(clip: Any, dlib68: Any, embedder: Any, cache: Path) -> dict[str, Any]:
+def evaluate_clip(
+    clip: Any, dlib68: Any, embedder: Any, cache: Path, save_frames: Path | None = None
+) -> dict[str, Any]:
     from eval.metrics.csim import cosine_per_frame
     from eval.metrics.lmd import LMD_AUTHOR, per_frame_distance
     from eval.metrics.ssim_psnr import psnr_frames, ssim_frames
@@ -98,6 +100,9 @@ def evaluate_clip(clip: Any, dlib68: Any, embedder: Any, cache: Path) -> dict[st
         real68 = dlib68.video(real).points
         np.save(gt_file, real68)
     gen68 = dlib68.video(gen).points
+    if save_frames is not None:  # a few generated frames and the real ones under them (figures)
+        save_frames.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(save_frames / f"{clip.clip_id}.npz", generated=gen[::12], real=real[::12])
     both = np.isfinite(gen68).all(axis=(1, 2)) & np.isfinite(real68).all(axis=(1, 2))
     cs = np.full(len(gen), np.nan)
     if both.any():
@@ -203,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", default="", help="name of this run in plots")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/render_eval_cache"))
     ap.add_argument("--closed", type=float, default=CLOSED_DEFAULT)
+    ap.add_argument("--save-frames", type=Path, help="folder for every 12th generated and real frame (.npz per clip)")
     ap.add_argument("--report", type=Path, nargs="*", help="print tables of earlier result files")
     ap.add_argument("--plot", type=Path, help="plot rendered vs real lip gap of --plot-clips")
     ap.add_argument("--plot-clips", default="")
@@ -237,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "clips": [],
     }
     for clip in clips:
-        rec = evaluate_clip(clip, dlib68, embedder, args.cache)
+        rec = evaluate_clip(clip, dlib68, embedder, args.cache, args.save_frames)
         result["clips"].append(rec)
         print(clip.clip_id, {m: round(rec[m], 4) for m in METRICS}, lip_summary(rec, args.closed), flush=True)
     if args.out:

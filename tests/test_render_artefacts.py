@@ -165,3 +165,46 @@ def test_single_photo_gets_no_invented_interior(andrew):
     assert inside.sum() > 30
     # a dark interior (the mesh's mouth colour gradient), never white teeth
     assert gi.rendered[0][inside].astype(np.float64).mean() < 90
+
+
+FRINGE = "av/tanshuai0219__EDTalk__mouth_source.mp4"
+
+
+def test_fringe_is_kept_off_the_face_texture_and_warned_about():
+    from toolkit.render.checks import reference_warnings
+    from toolkit.render.warp3d import Warp3D
+
+    frames, ref, _ = _tracked(FRINGE, n=16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warp = Warp3D(frames, ref)
+    mesh = warp.mesh
+    assert any("hair over the forehead" in str(w.message) for w in caught)
+    # the fringe points of the texture frame (dark, above the brows) have no weight: the matched frame shows there
+    from toolkit.render.mesh import canonical_vertices, forehead_hair
+
+    k = mesh.source_index
+    lm = ref.landmarks[k]
+    canon = canonical_vertices(lm, ref.rotation[k], ref.translation[k], float(ref.scale[k]))
+    hair = forehead_hair(frames[k], lm, canon, 0.42)
+    assert hair.sum() >= 3
+    assert (mesh.alpha[: len(hair)][hair] == 0).all()
+    colour = frames[k][lm[:468, 1].astype(int), lm[:468, 0].astype(int)].astype(np.float64).mean(axis=1)
+    assert colour[hair[:468]].max() < 0.5 * np.median(colour)
+    messages = reference_warnings(frames, ref.landmarks, ref.rotation, ref.frontal68)
+    assert any("hair covers the forehead" in m for m in messages), messages
+
+
+def test_clean_reference_gets_no_warnings_and_a_tiny_face_does(andrew):
+    from toolkit.render.checks import reference_warnings
+
+    frames, ref, _ = andrew
+    assert reference_warnings(frames, ref.landmarks, ref.rotation, ref.frontal68) == []
+    # the same face seen from 4x further away (64 px crop of a 256 px one)
+    small = reference_warnings(frames, ref.landmarks, ref.rotation, ref.frontal68, source_px_per_crop_px=0.25)
+    assert len(small) == 1 and "pixels wide" in small[0]
+    # every frame with the mouth open / eyes shut (the frames that show it, repeated)
+    gaps = _gap_ratio(ref.frontal68)
+    opened = np.flatnonzero(gaps > 0.2)
+    msgs = reference_warnings(frames[opened], ref.landmarks[opened], ref.rotation[opened], ref.frontal68[opened])
+    assert any("mouth is open in every reference frame" in m for m in msgs), msgs

@@ -85,14 +85,16 @@ class MouthInterior:
     def paint(self, image: np.ndarray, triangle: np.ndarray, barycentric: np.ndarray, index: np.ndarray) -> None:
         """Overwrite the mouth-fan pixels of ``image`` (B, H, W, 3) in place from references ``index`` (B,)."""
         n_loop = self.loop_uv.shape[1]
-        j = triangle - self.faces_start
-        inside = (j >= 0) & (j < n_loop)
-        inside &= (np.asarray(index) >= 0)[:, None, None]
-        b, y, x = np.nonzero(inside)
-        if b.size == 0:
+        index = np.asarray(index)
+        # one pass over the pixels: fan triangles are the ids [faces_start, faces_start + n_loop)
+        flat = np.flatnonzero((triangle.ravel() - self.faces_start).astype(np.uint32) < n_loop)
+        if flat.size == 0:
             return
-        jj = j[b, y, x]
-        k = np.asarray(index)[b]
+        b, y, x = np.unravel_index(flat, triangle.shape)
+        keep = index[b] >= 0
+        b, y, x = b[keep], y[keep], x[keep]
+        jj = triangle[b, y, x] - self.faces_start
+        k = index[b]
         bary = barycentric[b, y, x].astype(np.float32)
         # fan triangle j = (loop[j+1], loop[j], centre)
         uv = (
