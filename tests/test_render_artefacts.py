@@ -208,3 +208,36 @@ def test_clean_reference_gets_no_warnings_and_a_tiny_face_does(andrew):
     opened = np.flatnonzero(gaps > 0.2)
     msgs = reference_warnings(frames[opened], ref.landmarks[opened], ref.rotation[opened], ref.frontal68[opened])
     assert any("mouth is open in every reference frame" in m for m in msgs), msgs
+
+
+def test_paste_back_keeps_the_full_resolution_frame_outside_the_face():
+    """A 256 px face crop pasted into a real 1080p frame: only the face comes from the crop."""
+    from types import SimpleNamespace
+
+    import cv2
+
+    from toolkit.io.media import read_video
+    from toolkit.pipeline.paste import PasteBack
+
+    path = shared_data_dir() / "av/ajay-sainy__Wav2Lip-GFPGAN__kim_7s_raw.mp4"
+    if not path.is_file():
+        pytest.skip(f"shared clip {path} not found")
+    frame = read_video(path, fps=25, max_frames=1)[0]
+    h, w = frame.shape[:2]
+    box = (w // 2 - 300, h // 2 - 300, w // 2 + 300, h // 2 + 300)
+    ref = SimpleNamespace(frame_size=(h, w), crop_box=box, full_frames={3: frame})
+    crop = cv2.resize(frame[box[1] : box[3], box[0] : box[2]], (256, 256), interpolation=cv2.INTER_AREA)
+    face = np.zeros((256, 256), np.float32)
+    face[80:180, 80:180] = 1.0  # where the renderer drew the face
+    paste = PasteBack(ref, max_side=1920)
+    sharp, soft = paste.apply(crop, 3, face), paste.apply(crop, 3)
+    x0, y0, x1, y1 = paste.box
+    # outside the face (inside the pasted box) the frame itself, untouched
+    ring = np.ones((y1 - y0, x1 - x0), bool)
+    ring[int(0.2 * (y1 - y0)) : int(0.8 * (y1 - y0)), int(0.2 * (x1 - x0)) : int(0.8 * (x1 - x0))] = False
+    assert np.abs(sharp[y0:y1, x0:x1][ring].astype(int) - frame[y0:y1, x0:x1][ring]).max() <= 1
+    # the old paste (whole box from the upscaled crop) is softer there
+    def detail(img):
+        return cv2.Laplacian(cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY), cv2.CV_64F)[ring].var()
+
+    assert detail(sharp) > 1.2 * detail(soft)

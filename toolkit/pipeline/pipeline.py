@@ -288,7 +288,8 @@ class TalkingHeadPipeline:
                 frames = chunk.frames
                 if paste is not None:
                     with clock.stage("render"):
-                        frames = [paste.apply(f, int(m)) for f, m in zip(frames, chunk.matched)]
+                        masks = chunk.mask if chunk.mask is not None else [None] * len(frames)
+                        frames = [paste.apply(f, int(m), a) for f, m, a in zip(frames, chunk.matched, masks)]
                 with clock.stage("encode"):
                     for frame in frames:
                         writer.write(frame)

@@ -147,6 +147,7 @@ class Warp3DRenderer:
             matched=self.ref.k_indices[inputs.matched_index],
             landmarks2d=lmk,
             rendered=inputs.rendered,
+            mask=inputs.mask,
         )
 
 

@@ -8,10 +8,10 @@ another clip's motion and expression.
 
 Two steps, so the "before" can come from an export of an earlier commit::
 
-    PYTHONPATH=/tmp/before python scripts/render_grid.py render --out /tmp/grid_before
-    PYTHONPATH=$PWD        python scripts/render_grid.py render --out /tmp/grid_after
-    PYTHONPATH=$PWD        python scripts/render_grid.py combine /tmp/grid_before /tmp/grid_after \
-        --png docs/img/render_grid.png
+    PYTHONPATH=/tmp/before python scripts/render_artefacts_grid.py render --out /tmp/grid_before
+    PYTHONPATH=$PWD        python scripts/render_artefacts_grid.py render --out /tmp/grid_after
+    PYTHONPATH=$PWD        python scripts/render_artefacts_grid.py combine /tmp/grid_before /tmp/grid_after \
+        --png docs/img/render_artefacts_grid.png
 """
 
 from __future__ import annotations
