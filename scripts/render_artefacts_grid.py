@@ -4,7 +4,7 @@ Each row is one case: the first 64 frames of a clip are the reference, the next 
 (their own tracked head motion and expression: landmark-driven self-reenactment, so only the
 renderer is judged) through the ``3d-warp-landmark`` benchmark method (face pasted back into the
 matched reference frame). The astronaut row drives one photo (scikit-image's ``astronaut``) by
-another clip's motion and expression.
+another clip's motion and expression (its "real" column is that driver; its renders are shown zoomed on the face).
 
 Two steps, so the "before" can come from an export of an earlier commit::
 
@@ -33,6 +33,8 @@ CASES: tuple[tuple[str, str, str | None], ...] = (
     ("eyes (andrew_clip_1)", "av/FuxiVirtualHuman__styletalk__andrew_clip_1.mp4", None),
 )
 SHOW = (4, 16, 28, 40)
+#: rows whose generated frames are shown zoomed on the face (x0, y0, x1, y1 at 256x256): the photo's face is small
+ZOOM = {"photo (astronaut)": (65, 10, 145, 90)}
 N_DRIVE = 44
 
 
@@ -99,8 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     for i, (label, _, _) in enumerate(CASES):
         before, after = np.load(args.before / f"{i}.npz"), np.load(args.after / f"{i}.npz")
         tiles = []
+
+        def view(img: np.ndarray, label: str = label) -> np.ndarray:
+            if label not in ZOOM:
+                return img
+            x0, y0, x1, y1 = ZOOM[label]
+            return cv2.resize(img[y0:y1, x0:x1], (256, 256), interpolation=cv2.INTER_CUBIC)
+
         for j in range(len(SHOW)):
-            tiles.append(np.concatenate([after["real"][j], before["generated"][j], after["generated"][j]], axis=1))
+            tiles.append(
+                np.concatenate([after["real"][j], view(before["generated"][j]), view(after["generated"][j])], axis=1)
+            )
         row = np.concatenate(tiles, axis=1)
         cv2.putText(row, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2)
         rows.append(row)
