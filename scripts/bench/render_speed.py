@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default="", help="comma-separated subset (default: every available one)")
     args = parser.parse_args(argv)
 
     from toolkit.paths import shared_data_dir
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(topology + kernel load/compile), warm {warm * 1e3:.1f} ms"
     )
 
-    rows = [measure_backend(b, frames, ref, motion, args.size, args.repeats) for b in available_backends()]
+    chosen = [b for b in available_backends() if not args.backends or b in args.backends.split(",")]
+    rows = [measure_backend(b, frames, ref, motion, args.size, args.repeats) for b in chosen]
 
     base = {r[0]: r for r in rows}.get("numpy", rows[-1])
     print()

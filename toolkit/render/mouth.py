@@ -82,17 +82,42 @@ class MouthInterior:
         dist[:, ~self.usable] = np.inf
         return np.argmin(dist, axis=1).astype(np.int64)
 
-    def paint(self, image: np.ndarray, triangle: np.ndarray, barycentric: np.ndarray, index: np.ndarray) -> None:
-        """Overwrite the mouth-fan pixels of ``image`` (B, H, W, 3) in place from references ``index`` (B,)."""
+    def paint(
+        self,
+        image: np.ndarray,
+        triangle: np.ndarray,
+        barycentric: np.ndarray,
+        index: np.ndarray,
+        lips_xy: np.ndarray | None = None,
+    ) -> None:
+        """Overwrite the mouth-fan pixels of ``image`` (B, H, W, 3) in place from references ``index`` (B,).
+
+        ``lips_xy`` (B, L, 2): the rendered inner-lip loop in output pixels; only its bounding box is
+        searched for fan pixels (the whole frame otherwise, ~10x slower at 256x256).
+        """
         n_loop = self.loop_uv.shape[1]
         index = np.asarray(index)
-        # one pass over the pixels: fan triangles are the ids [faces_start, faces_start + n_loop)
-        flat = np.flatnonzero((triangle.ravel() - self.faces_start).astype(np.uint32) < n_loop)
-        if flat.size == 0:
+        h, w = triangle.shape[1:]
+        parts_b, parts_y, parts_x = [], [], []
+        for f in np.flatnonzero(index >= 0):
+            if lips_xy is None:
+                x0, y0, x1, y1 = 0, 0, w, h
+            else:
+                lo = np.floor(lips_xy[f].min(axis=0)).astype(int) - 1
+                hi = np.ceil(lips_xy[f].max(axis=0)).astype(int) + 2
+                x0, y0 = max(0, lo[0]), max(0, lo[1])
+                x1, y1 = min(w, hi[0]), min(h, hi[1])
+                if x1 <= x0 or y1 <= y0:
+                    continue
+            sub = triangle[f, y0:y1, x0:x1]
+            ys, xs = np.nonzero((sub >= self.faces_start) & (sub < self.faces_start + n_loop))
+            if ys.size:
+                parts_b.append(np.full(ys.size, f))
+                parts_y.append(ys + y0)
+                parts_x.append(xs + x0)
+        if not parts_b:
             return
-        b, y, x = np.unravel_index(flat, triangle.shape)
-        keep = index[b] >= 0
-        b, y, x = b[keep], y[keep], x[keep]
+        b, y, x = np.concatenate(parts_b), np.concatenate(parts_y), np.concatenate(parts_x)
         jj = triangle[b, y, x] - self.faces_start
         k = index[b]
         bary = barycentric[b, y, x].astype(np.float32)

@@ -33,7 +33,14 @@ import numpy as np
 
 from toolkit.errors import ToolkitError
 from toolkit.render.matcher import MatcherConfig, match_motion
-from toolkit.render.mesh import FaceMesh, MeshConfig, build_face_mesh, eye_openness, texture_outliers
+from toolkit.render.mesh import (
+    FaceMesh,
+    MeshConfig,
+    build_face_mesh,
+    eye_openness,
+    mediapipe_topology,
+    texture_outliers,
+)
 from toolkit.render.mouth import MouthInterior
 from toolkit.render.project import PoseLimits, project_mesh
 from toolkit.render.rasterize import blend
@@ -270,7 +277,8 @@ class Warp3D:
             )
             if driven and self.mouth is not None and proj.fragments is not None:
                 self.mouth.paint(
-                    proj.image, proj.fragments.triangle, proj.fragments.barycentric, self.mouth.choose(target68)
+                    proj.image, proj.fragments.triangle, proj.fragments.barycentric, self.mouth.choose(target68),
+                    proj.vertices[:, mediapipe_topology().mouth, :2],
                 )
             rendered[sl] = proj.image
             mask[sl] = proj.mask
