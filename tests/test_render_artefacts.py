@@ -236,6 +236,7 @@ def test_paste_back_keeps_the_full_resolution_frame_outside_the_face():
     ring = np.ones((y1 - y0, x1 - x0), bool)
     ring[int(0.2 * (y1 - y0)) : int(0.8 * (y1 - y0)), int(0.2 * (x1 - x0)) : int(0.8 * (x1 - x0))] = False
     assert np.abs(sharp[y0:y1, x0:x1][ring].astype(int) - frame[y0:y1, x0:x1][ring]).max() <= 1
+
     # the old paste (whole box from the upscaled crop) is softer there
     def detail(img):
         return cv2.Laplacian(cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY), cv2.CV_64F)[ring].var()

@@ -277,7 +277,10 @@ class Warp3D:
             )
             if driven and self.mouth is not None and proj.fragments is not None:
                 self.mouth.paint(
-                    proj.image, proj.fragments.triangle, proj.fragments.barycentric, self.mouth.choose(target68),
+                    proj.image,
+                    proj.fragments.triangle,
+                    proj.fragments.barycentric,
+                    self.mouth.choose(target68),
                     proj.vertices[:, mediapipe_topology().mouth, :2],
                 )
             rendered[sl] = proj.image
