@@ -77,7 +77,7 @@ def test_transferred_lips_close_exactly_when_the_drivers_close(andrew):
     assert set(np.flatnonzero(moved)) <= {50, 51, 52, 56, 57, 58, 61, 62, 63, 65, 66, 67}
 
 
-def test_open_mouth_texture_frame_closes_its_lips_and_interior_comes_from_references(andrew):
+def test_open_mouth_texture_frame_closes_its_lips(andrew):
     from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig
 
     frames, ref, _ = andrew
