@@ -8,13 +8,15 @@ head motion from the motion disentangler) at 256x256:
 * frames per second of ``generator_inputs`` (Eq. 1 projection, rasterisation,
   texture lookup, Eq. 2 matching) + ``compose`` (3D-warp output), one frame
   per call and in batches of 64, for every available backend;
-* the rasteriser alone.
+* the rasteriser alone;
+* expression-driven projection + composition (batches of 64) with the mouth interior painted from
+  the reference frames (``toolkit.render.mouth``), and without it (ratio printed).
 
 Ratios are printed against the pure-numpy backend measured in the same run.
 Run it niced on a quiet machine; the load average before and after is printed
 (other jobs sharing the 2 cores slow every number down)::
 
-    nice -n 10 .venv/bin/python scripts/bench/render_speed.py [--clip PATH] [--frames 100] [--repeats 3]
+    nice -n 10 .venv/bin/python scripts/bench/render_speed.py [--clip PATH] [--frames 100] [--repeats 3] [--size 512]
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def timeit(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def measure_backend(backend: str, frames, ref, motion, size: int, repeats: int) -> tuple:  # type: ignore[no-untyped-def]
-    """(name, fps one frame per call, fps batch 64, fps projection only, fps rasteriser only)."""
+    """(name, fps one frame per call, fps batch 64, fps projection only, fps rasteriser only,
+    fps batch 64 expression-driven with the mouth interior from the references, the same without it)."""
     from toolkit.render.project import project_mesh
     from toolkit.render.rasterize import rasterize
     from toolkit.render.warp3d import Warp3D, Warp3DConfig, compose
@@ -80,13 +83,23 @@ def measure_backend(backend: str, frames, ref, motion, size: int, repeats: int) 
     def batched() -> None:
         compose(warp.generator_inputs(rot, trans, scale), use_numba)
 
+    plain = Warp3D(frames, ref, Warp3DConfig(backend=backend, batch_size=64, mouth_from_references=False))
+
+    def driven() -> None:
+        # expression-driven (mouth and jaw moved), mouth interior painted from the nearest reference
+        compose(warp.generator_inputs(rot, trans, scale, motion.frontal68), use_numba)
+
+    def driven_own_mouth() -> None:
+        # the same without the mouth interior from the references (baseline measured in the same run)
+        compose(plain.generator_inputs(rot, trans, scale, motion.frontal68), use_numba)
+
     def project_only() -> None:
         project_mesh(warp.mesh, rot, trans, scale, backend=backend)
 
     def raster_only() -> None:
         rasterize(verts, warp.mesh.faces, size, size, backend=backend)
 
-    for fn in (single, batched, project_only, raster_only):  # warm-up (JIT compile, caches)
+    for fn in (single, batched, driven, driven_own_mouth, project_only, raster_only):  # warm-up (JIT, caches)
         fn()
     return (
         backend,
@@ -94,6 +107,8 @@ def measure_backend(backend: str, frames, ref, motion, size: int, repeats: int) 
         n / timeit(batched, repeats),
         n / timeit(project_only, repeats),
         n / timeit(raster_only, repeats),
+        n / timeit(driven, repeats),
+        n / timeit(driven_own_mouth, repeats),
     )
 
 
@@ -103,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default="", help="comma-separated subset (default: every available one)")
     args = parser.parse_args(argv)
 
     from toolkit.paths import shared_data_dir
@@ -132,16 +148,21 @@ def main(argv: list[str] | None = None) -> int:
         f"(topology + kernel load/compile), warm {warm * 1e3:.1f} ms"
     )
 
-    rows = [measure_backend(b, frames, ref, motion, args.size, args.repeats) for b in available_backends()]
+    chosen = [b for b in available_backends() if not args.backends or b in args.backends.split(",")]
+    rows = [measure_backend(b, frames, ref, motion, args.size, args.repeats) for b in chosen]
 
     base = {r[0]: r for r in rows}.get("numpy", rows[-1])
     print()
     print("backend    | proj+compose fps (1/call) | proj+compose fps (batch 64) | projection only | rasteriser only")
-    for name, fs, fb, fp, fr in rows:
+    for name, fs, fb, fp, fr, _, _ in rows:
         print(
             f"{name:10s} | {fs:8.0f} (x{fs / base[1]:4.1f} numpy)   | {fb:8.0f} (x{fb / base[2]:4.1f} numpy)     "
             f"| {fp:8.0f} fps     | {fr:8.0f} fps"
         )
+    print()
+    print("backend    | expression-driven, batch 64: mouth interior from references | own texture-frame mouth")
+    for name, _, _, _, _, fd, fo in rows:
+        print(f"{name:10s} | {fd:8.0f} fps (x{fd / fo:4.2f} of the right column)                 | {fo:8.0f} fps")
     print(f"\nload after: {os.getloadavg()} (1, 5, 15 min; 2 cores shared with other jobs)")
     return 0
 

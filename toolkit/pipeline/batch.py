@@ -123,6 +123,7 @@ def run_batch(
             outcome = BatchOutcome(
                 job, "done", n_frames=result.n_frames, seconds=time.perf_counter() - started,
                 real_time_factor=result.real_time_factor, timings=result.timings,
+                message="; ".join(f"warning: {w}" for w in result.warnings),  # reference problems, in the report
             )
             echo(f"[{i}/{len(jobs)}] {job.job_id}: done -> {job.out} ({result.n_frames} frames)")
         except ToolkitError as exc:

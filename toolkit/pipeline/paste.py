@@ -52,7 +52,14 @@ class PasteBack:
         self._key = -1  # background of the previous output frame, and the one fading out
         self._fading, self._fade_step = -1, 0
 
-    def apply(self, crop: np.ndarray, matched: int) -> np.ndarray:
+    def apply(self, crop: np.ndarray, matched: int, face_mask: np.ndarray | None = None) -> np.ndarray:
+        """The crop pasted into the full frame of reference ``matched``.
+
+        ``face_mask`` (S, S) is where the crop differs from that reference frame (the renderer's blending
+        weight): outside it the full-resolution frame is kept, so hair, neck and background stay as sharp
+        as the rest of the frame instead of being the crop upscaled. An upscaled face is resized with
+        bicubic interpolation (sharper than bilinear).
+        """
         import cv2
 
         key = int(matched) if int(matched) in self.backgrounds else int(
@@ -71,9 +78,17 @@ class PasteBack:
                 old = self.backgrounds[self._fading].astype(np.float32)
                 out = np.clip(w * out.astype(np.float32) + (1 - w) * old + 0.5, 0, 255).astype(np.uint8)
         x0, y0, x1, y1 = self.box
-        face = cv2.resize(crop, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        size = (x1 - x0, y1 - y0)
+        up = size[0] > crop.shape[1]
+        face = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC if up else cv2.INTER_AREA).astype(np.float32)
+        alpha = self.alpha
+        if face_mask is not None and key == int(matched):
+            # grow the face weight by a few crop pixels and soften it: the seam falls on the render's own fade
+            m = cv2.dilate((np.asarray(face_mask, np.float32) > 0.02).astype(np.float32), np.ones((5, 5), np.uint8))
+            m = cv2.GaussianBlur(m, (0, 0), 1.5)
+            alpha = alpha * cv2.resize(m, size, interpolation=cv2.INTER_LINEAR)[..., None]
         region = out[y0:y1, x0:x1].astype(np.float32)
-        out[y0:y1, x0:x1] = np.clip(self.alpha * face + (1.0 - self.alpha) * region + 0.5, 0, 255).astype(np.uint8)
+        out[y0:y1, x0:x1] = np.clip(alpha * face + (1.0 - alpha) * region + 0.5, 0, 255).astype(np.uint8)
         return out
 
 

@@ -20,6 +20,7 @@ file behind.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -295,7 +296,8 @@ class TalkingHeadPipeline:
                 frames = chunk.frames
                 if paste is not None:
                     with clock.stage("render"):
-                        frames = [paste.apply(f, int(m)) for f, m in zip(frames, chunk.matched)]
+                        masks = chunk.mask if chunk.mask is not None else [None] * len(frames)
+                        frames = [paste.apply(f, int(m), a) for f, m, a in zip(frames, chunk.matched, masks)]
                 with clock.stage("encode"):
                     for frame in frames:
                         writer.write(frame)
@@ -319,6 +321,15 @@ def _reference_warnings(ref: Reference) -> list[str]:
     missing = int((~np.asarray(ref.track.detected, bool)).sum()) if ref.track is not None else 0
     if missing:
         out.append(f"the face was not found in {missing} of {ref.n_frames} reference frames (interpolated)")
+    # references that will look bad whatever the renderer does (toolkit.render.checks), said before rendering
+    from toolkit.render.checks import reference_warnings
+
+    x0, _, x1, _ = ref.crop_box
+    out += reference_warnings(
+        ref.crops, ref.landmarks, ref.head_motion[:, :3], ref.frontal68, (x1 - x0) / max(ref.size, 1)
+    )
+    for message in out:
+        logging.getLogger("toolkit.pipeline").warning("reference: %s", message)
     return out
 
 

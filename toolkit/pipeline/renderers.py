@@ -91,8 +91,9 @@ def make_renderer(name: str, ref: Reference, config: GenerationConfig) -> FrameR
 class Warp3DRenderer:
     """The 3D-aware module alone (the paper's generator-free flavour): ``toolkit.render.Warp3D``.
 
-    The mesh comes from the most frontal reference frame t_M; the motion matcher
-    chooses the background among the K sampled reference frames (t_M included).
+    The mesh comes from the reference frame chosen by ``toolkit.render.warp3d.choose_texture_frame``
+    (near-frontal, eyes open, mouth near neutral); the motion matcher chooses the background among the
+    K sampled reference frames (t_M included).
     """
 
     name = "3d-warp"
@@ -101,22 +102,31 @@ class Warp3DRenderer:
         import warnings
 
         from toolkit.render.matcher import MatchState
-        from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig
+        from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig, choose_texture_frame
 
         self.ref = ref
-        idx = ref.k_indices
-        track = ReferenceTrack(
-            landmarks=ref.landmarks[idx],
-            rotation=ref.head_motion[idx, :3],
-            translation=ref.head_motion[idx, 3:],
-            scale=ref.scale[idx],
-            frontal68=ref.frontal68[idx],
-            detected=np.asarray(ref.track.detected, bool)[idx] if ref.track is not None else None,
+        detected = np.asarray(ref.track.detected, bool) if ref.track is not None else None
+        full = ReferenceTrack(
+            landmarks=ref.landmarks,
+            rotation=ref.head_motion[:, :3],
+            translation=ref.head_motion[:, 3:],
+            scale=ref.scale,
+            frontal68=ref.frontal68,
+            detected=detected,
         )
-        frontal = int(np.flatnonzero(idx == ref.frontal_index)[0]) if ref.frontal_index in idx else None
+        # the mesh's texture frame: frontal, eyes open, mouth near neutral, among all reference frames; when it
+        # is not one of the K frames it is appended last and never matched as a background (paste-back has
+        # full frames of the K only), so matched indices stay indices into k_indices
+        self.texture_index = choose_texture_frame(ref.crops, full).index
+        idx = ref.k_indices
+        self.extra = -1
+        if self.texture_index not in idx:
+            idx = np.append(idx, self.texture_index)
+            self.extra = len(idx) - 1
+        frontal = int(np.flatnonzero(idx == self.texture_index)[0])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            self.warp = Warp3D(ref.crops[idx], track, Warp3DConfig(frontal_index=frontal))
+            self.warp = Warp3D(ref.crops[idx], ReferenceTrack.from_any(full, idx), Warp3DConfig(frontal_index=frontal))
         self.warnings = [str(w.message) for w in caught]
         self.match_state = MatchState()  # the output video's matcher state, carried from chunk to chunk
 
@@ -124,7 +134,10 @@ class Warp3DRenderer:
         """The 3D-aware module's products for these targets (``toolkit.render.warp3d.GeneratorInputs``);
         ``continuous``: the next frames of the output video (matcher hysteresis and cross-fade)."""
         state = self.match_state if continuous else None
-        return self.warp.generator_inputs(motion[:, :3], motion[:, 3:], scale, expression68, match_state=state)
+        exclude = None if self.extra < 0 else np.full(len(motion), self.extra, np.int64)
+        return self.warp.generator_inputs(
+            motion[:, :3], motion[:, 3:], scale, expression68, exclude=exclude, match_state=state
+        )
 
     def render(
         self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
@@ -140,6 +153,7 @@ class Warp3DRenderer:
             matched=self.ref.k_indices[inputs.matched_index],
             landmarks2d=lmk,
             rendered=inputs.rendered,
+            mask=inputs.mask,
         )
 
 

@@ -536,13 +536,18 @@ def expression_from_video(
 
     The driver's frontalised landmarks minus its own neutral face (per-point
     median over the clip) are added to the reference identity p_{t,M}, scaled
-    by the ratio of face sizes so a wide face opens its mouth as wide.
+    by the ratio of face sizes so a wide face opens its mouth as wide. The inner-lip gap is set to the
+    driver's own (toolkit.render.lips): lips close exactly when the driver's do.
     """
     drv = track_driving_video(path, config, n, clock)
     neutral = np.median(drv.frontal68, axis=0)
     ratio = _face_width(reference.identity68) / max(_face_width(neutral), 1e-6)
     deltas = loop_back_and_forth(drv.frontal68 - neutral[None], n)
-    return (reference.identity68[None] + ratio * deltas).astype(np.float32)
+    target = reference.identity68[None] + ratio * deltas
+    # the lips touch when the driver's touch: the inner-lip gap is the driver's own, not relative to its median
+    from toolkit.render.lips import set_inner_lip_gap
+
+    return set_inner_lip_gap(target, loop_back_and_forth(drv.frontal68, n), ratio)
 
 
 def _face_width(points68: np.ndarray) -> float:

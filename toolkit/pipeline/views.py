@@ -29,6 +29,9 @@ class RenderedChunk:
     matched: np.ndarray  # (n,) int: reference frame chosen by the motion matcher (Eq. 2)
     landmarks2d: np.ndarray  # (n, 68, 2) float: target landmarks l_t in crop pixels
     rendered: np.ndarray | None = None  # (n, S, S, 3) uint8: the 3D render y~_t
+    #: (n, S, S) float32 blending weight of the render over the matched frame (0 = the matched frame itself):
+    #: paste-back keeps the full-resolution frame wherever it is 0 (sharp hair, neck, background)
+    mask: np.ndarray | None = None
 
 
 def landmark_image(points68: np.ndarray, size: int, thickness: int = 1) -> np.ndarray:

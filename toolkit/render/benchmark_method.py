@@ -6,7 +6,9 @@ listed in ``eval.methods.METHOD_MODULES``). For one benchmark clip it:
 1. tracks the reference video ``y_1..tau`` (default MediaPipe tracker) and
    disentangles its head motion (``toolkit.motion``);
 2. builds :class:`~toolkit.render.warp3d.Warp3D` from the benchmark's ``K``
-   reference frames plus its most frontal frame ``t_M`` (the mesh source);
+   reference frames plus its most frontal frame ``t_M``; the mesh source is the one of them that is
+   near-frontal with open eyes and a mouth near neutral (``choose_texture_frame``; ``t_M`` itself
+   unless it blinks or opens its mouth wide);
 3. renders ``n_frames`` target poses/expressions and composes them over the
    Eq. (2)-matched reference frame.
 
@@ -92,7 +94,6 @@ class ThreeDWarpMethod:
         )
         # the K appearance references plus the benchmark's t_M (the mesh source)
         ids = np.array(sorted(set(int(i) for i in inputs.reference_indices) | {int(inputs.frontal_index)}))
-        frontal_pos = int(np.flatnonzero(ids == int(inputs.frontal_index))[0])
         # bound the per-batch buffers (~20 bytes per pixel and frame) on large frames
         batch = max(1, int(64 * 256 * 256 / (h * w)))
         with warnings.catch_warnings():
@@ -101,7 +102,9 @@ class ThreeDWarpMethod:
             warp = Warp3D(
                 frames[ids],
                 ReferenceTrack.from_any(full, ids),
-                Warp3DConfig(backend=self.backend, frontal_index=frontal_pos, batch_size=batch),
+                # the texture frame: among these, near-frontal with open eyes and mouth near neutral
+                # (toolkit.render.warp3d.choose_texture_frame); the benchmark's t_M is one of the candidates
+                Warp3DConfig(backend=self.backend, batch_size=batch),
             )
         n = int(inputs.n_frames)
         rot, trans, scale = self._motion(inputs, full, n)

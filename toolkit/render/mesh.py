@@ -179,6 +179,10 @@ class MeshConfig:
     #: a vertex further than this behind the nearest surface in the frontal frame is occluded
     #: (fraction of the temple-to-temple face width; small self-occlusions such as the nostrils stay)
     occlusion_tolerance: float = 0.05
+    #: a forehead vertex whose colour is darker than this fraction of the face's skin (cheeks, nose) is
+    #: hair (a fringe), not face: its blending weight is 0, so the matched reference frame shows there.
+    #: Measured on the shared clips: fringe 0.22, bare foreheads >= 0.50 (shadows, hairline); None = off
+    hair_luminance: float | None = 0.42
     #: warn when the frontal frame's face is smaller than this (pixels between temples)
     min_face_width_px: float = 40.0
     #: warn when the frontal frame's head rotation exceeds this (degrees): its texture is one-sided
@@ -211,6 +215,9 @@ class FaceMesh:
     frame_size: tuple[int, int]
     #: vertex ids of the mouth fill (centre + duplicated inner-lip loop)
     mouth_fill: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    #: index of the mouth fan's first triangle in ``faces``: fan triangle ``j`` is
+    #: (inner-lip loop[j+1], loop[j], centre), loop = ``mediapipe_topology().mouth``
+    mouth_faces_start: int = -1
     mouth_textured: bool = False
     warnings: list[str] = field(default_factory=list)
     build_seconds: float = 0.0
@@ -390,6 +397,7 @@ def build_face_mesh(
     mouth_textured = mouth_open_area > cfg.open_mouth_min_area * face_area
     mouth_w = float(np.linalg.norm(canon[MOUTH_CORNERS[0]] - canon[MOUTH_CORNERS[1]]))
     centre = canon[mouth_loop].mean(0) + np.array([0.0, 0.0, cfg.mouth_depth * mouth_w])
+    mouth_faces_start = sum(len(f) for f in faces)
     if mouth_textured:
         verts.append(centre[None])
         uvs.append(lm[mouth_loop, :2].mean(0)[None])
@@ -432,6 +440,14 @@ def build_face_mesh(
         vertices, all_faces, rot, trans, s, (h, w), cfg.occlusion_tolerance * face_w, cfg, no_facing_test
     )
     alpha_v = alpha_v * vis
+    if cfg.hair_luminance is not None:
+        hair = forehead_hair(img, lm, canon, cfg.hair_luminance)
+        alpha_v[: len(hair)][hair] = 0.0
+        if hair.any():
+            notes.append(
+                f"hair over the forehead: {int(hair.sum())} forehead points of the texture frame are hair, not skin;"
+                " the matched reference frame shows there"
+            )
     lower = _lower_face_weight(vertices, canon, n_lm, oval, ring_ids)
     tex = np.concatenate([img, _mouth_strip(w, cfg)], axis=0)
     for note in notes:
@@ -451,10 +467,48 @@ def build_face_mesh(
         source_scale=s,
         frame_size=(int(h), int(w)),
         mouth_fill=mouth_fill,
+        mouth_faces_start=int(mouth_faces_start),
         mouth_textured=bool(mouth_textured),
         warnings=notes,
         build_seconds=time.perf_counter() - t0,
     )
+
+
+#: MediaPipe ids on the nose and cheeks: the face's own skin colour (rarely covered by hair)
+SKIN_REFERENCE = (1, 4, 5, 195, 197, 50, 280, 101, 330, 36, 266, 205, 425, 118, 347)
+#: MediaPipe ids along the top of the brows: forehead = above them
+BROW_TOP = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
+
+
+def forehead_points(canon: np.ndarray) -> np.ndarray:
+    """Ids of the surface landmarks above the brows (canonical frame: a tilted head does not matter)."""
+    surface = np.asarray(canon)[:N_SURFACE]
+    height = float(np.ptp(surface[:, 1])) or 1.0
+    return np.flatnonzero(surface[:, 1] < surface[list(BROW_TOP), 1].min() - 0.02 * height)
+
+
+def forehead_hair(frame: np.ndarray, landmarks: np.ndarray, canon: np.ndarray, max_luminance: float) -> np.ndarray:
+    """(N,) bool: forehead landmarks whose colour in ``frame`` is hair (much darker than the face's skin).
+
+    Skin colour = median over nose and cheek points (3x3 mean each); a point above the brows
+    (canonical frame, so a tilted head does not matter) counts as hair when its luminance is below
+    ``max_luminance`` times the skin's. A fringe is in every frame, so comparing frames cannot see it.
+    """
+    img = np.asarray(frame, np.float64)
+    lm = np.asarray(landmarks, np.float64)
+    h, w = img.shape[:2]
+
+    def colour(ids: np.ndarray) -> np.ndarray:
+        x = np.clip(lm[ids, 0].astype(np.int64), 1, w - 2)
+        y = np.clip(lm[ids, 1].astype(np.int64), 1, h - 2)
+        return np.mean([img[y + dy, x + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+
+    forehead = forehead_points(canon)
+    hair = np.zeros(len(lm), bool)
+    skin = float(np.median(colour(np.asarray(SKIN_REFERENCE)), axis=0).mean())
+    if forehead.size and skin > 1.0:
+        hair[forehead] = colour(forehead).mean(axis=1) < max_luminance * skin
+    return hair
 
 
 def _fan(loop: np.ndarray, centre: int) -> np.ndarray:
@@ -543,6 +597,8 @@ def _texture_visibility(
     inside = (posed[:, 0] >= 0) & (posed[:, 0] < w) & (posed[:, 1] >= 0) & (posed[:, 1] < h)
     zb = frags.depth[0, row, col]
     occluded = inside & np.isfinite(zb) & (posed[:, 2] > zb + occlusion_px)
+    # the hole fills sit behind the closed lips / lids by construction: they are not hidden texture
+    occluded[no_facing_test] = False
     vis = facing * (~occluded)
     # outside the frame there is no texture at all
     vis = np.where(inside, vis, 0.0)

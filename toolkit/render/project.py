@@ -75,6 +75,8 @@ class ProjectedFace:
     depth: np.ndarray  # (T, H, W) float32
     vertices: np.ndarray  # (T, V, 3) float32 posed vertices in output pixels
     clamp: ClampReport | None = None
+    #: the rasteriser's per-pixel triangle ids and barycentrics (the mouth interior is painted from them)
+    fragments: Fragments | None = None
 
     def __len__(self) -> int:
         return int(self.image.shape[0])
@@ -206,7 +208,9 @@ def project_mesh(
     # the pure-numpy pipeline stays pure (it is the fallback where numba is not installed)
     image, mask = shade(frags, mesh, use_numba=None if name != "numpy" else False)
     depth = frags.depth
-    return ProjectedFace(image=image, mask=mask, coverage=frags.covered, depth=depth, vertices=verts, clamp=report)
+    return ProjectedFace(
+        image=image, mask=mask, coverage=frags.covered, depth=depth, vertices=verts, clamp=report, fragments=frags
+    )
 
 
 def shade(frags: Fragments, mesh: FaceMesh, use_numba: bool | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,109 @@
+"""Warnings about a reference that will look bad, said before anything is generated.
+
+The 3D-aware renderer textures its mesh from one reference frame and takes backgrounds and mouth
+interiors from the others, so some references cannot give a good video whatever the renderer
+does: a face turned away in every frame, hair or a hand over the face, a mouth open (or eyes
+closed) in every frame, a face only a few dozen pixels wide. :func:`reference_warnings` checks
+those from the reference's tracking alone (no rendering) and returns one message per problem,
+each saying what to do. The pipeline shows them in the CLI (before generating), the batch report
+and the app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ReferenceLimits:
+    """Thresholds of :func:`reference_warnings`."""
+
+    #: head rotation (degrees from facing the camera) above which a frame counts as turned
+    max_turn_deg: float = 25.0
+    #: fraction of face landmarks whose colour is an outlier (toolkit.render.mesh.texture_outliers)
+    #: above which a frame counts as occluded; with fewer than 3 frames the check cannot run
+    max_occluded: float = 0.15
+    #: forehead points darker than this fraction of the skin are hair (toolkit.render.mesh.forehead_hair) ...
+    hair_luminance: float = 0.42
+    #: ... and more than this fraction of them means hair over the face
+    max_hair: float = 0.25
+    #: inner-lip gap / mouth width above which a mouth counts as open
+    open_mouth: float = 0.15
+    #: eye openness (toolkit.render.mesh.eye_openness) below which eyes count as closed
+    closed_eyes: float = 0.12
+    #: face width (temple to temple) in the source frame's pixels below which the face is small
+    min_face_px: float = 80.0
+
+
+def reference_warnings(
+    frames: np.ndarray,
+    landmarks: np.ndarray,
+    rotation: np.ndarray,
+    frontal68: np.ndarray,
+    source_px_per_crop_px: float = 1.0,
+    limits: ReferenceLimits | None = None,
+) -> list[str]:
+    """Problems of a reference that the output will show, one actionable message each ([] = fine).
+
+    Args:
+        frames: ``(K, H, W, 3)`` uint8 reference face crops (or frames).
+        landmarks: ``(K, N, 3)`` MediaPipe landmarks in those crops' pixels (NaN where not found).
+        rotation: ``(K, 3)`` axis-angle head rotation (toolkit.motion).
+        frontal68: ``(K, 68, 3)`` frontalised 68 points (toolkit.motion).
+        source_px_per_crop_px: how many source-frame pixels one crop pixel spans (face size check).
+    """
+    from toolkit.render.lips import inner_lip_gap
+    from toolkit.render.mesh import canonical_vertices, eye_openness, forehead_hair, forehead_points, texture_outliers
+
+    lim = limits or ReferenceLimits()
+    lm = np.asarray(landmarks, np.float64)
+    seen = np.isfinite(lm).all(axis=(1, 2))
+    if not seen.any():
+        return ["the face was not found in any reference frame: give a video or photo where the face is visible"]
+    out: list[str] = []
+    turn = np.degrees(np.linalg.norm(np.asarray(rotation, np.float64), axis=1))[seen]
+    if turn.min() > lim.max_turn_deg:
+        out.append(
+            f"the face is turned {turn.min():.0f} degrees or more from the camera in every reference frame "
+            f"(limit {lim.max_turn_deg:.0f}): its far side has no texture; use a reference that faces the camera"
+        )
+    occluded = texture_outliers(np.asarray(frames), lm)[seen]
+    # a fringe is in every frame (frames agree on it): compare the forehead with the face's own skin
+    k = int(np.flatnonzero(seen)[np.argmin(turn)])
+    canon = canonical_vertices(lm[k], np.asarray(rotation)[k], np.zeros(3), 1.0)
+    hair = forehead_hair(np.asarray(frames)[k], lm[k], canon, lim.hair_luminance)
+    forehead = max(len(forehead_points(canon)), 1)
+    if hair.sum() / forehead > lim.max_hair:
+        out.append(
+            f"hair covers the forehead ({int(hair.sum())} of {forehead} forehead points are hair): the render "
+            "keeps the reference's own hair there, which does not follow the face; a reference with the "
+            "forehead uncovered (hair pinned back) looks better"
+        )
+    if len(occluded) >= 3 and occluded.min() > lim.max_occluded:
+        out.append(
+            f"something covers part of the face in every reference frame ({occluded.min() * 100:.0f}% of the face "
+            "differs from its usual colour: hair, a hand, glasses or a microphone): it will be baked into the face; "
+            "use a reference where the face is uncovered"
+        )
+    f68 = np.asarray(frontal68, np.float64)[seen]
+    mouth = inner_lip_gap(f68) / np.maximum(np.linalg.norm(f68[:, 48] - f68[:, 54], axis=-1), 1e-9)
+    if mouth.min() > lim.open_mouth:
+        out.append(
+            "the mouth is open in every reference frame: closed lips will be stretched from open ones; "
+            "use a reference where the person also closes the mouth (a few seconds of speech with pauses)"
+        )
+    eyes = eye_openness(lm[seen])
+    if np.nanmax(eyes) < lim.closed_eyes:
+        out.append(
+            "the eyes are closed (or hidden) in every reference frame: the video will have closed eyes; "
+            "use a reference with open eyes"
+        )
+    width = np.linalg.norm(lm[seen][:, 234, :2] - lm[seen][:, 454, :2], axis=-1) * float(source_px_per_crop_px)
+    if np.median(width) < lim.min_face_px:
+        out.append(
+            f"the face is only {np.median(width):.0f} pixels wide in the reference (less than {lim.min_face_px:.0f}):"
+            " the video will be blurry; use a higher-resolution reference or one where the face is closer"
+        )
+    return out
