@@ -180,11 +180,13 @@ def test_reference_motion_replay_is_what_the_output_shows(tmp_path, speech_wav) 
     expected = loop_back_and_forth(ref.head_motion, N_FRAMES)
     np.testing.assert_allclose(result.head_motion, expected, atol=1e-4)
     motion, _ = _track_output(result.out_path)
-    # the re-tracked pose of the output follows the replayed pose of the real person
+    # the re-tracked pose of the output follows the replayed pose of the real person. The motion matcher holds
+    # its background frame for at least 20 frames (issue 17: no background jumps), so hair and neck around the
+    # rendered face lag the pose: pitch follows at r = 0.83 (0.94 without the hold), yaw and roll at 0.98-0.99
     moving = [axis for axis in range(3) if np.ptp(expected[:, axis]) > np.radians(1.5)]
     assert moving, "the reference clip should move its head"
     for axis in moving:
-        assert np.corrcoef(expected[:, axis], motion.rotation[:, axis])[0, 1] > 0.85
+        assert np.corrcoef(expected[:, axis], motion.rotation[:, axis])[0, 1] > 0.8
 
 
 def test_still_motion_and_a_motion_file_drive_the_head(tmp_path, speech_wav) -> None:
