@@ -18,6 +18,8 @@ from toolkit.errors import ToolkitError
 
 #: tasks are resubmitted this many times when their worker dies (kill -9, OOM, node lost)
 TASK_RETRIES = 3
+#: tries to start a local Ray
+LOCAL_START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -54,19 +56,28 @@ def init_ray(options: RayOptions) -> Any:
             **{k: v for k, v in os.environ.items() if k.startswith("TOOLKIT_")},
         }
     }
-    try:
-        if options.address:
-            ray.init(address=options.address, runtime_env=env, log_to_driver=False)
-        else:
-            ray.init(
-                num_cpus=options.workers or os.cpu_count() or 1,
-                runtime_env=env,
-                include_dashboard=False,
-                log_to_driver=False,
-            )
-    except Exception as exc:
-        where = options.address or "a local Ray"
-        raise ToolkitError(f"Could not start or reach {where}: {exc}", "Check `ray status` / the address.") from exc
+    # a local start waits a fixed 30 s for its raylet (inside Ray): on a busy machine try again before giving up
+    attempts = 1 if options.address else LOCAL_START_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            if options.address:
+                ray.init(address=options.address, runtime_env=env, log_to_driver=False)
+            else:
+                ray.init(
+                    num_cpus=options.workers or os.cpu_count() or 1,
+                    runtime_env=env,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                )
+            return ray
+        except Exception as exc:
+            ray.shutdown()
+            if attempt == attempts:
+                where = options.address or "a local Ray"
+                raise ToolkitError(
+                    f"Could not start or reach {where} ({attempts} attempt(s)): {exc}",
+                    "Check `ray status` / the address; on a busy machine retry when the load is lower.",
+                ) from exc
     return ray
 
 
