@@ -62,3 +62,37 @@ def test_tiny_evaluation_on_local_ray_matches_one_process_and_resumes(tmp_path: 
         assert saved_results["run"]["ray"]["clips_submitted"] == 1
     finally:
         ray.shutdown()
+
+
+def test_batch_on_local_ray_and_resume(tmp_path: Path) -> None:
+    """generate --batch --ray: every job done by the workers, the report written; --resume keeps done jobs."""
+    import csv
+
+    ray = pytest.importorskip("ray")
+    from tests import pipeline_media as media
+    from toolkit.cli import main
+
+    media.write_png(tmp_path / "face.png", media.astronaut())
+    media.write_wav(tmp_path / "speech.wav", media.speech(1.0))
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(
+        "id,reference,audio,out,motion,expression,k\n"
+        "a,face.png,speech.wav,out/a.mp4,still,reference,1\n"
+        "b,face.png,speech.wav,out/b.mp4,reference,reference,1\n"
+        "gone,face.png,missing.wav,out/gone.mp4,still,reference,1\n"
+    )
+    try:
+        assert main(["generate", "--batch", str(jobs), "--quiet", "--ray", "--ray-workers", "2"]) == 1  # one failed
+    finally:
+        ray.shutdown()
+    with open(tmp_path / "jobs.report.csv") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    assert [rows[k]["status"] for k in ("a", "b", "gone")] == ["done", "done", "failed"]
+    assert rows["gone"]["error_code"] == "bad-file" and int(rows["a"]["frames"]) == 25
+    stamps = {k: (tmp_path / "out" / f"{k}.mp4").stat().st_mtime_ns for k in ("a", "b")}
+    # --resume (in one process): the done jobs are kept as they are, the failed one is tried again
+    assert main(["generate", "--batch", str(jobs), "--quiet", "--resume"]) == 1
+    assert {k: (tmp_path / "out" / f"{k}.mp4").stat().st_mtime_ns for k in ("a", "b")} == stamps
+    with open(tmp_path / "jobs.report.csv") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    assert [rows[k]["status"] for k in ("a", "b", "gone")] == ["done", "done", "failed"]
