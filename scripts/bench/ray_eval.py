@@ -79,7 +79,8 @@ def main() -> None:
 
     def config(tag: str) -> EvalConfig:
         return EvalConfig(
-            features=FeatureConfig(fid=FidConfig(threads=1), csim=CsimConfig()),
+            # every model pinned, so that each run (and each Ray worker) computes the same metrics
+            features=FeatureConfig(fid=FidConfig(threads=1), csim=CsimConfig(embedder="expo-mobilefacenet-192")),
             cache_dir=str(out / f"cache-{tag}"),
             progress=False,
         )
