@@ -33,17 +33,22 @@ def metrics_of(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def killer(stop: threading.Event, log: list[str]) -> None:
-    """kill -9 the first Ray worker seen running an evaluation task (after it has started on a clip)."""
+    """kill -9 the first worker of this run's Ray (a descendant of this process) seen running an evaluation
+    task, a few seconds into its clip."""
     import psutil
 
+    me = psutil.Process(os.getpid())
     while not stop.is_set():
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            cmd = " ".join(proc.info.get("cmdline") or [])
+        for proc in me.children(recursive=True):
+            try:
+                cmd = " ".join(proc.cmdline())
+            except psutil.Error:
+                continue
             if cmd.startswith("ray::_evaluate_clip_task"):
                 time.sleep(3.0)  # let it get into the clip
                 try:
-                    os.kill(proc.info["pid"], signal.SIGKILL)
-                    log.append(f"kill -9 {proc.info['pid']} ({cmd[:40]}) at {time.strftime('%H:%M:%S')}")
+                    os.kill(proc.pid, signal.SIGKILL)
+                    log.append(f"kill -9 {proc.pid} ({cmd[:40]}) at {time.strftime('%H:%M:%S')}")
                 except ProcessLookupError:
                     continue
                 return
