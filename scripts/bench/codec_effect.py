@@ -63,6 +63,8 @@ def main() -> None:
             gt = data.ground_truth()
             stored = Path(args.frames_dir) / name / f"{clip.clip_id}_256.npy" if args.frames_dir else None
             if stored is not None:
+                if not stored.is_file():
+                    continue  # not generated (yet) by the run: left out, counted below
                 native = np.load(stored)  # evaluation-size frames
             else:
                 method = make_method(name)
@@ -78,11 +80,13 @@ def main() -> None:
                 sums[f"ssim_{tag}"].append(ssim_frames(ev, gt[:n]))
                 sums[f"psnr_{tag}"].append(psnr_frames(ev, gt[:n]))
         m = {k: float(np.concatenate(v).mean()) for k, v in sums.items()}
+        used = len(sums["ssim_none"])
         old_is = "two encodes" if name in OLD_DOUBLE_ENCODED else "one encode"
         if args.frames_dir:
             old_is += ", encoded at 256x256 from stored frames"
         print(
-            f"{name} ({len(clips)} clips of {bench.name}; old = {old_is}):"
+            f"{name} ({used} of {len(clips)} clips of {bench.name}, {sum(len(x) for x in sums['ssim_none'])} frames; "
+            f"old = {old_is}):"
             f" SSIM none {m['ssim_none']:.4f} / crf10 once {m['ssim_crf10']:.4f} / old {m['ssim_old']:.4f} "
             f"(old - none {m['ssim_old'] - m['ssim_none']:+.4f}); PSNR none {m['psnr_none']:.3f} / crf10 once "
             f"{m['psnr_crf10']:.3f} / old {m['psnr_old']:.3f} (old - none {m['psnr_old'] - m['psnr_none']:+.3f} dB)",
