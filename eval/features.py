@@ -118,6 +118,8 @@ class FeatureExtractor:
         self._syncnet: Any = None
         #: seconds and frames spent per feature (for the speed report)
         self.seconds: dict[str, float] = defaultdict(float)
+        #: CPU seconds of this process (all its threads; ffmpeg decoders are child processes, not counted)
+        self.cpu_seconds: dict[str, float] = defaultdict(float)
         self.frames: dict[str, int] = defaultdict(int)
 
     # -- models --------------------------------------------------------------------------------
@@ -215,11 +217,12 @@ class FeatureExtractor:
 
     # -- extraction ----------------------------------------------------------------------------
     def _timed(self, name: str, n: int, fn: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             return fn()
         finally:
             self.seconds[name] += time.perf_counter() - start
+            self.cpu_seconds[name] += time.process_time() - cpu
             self.frames[name] += n
 
     def video(self, key: str, load_frames: Callable[[], np.ndarray], parts: tuple[str, ...] = PARTS) -> VideoFeatures:

@@ -153,6 +153,9 @@ def leaderboard_markdown(results: Sequence[dict[str, Any]]) -> str:
     if len(benches) > 1:
         lines.append("")
         lines.append("**Warning: these results come from different benchmarks; rows are not comparable.**")
+    codecs = {r["config"].get("encode_description", "older results: built-in methods re-encoded") for r in results}
+    lines.append("")
+    lines.append("Codec: " + "; ".join(sorted(codecs)) + ("" if len(codecs) == 1 else " (**differs between rows**)"))
     lines.append("")
     header = ["Method", *[c + _arrow(c) for c in cols], "clips", "s / video s"]
     lines.append("| " + " | ".join(header) + " |")

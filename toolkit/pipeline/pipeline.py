@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,17 +37,34 @@ from toolkit.pipeline.inputs import AudioInput, load_audio
 from toolkit.pipeline.progress import STAGES, ProgressFn, StageClock
 from toolkit.pipeline.stages import (
     Reference,
+    expression_from_track,
     expression_from_video,
     motion_from_source,
+    motion_from_track,
     prepare_reference,
     read_motion_file,
     scale_expression,
     scale_motion,
+    track_driving_video,
 )
 from toolkit.pipeline.views import RenderedChunk
 
 ReferenceLike = str | os.PathLike[str] | np.ndarray
 AudioLike = str | os.PathLike[str] | np.ndarray
+
+
+@dataclass
+class _Plan:
+    """What ``generate`` / ``generate_frames`` prepare before making frames."""
+
+    ref: Reference
+    speech: AudioInput
+    renderer: Any
+    head_motion: np.ndarray
+    head_scale: np.ndarray
+    expression: np.ndarray
+    warnings: list[str]
+    clock: StageClock
 
 
 @dataclass
@@ -124,35 +141,15 @@ class TalkingHeadPipeline:
         added) instead of sampling them; ``reference_audio`` (16 kHz, aligned with the reference
         frames) is for references given as arrays, whose sound the pipeline cannot read itself.
         """
-        from toolkit.pipeline import models, renderers
-
         started = time.perf_counter()
-        cfg = self.config
         # before any work: a folder or an input as the output would fail (or destroy it) after the whole run
         out_path = check_output_file(out_path, {"reference": reference, "audio": audio})
         for path in (out_path, _views_path(out_path), _pose_plot_path(out_path)):
             remove_stale_temp_files(path)  # left by a run of this output that was killed
-        renderer_name = renderers.resolve_renderer(cfg)
-        models.warm_up(cfg)  # torch, learners and render kernels load while the reference is tracked
-        clock = StageClock(progress, uses_generator=renderer_name == "generator")
-
-        # cheap checks first: a silent or over-long audio is refused before any tracking
-        with clock.stage("load"):
-            speech = load_audio(audio, cfg.max_seconds, cfg.allow_silent_audio)
-        clock.report("load", 0.2, "audio read")
-        motion_source = cfg.motion_source()
-        if motion_source.kind == "file":  # a malformed motion file is refused before any tracking
-            read_motion_file(motion_source.path)  # type: ignore[arg-type]
-        ref = prepare_reference(reference, cfg, clock, reference_indices, reference_audio)
-        warnings = list(_reference_warnings(ref))
-
-        head_motion, head_scale = self.plan_motion(ref, speech, clock)
-        expression = self.plan_expression(ref, speech, clock)
-        clock.report("learners", 1.0, "motion and expression ready")
-
-        with clock.stage("render"):
-            renderer = renderers.make_renderer(renderer_name, ref, cfg)
-        warnings += list(getattr(renderer, "warnings", []))
+        plan = self._plan(reference, audio, progress, reference_indices, reference_audio)
+        ref, speech, renderer, clock, warnings = plan.ref, plan.speech, plan.renderer, plan.clock, plan.warnings
+        head_motion, head_scale, expression = plan.head_motion, plan.head_scale, plan.expression
+        cfg = self.config
         views_path = _views_path(out_path) if cfg.views else None
         pose_plot = _pose_plot_path(out_path) if cfg.views else None
         self._write(ref, speech, renderer, head_motion, head_scale, expression, out_path, views_path, clock)
@@ -176,6 +173,73 @@ class TalkingHeadPipeline:
             wall_seconds=time.perf_counter() - started,
             reference_face=ref.crops[ref.frontal_index],
         )
+
+    def generate_frames(
+        self,
+        reference: ReferenceLike,
+        audio: AudioLike,
+        progress: ProgressFn | None = None,
+        *,
+        reference_indices: Sequence[int] | None = None,
+        reference_audio: np.ndarray | None = None,
+        driving_frames: np.ndarray | None = None,
+    ) -> Iterator[np.ndarray]:
+        """The output frames (uint8 RGB, as ``generate`` would encode them) without encoding anything.
+
+        The array-in / frames-out entry point of the benchmarking suite, so that every method's
+        frames meet the same (or no) codec. ``driving_frames`` (T, H, W, 3) is a driving video
+        given as frames: tracked once, its head motion and expression drive the output
+        (landmark-driven reenactment), whatever the config's motion / expression say.
+        """
+        plan = self._plan(reference, audio, progress, reference_indices, reference_audio, driving_frames)
+        chunks = self._chunks(plan.ref, plan.renderer, plan.head_motion, plan.head_scale, plan.expression, plan.clock)
+        for _, _, _, frames in chunks:
+            yield from frames
+        plan.clock.finish()
+
+    def _plan(
+        self,
+        reference: ReferenceLike,
+        audio: AudioLike,
+        progress: ProgressFn | None,
+        reference_indices: Sequence[int] | None,
+        reference_audio: np.ndarray | None,
+        driving_frames: np.ndarray | None = None,
+    ) -> _Plan:
+        """Everything before the frames: audio, reference, head motion, expression, renderer."""
+        from toolkit.pipeline import models, renderers
+
+        cfg = self.config
+        renderer_name = renderers.resolve_renderer(cfg)
+        models.warm_up(cfg)  # torch, learners and render kernels load while the reference is tracked
+        clock = StageClock(progress, uses_generator=renderer_name == "generator")
+
+        # cheap checks first: a silent or over-long audio is refused before any tracking
+        with clock.stage("load"):
+            speech = load_audio(audio, cfg.max_seconds, cfg.allow_silent_audio)
+        clock.report("load", 0.2, "audio read")
+        motion_source = cfg.motion_source()
+        if motion_source.kind == "file" and driving_frames is None:  # refused before any tracking
+            read_motion_file(motion_source.path)  # type: ignore[arg-type]
+        ref = prepare_reference(reference, cfg, clock, reference_indices, reference_audio)
+        warnings = list(_reference_warnings(ref))
+
+        if driving_frames is not None:  # tracked once, shared by motion and expression
+            drv = track_driving_video(np.asarray(driving_frames), cfg, speech.n_frames, clock)
+            motion, scale = motion_from_track(drv, ref, speech.n_frames)
+            head_motion, head_scale = self._scaled_motion(ref, motion, scale)
+            expression = scale_expression(
+                expression_from_track(drv, ref, speech.n_frames), ref.identity68, cfg.expression_scale
+            )
+        else:
+            head_motion, head_scale = self.plan_motion(ref, speech, clock)
+            expression = self.plan_expression(ref, speech, clock)
+        clock.report("learners", 1.0, "motion and expression ready")
+
+        with clock.stage("render"):
+            renderer = renderers.make_renderer(renderer_name, ref, cfg)
+        warnings += list(getattr(renderer, "warnings", []))
+        return _Plan(ref, speech, renderer, head_motion, head_scale, expression, warnings, clock)
 
     # ------------------------------------------------------------------ planning
     def prepare(
@@ -208,8 +272,11 @@ class TalkingHeadPipeline:
             return motion, np.full(n, ref.scale[ref.frontal_index], np.float32)
 
         motion, scale = motion_from_source(cfg.motion_source(), ref, n, cfg, clock, learned)
+        return self._scaled_motion(ref, motion, scale)
+
+    def _scaled_motion(self, ref: Reference, motion: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         motion, scale = scale_motion(
-            motion, scale, ref.frontal_pose, float(ref.scale[ref.frontal_index]), cfg.motion_scale
+            motion, scale, ref.frontal_pose, float(ref.scale[ref.frontal_index]), self.config.motion_scale
         )
         return motion.astype(np.float32), np.asarray(scale, np.float32)
 
@@ -274,12 +341,10 @@ class TalkingHeadPipeline:
         clock: StageClock,
     ) -> None:
         from toolkit.io.media import VideoWriter
-        from toolkit.pipeline.paste import PasteBack
         from toolkit.pipeline.views import compose_view
 
         cfg = self.config
         n = speech.n_frames
-        paste = PasteBack(ref, cfg.max_paste_side) if cfg.output == "paste-back" else None
         writers = []
         with clock.stage("encode"):
             writer = VideoWriter(out_path, fps=VIDEO_FPS, audio=speech.samples, sr=AUDIO_SAMPLE_RATE, crf=cfg.crf)
@@ -290,21 +355,13 @@ class TalkingHeadPipeline:
                 writers.append(views_writer)
         ok = False
         try:
-            for start in range(0, n, cfg.chunk_frames):
-                stop = min(n, start + cfg.chunk_frames)
-                chunk = renderer.render(head_motion[start:stop], head_scale[start:stop], expression[start:stop], clock)
-                frames = chunk.frames
-                if paste is not None:
-                    with clock.stage("render"):
-                        masks = chunk.mask if chunk.mask is not None else [None] * len(frames)
-                        frames = [paste.apply(f, int(m), a) for f, m, a in zip(frames, chunk.matched, masks)]
+            for start, stop, chunk, frames in self._chunks(ref, renderer, head_motion, head_scale, expression, clock):
                 with clock.stage("encode"):
                     for frame in frames:
                         writer.write(frame)
                     if views_writer is not None:
                         for i in range(stop - start):
                             views_writer.write(compose_view(chunk, i))
-                clock.report("render", stop / n, f"frame {stop}/{n}")
                 clock.report("encode", stop / n, f"frame {stop}/{n}")
             ok = True
         finally:
@@ -314,6 +371,33 @@ class TalkingHeadPipeline:
                         w.close()
                     else:
                         w.abort()
+
+
+    def _chunks(
+        self,
+        ref: Reference,
+        renderer: Any,
+        head_motion: np.ndarray,
+        head_scale: np.ndarray,
+        expression: np.ndarray,
+        clock: StageClock,
+    ) -> Iterator[tuple[int, int, Any, list[np.ndarray]]]:
+        """(start, stop, rendered chunk, output frames) chunk by chunk: rendered, pasted back if configured."""
+        from toolkit.pipeline.paste import PasteBack
+
+        cfg = self.config
+        n = len(head_motion)
+        paste = PasteBack(ref, cfg.max_paste_side) if cfg.output == "paste-back" else None
+        for start in range(0, n, cfg.chunk_frames):
+            stop = min(n, start + cfg.chunk_frames)
+            chunk = renderer.render(head_motion[start:stop], head_scale[start:stop], expression[start:stop], clock)
+            frames = list(chunk.frames)
+            if paste is not None:
+                with clock.stage("render"):
+                    masks = chunk.mask if chunk.mask is not None else [None] * len(frames)
+                    frames = [paste.apply(f, int(m), a) for f, m, a in zip(frames, chunk.matched, masks)]
+            clock.report("render", stop / n, f"frame {stop}/{n}")
+            yield start, stop, chunk, frames
 
 
 def _reference_warnings(ref: Reference) -> list[str]:

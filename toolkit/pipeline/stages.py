@@ -350,11 +350,14 @@ class DrivingTrack:
     source: str
 
 
-def track_driving_video(path: Path, config: GenerationConfig, max_frames: int, clock: StageClock) -> DrivingTrack:
-    """Track another video in chunks (bounded memory), keeping only its motion and expression."""
+def track_driving_video(
+    path: Path | np.ndarray, config: GenerationConfig, max_frames: int, clock: StageClock
+) -> DrivingTrack:
+    """Track another video (a file, or frames (T, H, W, 3) uint8 RGB) in chunks (bounded memory),
+    keeping only its motion and expression."""
     from toolkit.data.preprocess import choose_crop_box
 
-    if is_image_path(path):
+    if not isinstance(path, np.ndarray) and is_image_path(path):
         raise InputFileError(
             f"'{Path(path).name}' is an image.", "Motion or expression can be taken from a video only."
         )
@@ -521,7 +524,12 @@ def motion_from_source(
         scale = arr[:, 6] if arr.shape[1] == 7 else None
         anchor_scale = float(scale[0]) if scale is not None else target_scale
         return retarget_motion(motion6, scale, motion6[0], anchor_scale, reference.frontal_pose, target_scale)
-    drv = track_driving_video(source.path, config, n, clock)  # type: ignore[arg-type]
+    return motion_from_track(track_driving_video(source.path, config, n, clock), reference, n)  # type: ignore[arg-type]
+
+
+def motion_from_track(drv: DrivingTrack, reference: Reference, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A tracked driving video's head motion retargeted onto the reference (before motion scaling)."""
+    target_scale = float(reference.scale[reference.frontal_index])
     motion6 = loop_back_and_forth(drv.head_motion, n)
     scale = loop_back_and_forth(drv.scale, n)
     anchor = drv.head_motion[drv.frontal_index]
@@ -539,7 +547,11 @@ def expression_from_video(
     by the ratio of face sizes so a wide face opens its mouth as wide. The inner-lip gap is set to the
     driver's own (toolkit.render.lips): lips close exactly when the driver's do.
     """
-    drv = track_driving_video(path, config, n, clock)
+    return expression_from_track(track_driving_video(path, config, n, clock), reference, n)
+
+
+def expression_from_track(drv: DrivingTrack, reference: Reference, n: int) -> np.ndarray:
+    """A tracked driving video's expression on the reference identity (see ``expression_from_video``)."""
     neutral = np.median(drv.frontal68, axis=0)
     ratio = _face_width(reference.identity68) / max(_face_width(neutral), 1e-6)
     deltas = loop_back_and_forth(drv.frontal68 - neutral[None], n)
