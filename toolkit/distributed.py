@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,10 @@ def init_ray(options: RayOptions) -> Any:
     }
     # a local start waits a fixed 30 s for its raylet (inside Ray): on a busy machine try again before giving up
     attempts = 1 if options.address else LOCAL_START_ATTEMPTS
+    # ray.init installs a SIGTERM handler of its own and leaves it after shutdown; the process's own handling
+    # (toolkit.io.atomic.interrupt_on_termination: temporary files removed on SIGTERM) is put back after it
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous_sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
     for attempt in range(1, attempts + 1):
         try:
             if options.address:
@@ -69,6 +75,8 @@ def init_ray(options: RayOptions) -> Any:
                     include_dashboard=False,
                     log_to_driver=False,
                 )
+            if previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, previous_sigterm)
             return ray
         except Exception as exc:
             ray.shutdown()
