@@ -70,7 +70,9 @@ def test_two_app_jobs_at_once_give_the_sequential_bytes(inputs, sequential, tmp_
 
     settings = app.AppSettings(output_root=tmp_path)
     handler = app.make_handler(settings)
-    args = [None, str(inputs["face"]), str(inputs["speech"]), OPTIONS["k"], OPTIONS["motion"], None,
+    # the app's inputs: one reference (video or photo), audio, renderer, K, motion, motion file, expression,
+    # expression video, scales, seed, paste-back
+    args = [str(inputs["face"]), str(inputs["speech"]), OPTIONS["renderer"], OPTIONS["k"], OPTIONS["motion"], None,
             OPTIONS["expression"], None, 1.0, 1.0, OPTIONS["seed"], False]  # fmt: skip
     results: list = [None, None]
 

@@ -127,7 +127,9 @@ class Warp3DRenderer:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             self.warp = Warp3D(ref.crops[idx], ReferenceTrack.from_any(full, idx), Warp3DConfig(frontal_index=frontal))
-        self.warnings = [str(w.message) for w in caught]
+        # the mesh's hair note repeats the reference check the pipeline reports before rendering
+        # (toolkit.render.checks.reference_warnings): one message per problem
+        self.warnings = [str(w.message) for w in caught if not str(w.message).startswith("hair over the forehead")]
         self.match_state = MatchState()  # the output video's matcher state, carried from chunk to chunk
 
     def inputs(self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, continuous: bool = False):

@@ -89,7 +89,12 @@ def reference_warnings(
         )
     f68 = np.asarray(frontal68, np.float64)[seen]
     mouth = inner_lip_gap(f68) / np.maximum(np.linalg.norm(f68[:, 48] - f68[:, 54], axis=-1), 1e-9)
-    if mouth.min() > lim.open_mouth:
+    if mouth.min() > lim.open_mouth and len(mouth) == 1:
+        out.append(
+            "the mouth is open in the photo: closed lips will be stretched from open ones; "
+            "a photo with the lips closed (or only slightly parted) looks better"
+        )
+    elif mouth.min() > lim.open_mouth:
         out.append(
             "the mouth is open in every reference frame: closed lips will be stretched from open ones; "
             "use a reference where the person also closes the mouth (a few seconds of speech with pauses)"
