@@ -14,21 +14,13 @@ N_FRAMES = 64
 
 
 def _tracked(relative: str, n: int = N_FRAMES, size: int = 256):
+    # the render benchmark's loader (frames, tracked ReferenceTrack, disentangled motion), not a copy of it
+    from scripts.bench.render_speed import load
+
     path = shared_data_dir() / relative
     if not path.is_file():
         pytest.skip(f"shared clip {path} not found (set TOOLKIT_DATA to the shared data folder)")
-    from toolkit.io.media import read_video
-    from toolkit.motion import disentangle
-    from toolkit.render.warp3d import ReferenceTrack
-    from toolkit.tracking import make_tracker
-
-    frames = read_video(path, fps=25, size=(size, size), max_frames=n)
-    track = make_tracker("mediapipe").track(frames)
-    motion = disentangle(track.landmarks, valid=track.reliable)
-    ref = ReferenceTrack(
-        track.landmarks, motion.rotation, motion.translation, motion.scale, motion.frontal68, track.detected
-    )
-    return frames, ref, motion
+    return load(path, n, size)
 
 
 @pytest.fixture(scope="module")
