@@ -20,6 +20,7 @@ TINY_WHISPER = [
     "loss.velocity=1.0",
     "loss.std_match=0.5",
     "loss.opening=0.5",
+    "loss.opening_correlation=0.5",
     "noisy_tracks=1",
     "optim.steps=4",
 ]
@@ -66,7 +67,7 @@ def test_whisper_learner_trains_predicts_and_records_its_front_end(whisper_run, 
     rows = [json.loads(x) for x in (whisper_run / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in rows if r["event"] == "train"]
     assert len(train_rows) == 4
-    for key in ("loss_mse", "loss_velocity", "loss_std_match", "loss_opening"):
+    for key in ("loss_mse", "loss_velocity", "loss_std_match", "loss_opening", "loss_opening_correlation"):
         assert all(np.isfinite(r[key]) for r in train_rows), key
     val = [r for r in rows if r["event"] == "val"]
     assert val and np.isfinite(val[-1]["val_mouth_lmd_psi"]) and "val_psi_MOC" in val[-1]
@@ -89,14 +90,35 @@ def test_whisper_learner_trains_predicts_and_records_its_front_end(whisper_run, 
     )
     # calibration: on the reference frames the calibrated displacement averages to their true displacement
     ref_audio = rec.audio()[: 16 * SAMPLES_PER_FRAME]
-    on_refs = learner.predict_displacement(ref_audio, refs, ref_audio, smooth_frames=0)
+    on_refs = learner.predict_displacement(ref_audio, refs, ref_audio, smooth_frames=0, pause_gate=False)
     with torch.no_grad():
         to_c = learner.net.to_coeffs
         truth = (to_c(torch.from_numpy(refs)) - to_c(torch.from_numpy(neutral))).mean(0).numpy()
     np.testing.assert_allclose(on_refs.mean(0), truth, atol=1e-4)
+    # the pipeline computes the offset once per reference and passes it to every chunk: the same result
+    offset = learner.calibration_offset(refs, ref_audio)
+    np.testing.assert_allclose(learner.predict(audio, refs, offset=offset), learner.predict(audio, refs, ref_audio))
+    assert learner.calibration_offset(refs[:4], ref_audio[: 4 * SAMPLES_PER_FRAME]) is None  # too few frames
     # chunked inference in the pipeline needs this much context, and passes all reference frames
     assert learner.context_frames == 4 + 25
     assert learner.identity_input(rec.frontal68, 3).shape == rec.frontal68.shape
+
+
+def test_opening_correlation_loss_scores_timing_not_size() -> None:
+    from toolkit.learners.tasks import opening_correlation_loss
+
+    def loss(pred: torch.Tensor, real: torch.Tensor) -> float:
+        return float(opening_correlation_loss(pred, real, opening_std=0.1))
+
+    t = torch.linspace(0, 6.28, 24)
+    real = torch.stack([torch.sin(t), 0.5 * torch.sin(2 * t)])
+    assert loss(real, real) < 0.01  # in time: no loss
+    assert abs(loss(3.0 * real + 1.0, real) - loss(real, real)) < 0.01  # size and offset are other terms' job
+    assert loss(-real, real) > 1.9  # opening when the real mouth closes
+    assert 0.1 < loss(torch.roll(real, 4, dims=1), real) < 1.9  # late lips cost in between
+    # a flat real segment (silence) weighs nothing next to a moving one
+    flat = torch.stack([torch.zeros(24), torch.sin(t)])
+    assert loss(torch.stack([torch.randn(24), torch.sin(t)]), flat) < 0.01
 
 
 def test_logmel_ablation_uses_the_same_identity_and_losses(records, speech_dir, tmp_path) -> None:  # noqa: F811

@@ -80,6 +80,9 @@ class ExpressionLossConfig:
     std_match: float = 0.0
     #: L1 of the predicted vs real inner-lip opening (canonical units / its std): closures and wide vowels
     opening: float = 0.0
+    #: 1 - Pearson correlation of the predicted and real inner-lip opening over a segment, segments weighted
+    #: by the real opening's spread (MOC, the lip-sync score, as a loss: timing, not only size)
+    opening_correlation: float = 0.0
 
 
 @dataclass

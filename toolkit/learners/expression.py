@@ -309,6 +309,38 @@ class ExpressionLearner:
         ]
         return torch.cat(out).numpy() if out else np.zeros((0, self.net.config.n_components), np.float32)
 
+    def calibration_offset(
+        self,
+        identity_landmarks68: np.ndarray,
+        reference_audio: np.ndarray,
+        *,
+        batch_size: int = 1024,
+        normalise: bool = True,
+    ) -> np.ndarray | None:
+        """(k,) Psi's constant error for this person, from the reference frames and their audio (subtracted
+        from every prediction); None with fewer than :data:`MIN_CALIBRATION_FRAMES` reference frames.
+
+        On the reference frames the true displacement from the identity is known: what Psi predicts there
+        minus that truth, on average, is its offset for this face. Computed once per reference (the pipeline
+        keeps it with the reference, so chunked prediction calibrates every chunk alike)."""
+        ident, n_ref = reference_identity(identity_landmarks68, self.config.identity)
+        if n_ref < MIN_CALIBRATION_FRAMES:
+            return None
+        ref_audio = _check_audio(reference_audio)
+        prep = normalise_loudness if normalise else (lambda a: a)
+        ref_windows = self.audio_inputs(prep(ref_audio))[:n_ref]
+        if len(ref_windows) < n_ref:
+            raise ToolkitError(
+                f"Reference audio covers {len(ref_windows)} frames but {n_ref} reference frames were given.",
+                f"Pass the audio of the reference frames: {n_ref * SAMPLES_PER_FRAME} samples at 16 kHz.",
+            )
+        truth = np.zeros(self.config.n_components, np.float32)
+        if self.config.identity == "neutral":
+            with torch.no_grad():
+                refs = torch.from_numpy(np.asarray(identity_landmarks68, np.float32)[:n_ref])
+                truth = (self.net.to_coeffs(refs) - self.net.to_coeffs(torch.from_numpy(ident))).mean(0).numpy()
+        return self._raw_displacement(ref_windows, ident, n_ref, batch_size).mean(axis=0) - truth
+
     def predict_displacement(
         self,
         audio: np.ndarray,
@@ -318,29 +350,29 @@ class ExpressionLearner:
         batch_size: int = 1024,
         normalise: bool = True,
         smooth_frames: float = SMOOTH_FRAMES,
+        offset: np.ndarray | None = None,
+        pause_gate: bool = True,
     ) -> np.ndarray:
-        """(T, k) PCA displacement of every frame from the reference identity (calibrated, smoothed)."""
+        """(T, k) PCA displacement of every frame from the reference identity (calibrated, gated, smoothed).
+
+        ``offset``: a :meth:`calibration_offset` computed before (then ``reference_audio`` is not needed).
+        ``pause_gate``: where Silero VAD hears no voice for 0.4 s or more (pauses, noise, music) the
+        displacement goes to zero, i.e. the person's neutral (closed) mouth (:func:`toolkit.audio.vad.speech_gate`).
+        """
         audio = _check_audio(audio)
         ident, n_ref = reference_identity(identity_landmarks68, self.config.identity)
         prep = normalise_loudness if normalise else (lambda a: a)
         delta = self._raw_displacement(self.audio_inputs(prep(audio)), ident, n_ref, batch_size)
-        if reference_audio is not None and n_ref >= MIN_CALIBRATION_FRAMES:
-            ref_audio = _check_audio(reference_audio)
-            ref_windows = self.audio_inputs(prep(ref_audio))[:n_ref]
-            if len(ref_windows) < n_ref:
-                raise ToolkitError(
-                    f"Reference audio covers {len(ref_windows)} frames but {n_ref} reference frames were given.",
-                    f"Pass the audio of the reference frames: {n_ref * SAMPLES_PER_FRAME} samples at 16 kHz.",
-                )
-            # on the reference frames the true displacement from the identity is known: what Psi predicts
-            # there minus that truth, on average, is its constant offset for this person
-            truth = np.zeros(self.config.n_components, np.float32)
-            if self.config.identity == "neutral":
-                with torch.no_grad():
-                    refs = torch.from_numpy(np.asarray(identity_landmarks68, np.float32)[:n_ref])
-                    truth = (self.net.to_coeffs(refs) - self.net.to_coeffs(torch.from_numpy(ident))).mean(0).numpy()
-            bias = self._raw_displacement(ref_windows, ident, n_ref, batch_size).mean(axis=0) - truth
-            delta = delta - bias
+        if offset is None and reference_audio is not None:
+            offset = self.calibration_offset(
+                identity_landmarks68, reference_audio, batch_size=batch_size, normalise=normalise
+            )
+        if offset is not None:
+            delta = delta - np.asarray(offset, np.float32)[None]
+        if pause_gate and self.config.frontend == "whisper":
+            from toolkit.audio.vad import speech_gate
+
+            delta = delta * speech_gate(audio, len(delta))[:, None]
         if smooth_frames > 0 and len(delta) > 1:
             from scipy.ndimage import gaussian_filter1d
 
@@ -356,6 +388,8 @@ class ExpressionLearner:
         batch_size: int = 1024,
         normalise: bool = True,
         smooth_frames: float = SMOOTH_FRAMES,
+        offset: np.ndarray | None = None,
+        pause_gate: bool = True,
     ) -> np.ndarray:
         """(T, 68, 3) frontalised landmarks: the reference identity plus the predicted expression displacement."""
         ident, _ = reference_identity(identity_landmarks68, self.config.identity)
@@ -366,6 +400,8 @@ class ExpressionLearner:
             batch_size=batch_size,
             normalise=normalise,
             smooth_frames=smooth_frames,
+            offset=offset,
+            pause_gate=pause_gate,
         )
         with torch.no_grad():
             disp = self.net.displacement_to_landmarks(torch.from_numpy(delta)).numpy()

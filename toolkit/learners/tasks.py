@@ -77,6 +77,18 @@ def reference_frame(motion: np.ndarray, tau: int) -> int:
 # ================================================================== expression
 
 
+def opening_correlation_loss(pred: torch.Tensor, real: torch.Tensor, opening_std: float) -> torch.Tensor:
+    """(S, T) predicted and real openings per segment -> mean over segments of 1 - Pearson correlation,
+    each segment weighted by the real opening's std (a segment of silence has no timing to learn; the
+    small floor keeps a flat prediction from dividing by zero)."""
+    p = pred - pred.mean(dim=1, keepdim=True)
+    r = real - real.mean(dim=1, keepdim=True)
+    floor = (0.05 * opening_std) ** 2
+    corr = (p * r).mean(dim=1) / torch.sqrt((p.square().mean(dim=1) + floor) * (r.square().mean(dim=1) + floor))
+    weight = r.square().mean(dim=1).sqrt()
+    return ((1.0 - corr) * weight).sum() / weight.sum().clamp(min=1e-9)
+
+
 def _opening_direction(components: np.ndarray) -> np.ndarray:
     """(k,) coefficients -> signed inner-lip opening (mean lower-minus-upper y of the 3 inner-lip pairs)."""
     from eval.metrics.lipsync import INNER_LIP_PAIRS
@@ -273,6 +285,10 @@ class ExpressionTask:
             terms["std_match"] = ((p_seg.std(dim=1) - t_seg.std(dim=1)).abs() / scale).mean()
         if w.opening > 0:
             terms["opening"] = ((pred - target) @ self.opening_direction).abs().mean() / self.opening_std
+        if w.opening_correlation > 0:
+            terms["opening_correlation"] = opening_correlation_loss(
+                p_seg @ self.opening_direction, t_seg @ self.opening_direction, self.opening_std
+            )
         loss = sum(getattr(w, k) * v for k, v in terms.items())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
