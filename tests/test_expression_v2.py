@@ -21,6 +21,8 @@ TINY_WHISPER = [
     "loss.std_match=0.5",
     "loss.opening=0.5",
     "loss.opening_correlation=0.5",
+    "loss.smoothed_prediction=true",
+    "net.smooth_frames=2.0",
     "noisy_tracks=1",
     "optim.steps=4",
 ]
@@ -74,6 +76,7 @@ def test_whisper_learner_trains_predicts_and_records_its_front_end(whisper_run, 
 
     learner = ExpressionLearner.load(whisper_run / "model")
     assert learner.config.frontend == "whisper" and learner.config.identity == "neutral"
+    assert learner.config.smooth_frames == 2.0  # inference smooths as training did
     front = learner.info["data"]["frontend"]
     assert front["model_sha256"] == PACKAGE_MODEL_SHA256["model.bin"] and "tiny.en" in front["model"]
 
@@ -102,6 +105,17 @@ def test_whisper_learner_trains_predicts_and_records_its_front_end(whisper_run, 
     # chunked inference in the pipeline needs this much context, and passes all reference frames
     assert learner.context_frames == 4 + 25
     assert learner.identity_input(rec.frontal68, 3).shape == rec.frontal68.shape
+
+
+def test_training_smooths_the_prediction_as_inference_does() -> None:
+    from scipy.ndimage import gaussian_filter1d
+
+    from toolkit.learners.tasks import smooth_over_time
+
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 24, 5)).astype(np.float32))
+    np.testing.assert_allclose(
+        smooth_over_time(x, 2.0).numpy(), gaussian_filter1d(x.numpy(), 2.0, axis=1, mode="nearest"), atol=1e-5
+    )
 
 
 def test_opening_correlation_loss_scores_timing_not_size() -> None:

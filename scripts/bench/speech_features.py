@@ -6,6 +6,7 @@
 * real-time factor (compute seconds per second of audio, wall clock, one thread) of the Whisper
   encoder features (``toolkit.audio.whisper``, no cache) and, as the baseline in the same run, of the
   v1 log-mel window front end (``toolkit.audio.features.audio_windows`` + ``LogMel``); their ratio;
+* the Silero VAD speech gate (``toolkit.audio.vad``, per video frame) on the same audio;
 * the expression learner's whole ``predict`` on ``--seconds`` of audio (features + network), cold cache;
 * peak resident memory (ru_maxrss) of a child process that runs the pipeline's chunked expression
   prediction (``toolkit.pipeline.models.predict_expression`` chunks of 60 s) on ``--long-seconds`` of audio.
@@ -100,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
 
     t_whisper = _timed(lambda: front.compute(audio, n))
     t_logmel = _timed(run_logmel)
+    from toolkit.audio.vad import frame_speech_probability
+
+    frame_speech_probability(audio[:16000], 25)  # load the model once, outside the timing
+    t_vad = _timed(lambda: frame_speech_probability(audio, n))
     learner = ExpressionLearner.load(args.expression)
     refs = np.load(Path(args.expression) / "expression_pca.npz")["mean"].reshape(1, 68, 3).astype(np.float32)
     with tempfile.TemporaryDirectory() as cache:
@@ -126,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "whisper_features_rtf": t_whisper / args.seconds,
         "logmel_baseline_rtf": t_logmel / args.seconds,
         "whisper_over_logmel": t_whisper / max(t_logmel, 1e-9),
+        "silero_vad_rtf": t_vad / args.seconds,
         "expression_predict_rtf_cold_cache": t_predict / args.seconds,
         "expression_frontend": learner.config.frontend,
         "long_audio_seconds": args.long_seconds,

@@ -83,6 +83,8 @@ class ExpressionLossConfig:
     #: 1 - Pearson correlation of the predicted and real inner-lip opening over a segment, segments weighted
     #: by the real opening's spread (MOC, the lip-sync score, as a loss: timing, not only size)
     opening_correlation: float = 0.0
+    #: compute every term on the prediction smoothed over time as inference smooths it (net.smooth_frames)
+    smoothed_prediction: bool = False
 
 
 @dataclass

@@ -111,6 +111,10 @@ class ExpressionNetConfig:
     frame_dim: int = 48
     #: reference identity: "mean" of the reference frames (v1) or their "neutral" (low-opening) mouth (v2)
     identity: str = "mean"
+    #: Gaussian smoothing of the predicted displacements over time (sigma, frames) at inference; with the
+    #: training option ``loss.smoothed_prediction`` the loss sees the same smoothing, so the network puts its
+    #: amplitude into motion that survives it instead of frame-to-frame jitter
+    smooth_frames: float = SMOOTH_FRAMES
 
 
 def _conv_out(n: int, stride: int) -> int:
@@ -349,13 +353,14 @@ class ExpressionLearner:
         *,
         batch_size: int = 1024,
         normalise: bool = True,
-        smooth_frames: float = SMOOTH_FRAMES,
+        smooth_frames: float | None = None,
         offset: np.ndarray | None = None,
         pause_gate: bool = True,
     ) -> np.ndarray:
         """(T, k) PCA displacement of every frame from the reference identity (calibrated, gated, smoothed).
 
         ``offset``: a :meth:`calibration_offset` computed before (then ``reference_audio`` is not needed).
+        ``smooth_frames``: Gaussian sigma over time (None = the checkpoint's ``net.smooth_frames``; 0 = off).
         ``pause_gate``: where Silero VAD hears no voice for 0.4 s or more (pauses, noise, music) the
         displacement goes to zero, i.e. the person's neutral (closed) mouth (:func:`toolkit.audio.vad.speech_gate`).
         """
@@ -373,6 +378,8 @@ class ExpressionLearner:
             from toolkit.audio.vad import speech_gate
 
             delta = delta * speech_gate(audio, len(delta))[:, None]
+        if smooth_frames is None:
+            smooth_frames = self.config.smooth_frames
         if smooth_frames > 0 and len(delta) > 1:
             from scipy.ndimage import gaussian_filter1d
 
@@ -387,7 +394,7 @@ class ExpressionLearner:
         *,
         batch_size: int = 1024,
         normalise: bool = True,
-        smooth_frames: float = SMOOTH_FRAMES,
+        smooth_frames: float | None = None,
         offset: np.ndarray | None = None,
         pause_gate: bool = True,
     ) -> np.ndarray:

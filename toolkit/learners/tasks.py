@@ -77,6 +77,19 @@ def reference_frame(motion: np.ndarray, tau: int) -> int:
 # ================================================================== expression
 
 
+def smooth_over_time(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(S, T, k) -> the same smoothed along T by a Gaussian of ``sigma`` frames (edges repeated), as
+    inference smooths (scipy ``gaussian_filter1d``, mode "nearest", truncated at 4 sigma)."""
+    radius = int(4.0 * sigma + 0.5)
+    taps = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).view(1, 1, -1)
+    s, t, k = x.shape
+    flat = x.permute(0, 2, 1).reshape(s * k, 1, t)
+    flat = F.pad(flat, (radius, radius), mode="replicate")
+    return F.conv1d(flat, kernel).reshape(s, k, t).permute(0, 2, 1)
+
+
 def opening_correlation_loss(pred: torch.Tensor, real: torch.Tensor, opening_std: float) -> torch.Tensor:
     """(S, T) predicted and real openings per segment -> mean over segments of 1 - Pearson correlation,
     each segment weighted by the real opening's std (a segment of silence has no timing to learn; the
@@ -275,8 +288,10 @@ class ExpressionTask:
             torch.from_numpy(b["windows"]), torch.from_numpy(b["reference"]), torch.from_numpy(b["n_reference"])
         )
         target = torch.from_numpy(b["target"])
-        terms = {"mse": F.mse_loss(pred, target) / self.loss_norm}
         seg = (-1, cfg.segment_frames, pred.shape[-1])
+        if w.smoothed_prediction and cfg.net.smooth_frames > 0:
+            pred = smooth_over_time(pred.reshape(seg), cfg.net.smooth_frames).reshape(pred.shape)
+        terms = {"mse": F.mse_loss(pred, target) / self.loss_norm}
         p_seg, t_seg = pred.reshape(seg), target.reshape(seg)
         scale = self.net.coeff_scale
         if w.velocity > 0:
