@@ -28,7 +28,7 @@ def speech() -> np.ndarray:
 def test_packaged_model_is_found_and_checked() -> None:
     if vad.importlib.util.find_spec(vad.PACKAGE_MODULE) is None:
         pytest.skip("silero-vad not installed")
-    assert vad.model_path().name == "silero_vad.onnx"
+    assert vad.model_path().name == Path(vad.MODEL_FILE).name == "silero_vad_16k_sequence.onnx"
 
 
 def test_speech_is_speech_and_silence_is_not(speech: np.ndarray) -> None:
@@ -52,11 +52,14 @@ def test_missing_or_corrupt_model_names_the_package(monkeypatch: pytest.MonkeyPa
         vad.model_path()
     monkeypatch.undo()
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "silero_vad.onnx").write_bytes(b"not a model")
+    (tmp_path / vad.MODEL_FILE).write_bytes(b"not a model")
 
     from types import SimpleNamespace
 
     spec = SimpleNamespace(submodule_search_locations=[str(tmp_path)])
     monkeypatch.setattr(vad.importlib.util, "find_spec", lambda name: spec)
-    with pytest.raises(WeightsNotFoundError, match=r"silero-vad==6\.2\.3"):
+    with pytest.raises(WeightsNotFoundError, match=r"corrupt(.|\n)*silero-vad==6\.2\.3"):
+        vad.model_path()
+    (tmp_path / vad.MODEL_FILE).unlink()
+    with pytest.raises(WeightsNotFoundError, match=r"missing from the installed package"):
         vad.model_path()

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME
+from toolkit.constants import SAMPLES_PER_FRAME
 from toolkit.errors import ToolkitError, WeightsNotFoundError
 
 PACKAGE_NAME = "silero-vad"
