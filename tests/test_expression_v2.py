@@ -107,6 +107,25 @@ def test_whisper_learner_trains_predicts_and_records_its_front_end(whisper_run, 
     assert learner.identity_input(rec.frontal68, 3).shape == rec.frontal68.shape
 
 
+def test_pipeline_calibrates_once_per_reference_and_not_a_photo(whisper_run, records) -> None:  # noqa: F811
+    from types import SimpleNamespace
+
+    from toolkit.learners.expression import ExpressionLearner
+    from toolkit.pipeline.models import expression_offset
+
+    learner = ExpressionLearner.load(whisper_run / "model")
+    rec = _clip(records, "Input_00010")
+    refs, ref_audio = rec.frontal68[:16], rec.audio()[: 16 * SAMPLES_PER_FRAME]
+    video = SimpleNamespace(frontal68=refs, frontal_index=0, audio=ref_audio, is_still=False, n_frames=16, cache={})
+    offset = expression_offset(video, learner)
+    np.testing.assert_allclose(offset, learner.calibration_offset(refs, ref_audio))
+    assert video.cache["expression_offset"] is offset and expression_offset(video, learner) is offset  # once
+    photo = SimpleNamespace(frontal68=refs[:1], frontal_index=0, audio=None, is_still=True, n_frames=1, cache={})
+    assert expression_offset(photo, learner) is None
+    silent = SimpleNamespace(**{**vars(video), "audio": np.zeros_like(ref_audio), "cache": {}})
+    assert expression_offset(silent, learner) is None  # no speech to calibrate on
+
+
 def test_training_smooths_the_prediction_as_inference_does() -> None:
     from scipy.ndimage import gaussian_filter1d
 
