@@ -60,6 +60,12 @@ class NoFaceError(ToolkitError):
         super().__init__(problem, fix)
 
 
+class ConfigError(ToolkitError):
+    """An option or a configuration file (generation, learners, generator) has an unusable value."""
+
+    code = "bad-config"
+
+
 class WeightsNotFoundError(ToolkitError):
     """Pretrained weights are needed but are not present locally."""
 

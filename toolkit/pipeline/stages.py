@@ -65,7 +65,7 @@ class Reference:
     track: Any = None
     motion: Any = None
     #: objects built from this reference and reused (e.g. its renderer), keyed by name
-    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def n_frames(self) -> int:
