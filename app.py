@@ -285,12 +285,12 @@ def make_handler(settings: AppSettings):
                 yield None, None, None, None, None, _stage_html(done, active, used), ""
         worker.join()
         if "error" in box:
-            exc = box["error"]
-            if isinstance(exc, ToolkitError):
-                raise gr.Error(str(exc), title="Cannot generate", print_exception=False)
-            log.error("generation failed:\n%s", "".join(traceback.format_exception(exc)))
+            failure = box["error"]
+            if isinstance(failure, ToolkitError):
+                raise gr.Error(str(failure), title="Cannot generate", print_exception=False)
+            log.error("generation failed:\n%s", "".join(traceback.format_exception(failure)))
             raise gr.Error(
-                f"Something went wrong inside the generator ({type(exc).__name__}: {exc}). "
+                f"Something went wrong inside the generator ({type(failure).__name__}: {failure}). "
                 "Try another reference or audio; if it keeps happening, please report it.",
                 title="Internal error",
                 print_exception=False,

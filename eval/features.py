@@ -81,8 +81,9 @@ class FeatureCache:
 
     def save(self, key: str, feature: str, config: Any, arrays: dict[str, np.ndarray]) -> None:
         path = self.path(key, feature, config)
+        named: dict[str, Any] = dict(arrays)  # np.savez's stubs type **kwds as its own keywords
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **named)
 
     def summary(self) -> dict[str, dict[str, int]]:
         names = sorted(set(self.hits) | set(self.misses))

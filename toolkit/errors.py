@@ -7,7 +7,7 @@ message must stand on its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 class ToolkitError(Exception):
@@ -72,7 +72,7 @@ class WeightsNotFoundError(ToolkitError):
     code = "weights-missing"
 
 
-def frame_ranges(frames: Sequence[int]) -> str:
+def frame_ranges(frames: Iterable[int]) -> str:
     """Compact human-readable frame list: [0,1,2,5,7,8] -> '0-2, 5, 7-8'."""
     frames = sorted(set(int(f) for f in frames))
     if not frames:

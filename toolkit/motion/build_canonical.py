@@ -122,7 +122,8 @@ def load_tracks(folder: Path) -> tuple[list[str], list[np.ndarray], list[tuple[i
 
 def build_canonical(
     names: list[str], clips: list[np.ndarray], sizes: list[tuple[int, int]], frames: int
-) -> CanonicalFace:
+) -> tuple[CanonicalFace, list[np.ndarray]]:
+    """The canonical face, and each clip's frontalised frames (for the non-rigid residual)."""
     from toolkit.tracking.landmarks68 import mediapipe_to_68
 
     geom = read_mediapipe_geometry()
@@ -159,7 +160,7 @@ def build_canonical(
         stable_ibug68=np.asarray(STABLE_68, np.int64),
         version=CANONICAL_VERSION,
         provenance=provenance,
-    ), frontals  # type: ignore[return-value]
+    ), frontals
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         names, clips, sizes = load_tracks(args.tracks)
     else:
         names, clips, sizes = track_clips(args.data, args.frames)
-    face, frontals = build_canonical(names, clips, sizes, args.frames)  # type: ignore[misc]
+    face, frontals = build_canonical(names, clips, sizes, args.frames)
     save_canonical(args.out, face)
     iod = float(np.linalg.norm(face.mediapipe[33] - face.mediapipe[263]))
     res = nonrigid_residual(frontals, iod)
