@@ -42,9 +42,9 @@ from typing import Any
 import gradio as gr
 
 from toolkit.errors import InputFileError, ToolkitError
+from toolkit.io.formats import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from toolkit.paths import PROJECT_ROOT, assets_dir, shared_dir
 from toolkit.pipeline.config import K_RANGE, SCALE_RANGE, GenerationConfig
-from toolkit.pipeline.inputs import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from toolkit.pipeline.progress import STAGES, ProgressEvent
 
 log = logging.getLogger("talking-head-app")

@@ -47,13 +47,13 @@ import numpy as np
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, MediaError, NoAudioError, SilentAudioError, ToolkitError
 from toolkit.io.atomic import atomic_path, interrupts_deferred, make_temp_file
+from toolkit.io.formats import AUDIO_SUFFIXES
 
 PathLike = str | os.PathLike[str]
 #: a crop box in pixels of the (rotation-corrected) source frame: x0, y0, x1, y1 (x1, y1 exclusive)
 CropBox = tuple[int, int, int, int]
 
 #: extensions tried, in order, by :func:`find_paired_audio`
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".m4a", ".aac", ".mp3", ".ogg", ".opus", ".mp2")
 #: input formats ffmpeg reports for single still images
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "j2k_pipe", "qoi_pipe")
 
@@ -612,15 +612,14 @@ def check_not_silent(
 def find_paired_audio(video_path: PathLike) -> Path | None:
     """The separate audio file that belongs to a video without sound, or None.
 
-    Looks for the same file stem with an audio extension (``.wav``, ``.flac``, ``.m4a``,
-    ``.aac``, ``.mp3``, ``.ogg``, ``.opus``, ``.mp2``) beside the video (the shared data's
-    convention: ``clip.mp4`` + ``clip.wav``), then in sibling folders named ``wav`` or
-    ``audio`` (``.../video/clip.mp4`` + ``.../wav/clip.wav``).
+    Looks for the same file stem with an audio extension (``toolkit.io.formats.AUDIO_SUFFIXES``)
+    beside the video (the shared data's convention: ``clip.mp4`` + ``clip.wav``), then in sibling
+    folders named ``wav`` or ``audio`` (``.../video/clip.mp4`` + ``.../wav/clip.wav``).
     """
     v = Path(video_path)
     folders = [v.parent] + [v.parent.parent / name for name in ("wav", "audio", "audios")]
     for folder in folders:
-        for ext in AUDIO_EXTENSIONS:
+        for ext in AUDIO_SUFFIXES:
             for cand in (folder / (v.stem + ext), folder / (v.stem + ext.upper())):
                 if cand != v and cand.is_file() and cand.stat().st_size > 0:
                     return cand
@@ -969,7 +968,6 @@ def write_video(
 
 
 __all__ = [
-    "AUDIO_EXTENSIONS",
     "CropBox",
     "MediaInfo",
     "VideoWriter",

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.io.formats import VIDEO_SUFFIXES
 from toolkit.motion.canonical import (
     CANONICAL_FILE,
     CANONICAL_VERSION,
@@ -35,8 +36,6 @@ from toolkit.motion.canonical import (
     save_canonical,
 )
 from toolkit.motion.rigid import umeyama
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mpg", ".avi", ".mkv")
 
 
 def _align(

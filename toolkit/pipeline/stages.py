@@ -24,9 +24,9 @@ import numpy as np
 
 from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, NoFaceError
+from toolkit.io.formats import AUDIO_SUFFIXES
 from toolkit.pipeline.config import GenerationConfig, Source
 from toolkit.pipeline.inputs import (
-    AUDIO_SUFFIXES,
     MAX_WORK_SIDE,
     as_frame_array,
     check_file,
@@ -419,13 +419,9 @@ def track_driving_video(
 # ---------------------------------------------------------------------------- motion sources
 def loop_back_and_forth(sequence: np.ndarray, n: int) -> np.ndarray:
     """``n`` items of ``sequence`` played forwards then backwards (no jump at the seam)."""
-    m = len(sequence)
-    if m == 1:
-        return np.repeat(sequence, n, axis=0)
-    period = 2 * m - 2
-    idx = np.arange(n) % period
-    idx = np.where(idx < m, idx, period - idx)
-    return sequence[idx]
+    from toolkit.timeline import back_and_forth
+
+    return sequence[back_and_forth(n, len(sequence))]
 
 
 def _rotations(axis_angle: np.ndarray):

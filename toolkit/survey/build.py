@@ -36,9 +36,9 @@ from pathlib import Path
 from toolkit.errors import InputFileError
 from toolkit.io.atomic import atomic_dir, write_json_atomic, write_text_atomic
 from toolkit.io.csvsafe import safe_row
+from toolkit.io.formats import IMAGE_SUFFIXES
 from toolkit.survey.anchors import ANCHOR_KINDS, make_anchor_video
 from toolkit.survey.encode import (
-    IMAGE_SUFFIXES,
     EncodeSettings,
     Variation,
     draw_variation,

@@ -21,8 +21,7 @@ from pathlib import Path
 
 from toolkit.errors import InputFileError, MediaError
 from toolkit.io.atomic import atomic_path
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+from toolkit.io.formats import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
