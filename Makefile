@@ -44,6 +44,7 @@ test: $(STAMP)
 	# browser tests drive Debian's chromium; CI installs it (elsewhere they skip when it is absent)
 	if [ -n "$$CI" ]; then bash scripts/ci/install_browser.sh; fi
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 app: $(STAMP)

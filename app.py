@@ -42,9 +42,9 @@ from typing import Any
 import gradio as gr
 
 from toolkit.errors import InputFileError, ToolkitError
-from toolkit.paths import PROJECT_ROOT, shared_dir
-from toolkit.pipeline.config import GenerationConfig
-from toolkit.pipeline.inputs import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from toolkit.io.formats import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from toolkit.paths import PROJECT_ROOT, assets_dir, shared_dir
+from toolkit.pipeline.config import K_RANGE, SCALE_RANGE, GenerationConfig
 from toolkit.pipeline.progress import STAGES, ProgressEvent
 
 log = logging.getLogger("talking-head-app")
@@ -82,20 +82,34 @@ STAGE_LABELS = {
 }
 
 
+def _env_number(name: str, default: float, kind: type) -> Any:
+    """A limit from the environment, read when the settings are made (not at import), checked."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return kind(default)
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ToolkitError(f"{name}={text!r} is not a {kind.__name__} number.", f"Set e.g. {name}={default}.") from None
+    if value < 0:
+        raise ToolkitError(f"{name}={text!r} is negative.", f"Set e.g. {name}={default}.")
+    return value
+
+
 @dataclass
 class AppSettings:
     """Limits and serving options of the app."""
 
-    max_seconds: float = float(os.environ.get("APP_MAX_SECONDS", "60"))
-    concurrency: int = int(os.environ.get("APP_CONCURRENCY", "2"))
-    queue_size: int = int(os.environ.get("APP_QUEUE_SIZE", "16"))
-    max_file_mb: int = int(os.environ.get("APP_MAX_FILE_MB", "100"))
+    max_seconds: float = field(default_factory=lambda: _env_number("APP_MAX_SECONDS", 60, float))
+    concurrency: int = field(default_factory=lambda: _env_number("APP_CONCURRENCY", 2, int))
+    queue_size: int = field(default_factory=lambda: _env_number("APP_QUEUE_SIZE", 16, int))
+    max_file_mb: int = field(default_factory=lambda: _env_number("APP_MAX_FILE_MB", 100, int))
     #: where generated files are written (one folder per request, oldest removed beyond ``keep_runs``)
     output_root: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "talking-head-app")
     keep_runs: int = 64
     #: Gradio's own copies of uploads and results are deleted this many seconds after they were made
     #: (``delete_cache``); without it they stay until the server stops (up to max_file_mb per upload)
-    cache_max_age_s: int = int(os.environ.get("APP_CACHE_MAX_AGE_S", "3600"))
+    cache_max_age_s: int = field(default_factory=lambda: _env_number("APP_CACHE_MAX_AGE_S", 3600, int))
     #: base generation options (the UI overrides the controls it shows)
     base_config: GenerationConfig = field(default_factory=GenerationConfig)
 
@@ -271,12 +285,12 @@ def make_handler(settings: AppSettings):
                 yield None, None, None, None, None, _stage_html(done, active, used), ""
         worker.join()
         if "error" in box:
-            exc = box["error"]
-            if isinstance(exc, ToolkitError):
-                raise gr.Error(str(exc), title="Cannot generate", print_exception=False)
-            log.error("generation failed:\n%s", "".join(traceback.format_exception(exc)))
+            failure = box["error"]
+            if isinstance(failure, ToolkitError):
+                raise gr.Error(str(failure), title="Cannot generate", print_exception=False)
+            log.error("generation failed:\n%s", "".join(traceback.format_exception(failure)))
             raise gr.Error(
-                f"Something went wrong inside the generator ({type(exc).__name__}: {exc}). "
+                f"Something went wrong inside the generator ({type(failure).__name__}: {failure}). "
                 "Try another reference or audio; if it keeps happening, please report it.",
                 title="Internal error",
                 print_exception=False,
@@ -398,7 +412,7 @@ def example_files(settings: AppSettings) -> dict[str, Path]:
         Image.fromarray(image).save(tmp)
         os.replace(tmp, files["photo"])
     if not files["video"].exists():
-        shutil.copyfile(PROJECT_ROOT / "assets" / "example_video.mp4", files["video"])
+        shutil.copyfile(assets_dir() / "example_video.mp4", files["video"])
     for key, (start, stop) in zip(("photo_speech", "video_speech"), EXAMPLE_SENTENCES):
         if not files[key].exists():
             from toolkit.io.media import read_audio
@@ -479,7 +493,7 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
             cache_examples=False,
         )
         with gr.Accordion("More controls", open=False):
-            k = gr.Slider(1, 32, value=defaults.k, step=1, label="K reference frames")
+            k = gr.Slider(*K_RANGE, value=defaults.k, step=1, label="K reference frames")
             motion = gr.Dropdown(MOTION_CHOICES, value="learned", label="Head motion")
             motion_file = gr.File(
                 label="Motion video or .npy/.csv file", file_types=[*VIDEO_SUFFIXES, ".npy", ".csv"],
@@ -487,8 +501,8 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
             )
             expression = gr.Dropdown(EXPRESSION_CHOICES, value="audio", label="Expression")
             expression_video = gr.Video(label="Expression video", sources=["upload"], visible=False)
-            expression_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="Expression scale")
-            motion_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="Head motion scale")
+            expression_scale = gr.Slider(*SCALE_RANGE, value=1.0, step=0.05, label="Expression scale")
+            motion_scale = gr.Slider(*SCALE_RANGE, value=1.0, step=0.05, label="Head motion scale")
             seed = gr.Number(value=0, precision=0, label="Seed")
             paste_back = gr.Checkbox(value=False, label="Paste the face back into the full frame")
         with gr.Accordion("Intermediate products (paper Sec. 4)", open=False):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from toolkit.errors import ToolkitError, WeightsNotFoundError
 from toolkit.io.hashing import file_sha256
-from toolkit.paths import PROJECT_ROOT
+from toolkit.paths import PROJECT_ROOT, cache_dir, is_source_checkout
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,12 @@ NPM_MODELS: dict[str, NpmModel] = {
 
 
 def npm_models_dir() -> Path:
-    """Where fetched npm models live: ``$TOOLKIT_NPM_MODELS`` or ``models/npm`` in the checkout (git-ignored)."""
+    """Where fetched npm models live: ``$TOOLKIT_NPM_MODELS``, else ``models/npm`` in a source checkout
+    (git-ignored), else the user cache (a wheel install must not write into site-packages)."""
     env = os.environ.get("TOOLKIT_NPM_MODELS")
-    return Path(env) if env else PROJECT_ROOT / "models" / "npm"
+    if env:
+        return Path(env)
+    return PROJECT_ROOT / "models" / "npm" if is_source_checkout() else cache_dir() / "models" / "npm"
 
 
 def model_path(name: str, root: Path | None = None) -> Path:

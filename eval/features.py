@@ -81,8 +81,9 @@ class FeatureCache:
 
     def save(self, key: str, feature: str, config: Any, arrays: dict[str, np.ndarray]) -> None:
         path = self.path(key, feature, config)
+        named: dict[str, Any] = dict(arrays)  # np.savez's stubs type **kwds as its own keywords
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **named)
 
     def summary(self) -> dict[str, dict[str, int]]:
         names = sorted(set(self.hits) | set(self.misses))
@@ -116,6 +117,7 @@ class FeatureExtractor:
         self._embedder: FaceEmbedder | None = None
         self._tracker: Any = None
         self._syncnet: Any = None
+        self._syncnet_sha256: str | None = None
         #: seconds and frames spent per feature (for the speed report)
         self.seconds: dict[str, float] = defaultdict(float)
         #: CPU seconds of this process (all its threads; ffmpeg decoders are child processes, not counted)
@@ -279,6 +281,37 @@ class FeatureExtractor:
             else:
                 feats.pose_error = str(pose["error"])
         return feats
+
+    def lip_sync(
+        self,
+        video_key: str,
+        audio_key: str,
+        inputs: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    ) -> dict[str, float]:
+        """LSE-D, LSE-C and offset of a video against its audio with the user's SyncNet (``--syncnet``), cached.
+
+        ``inputs`` gives (frames RGB, dlib 68 landmarks, 16 kHz audio) and is called only on a cache miss.
+        """
+        from eval.metrics.lse import load_syncnet, lse
+
+        config = self.config.lse
+        if config is None:
+            raise ToolkitError("LSE needs SyncNet weights.", "Pass --syncnet syncnet_v2.model to `toolkit evaluate`.")
+        key = f"{video_key}-{audio_key}"
+        if self._syncnet_sha256 is None:
+            from toolkit.io.hashing import file_sha256
+
+            self._syncnet_sha256 = file_sha256(config.model)
+        identity = [config, self._syncnet_sha256]
+        found = self.cache.load(key, "lse", identity)
+        if found is None:
+            if self._syncnet is None:
+                self._syncnet = load_syncnet(config.model)
+            frames, landmarks, audio = inputs()
+            result = self._timed("lse", len(frames), lambda: lse(frames, landmarks, audio, self._syncnet, config))
+            found = {name: np.asarray(value, np.float64) for name, value in result.items()}
+            self.cache.save(key, "lse", identity, found)
+        return {name: float(value) for name, value in found.items()}
 
     def _pose(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         from toolkit.motion.disentangle import disentangle

@@ -89,7 +89,7 @@ class Dlib68:
         self._predictor = dlib.shape_predictor(str(dlib_model_path(SHAPE_PREDICTOR_FILE)))
         self._dlib = dlib
 
-    def _detect(self, frame: np.ndarray, previous_centre: np.ndarray | None):  # type: ignore[no-untyped-def]
+    def _detect(self, frame: np.ndarray, previous_centre: np.ndarray | None):
         rects = list(self._detector(frame, self.config.upsample))
         if not rects:
             return None
@@ -99,7 +99,7 @@ class Dlib68:
         px, py = float(previous_centre[0]), float(previous_centre[1])
         return min(rects, key=lambda r: float(np.hypot(r.dcenter().x - px, r.dcenter().y - py)))
 
-    def _shape(self, frame: np.ndarray, rect) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _shape(self, frame: np.ndarray, rect) -> np.ndarray:
         shape = self._predictor(frame, rect)
         return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 

@@ -28,8 +28,8 @@ import numpy as np
 
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, ToolkitError
-
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg")
+from toolkit.io.formats import VIDEO_SUFFIXES
+from toolkit.timeline import back_and_forth
 
 #: modules that register further built-in methods when imported (later issues add theirs here)
 METHOD_MODULES: tuple[str, ...] = (
@@ -116,17 +116,8 @@ class ReferenceLoopMethod:
     description = "reference frames replayed back and forth (natural head motion, no lip sync)"
 
     def generate(self, inputs: MethodInputs) -> Iterator[np.ndarray]:
-        for t in range(inputs.n_frames):
-            yield inputs.reference_frames[ping_pong_index(t, len(inputs.reference_frames))]
-
-
-def ping_pong_index(t: int, n: int) -> int:
-    """Index of frame ``t`` when ``n`` frames are played back and forth without repeating the ends."""
-    if n <= 1:
-        return 0
-    period = 2 * (n - 1)
-    k = t % period
-    return k if k < n else period - k
+        for index in back_and_forth(inputs.n_frames, len(inputs.reference_frames)):
+            yield inputs.reference_frames[index]
 
 
 _REGISTRY: dict[str, Callable[..., Method]] = {
@@ -189,7 +180,7 @@ class MethodSpec:
         """The folder method's file for a clip, or None if there is none."""
         assert self.folder is not None
         for stem in (clip_id, video_stem):
-            for ext in VIDEO_EXTENSIONS:
+            for ext in VIDEO_SUFFIXES:
                 candidate = self.folder / f"{stem}{ext}"
                 if candidate.is_file():
                     return candidate

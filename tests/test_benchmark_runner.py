@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from eval.benchmark import load_benchmark, sample_reference_indices
-from eval.methods import MethodInputs, ReferenceLoopMethod, StaticMethod, parse_method, ping_pong_index
+from eval.methods import MethodInputs, ReferenceLoopMethod, StaticMethod, parse_method
 from toolkit.errors import ToolkitError
 from toolkit.paths import shared_data_dir, shared_weights_dir
+from toolkit.timeline import back_and_forth
 
 DATA = shared_data_dir()
 CLIP_A = DATA / "av" / "Hangz-nju-cuhk__Talking-Face_PC-AVS__Input_00010.mp4"  # own AAC track
@@ -24,7 +25,8 @@ TAU, K, SECONDS = 16, 4, 1.4  # 35 frames per clip: 16 reference + 19 driving
 
 
 def test_ping_pong_and_builtin_methods() -> None:
-    assert [ping_pong_index(t, 4) for t in range(9)] == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    assert back_and_forth(9, 4).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    assert back_and_forth(4, 4, start=1).tolist() == [1, 2, 3, 2] and back_and_forth(3, 1).tolist() == [0, 0, 0]
     ref = np.arange(4)[:, None, None, None] * np.ones((4, 2, 2, 3), np.uint8)
     inputs = MethodInputs("c", ref, (0, 2), 2, np.zeros(4 * 640, np.float32), np.zeros(7 * 640, np.float32), 7)
     assert [int(f[0, 0, 0]) for f in StaticMethod().generate(inputs)] == [2] * 7

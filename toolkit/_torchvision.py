@@ -14,7 +14,7 @@ from types import ModuleType
 _LIB = None  # keeps the torch.library registration alive
 
 
-def _nms_cpu(boxes, scores, iou_threshold: float):  # type: ignore[no-untyped-def]
+def _nms_cpu(boxes, scores, iou_threshold: float):
     import torch
 
     order = torch.argsort(scores, descending=True)
@@ -35,7 +35,7 @@ def _nms_cpu(boxes, scores, iou_threshold: float):  # type: ignore[no-untyped-de
     return order[torch.tensor(keep, dtype=torch.long)]
 
 
-def _qnms_cpu(boxes, scores, iou_threshold: float):  # type: ignore[no-untyped-def]
+def _qnms_cpu(boxes, scores, iou_threshold: float):
     return _nms_cpu(boxes.dequantize(), scores.dequantize(), iou_threshold)
 
 

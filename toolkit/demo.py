@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
-from toolkit.paths import PROJECT_ROOT
+from toolkit.paths import assets_dir
 
-EXAMPLE_SPEECH = PROJECT_ROOT / "assets" / "example_speech.wav"
+EXAMPLE_SPEECH = assets_dir() / "example_speech.wav"
 
 
 def example_inputs() -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ message must stand on its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 class ToolkitError(Exception):
@@ -60,13 +60,19 @@ class NoFaceError(ToolkitError):
         super().__init__(problem, fix)
 
 
+class ConfigError(ToolkitError):
+    """An option or a configuration file (generation, learners, generator) has an unusable value."""
+
+    code = "bad-config"
+
+
 class WeightsNotFoundError(ToolkitError):
     """Pretrained weights are needed but are not present locally."""
 
     code = "weights-missing"
 
 
-def frame_ranges(frames: Sequence[int]) -> str:
+def frame_ranges(frames: Iterable[int]) -> str:
     """Compact human-readable frame list: [0,1,2,5,7,8] -> '0-2, 5, 7-8'."""
     frames = sorted(set(int(f) for f in frames))
     if not frames:

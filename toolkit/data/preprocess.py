@@ -37,9 +37,9 @@ from toolkit.data.records import CLIPS_DIR, MANIFEST_NAME, RECORD_VERSION
 from toolkit.data.speakers import speaker_of
 from toolkit.errors import InputFileError, ToolkitError
 from toolkit.io.atomic import write_json_atomic
+from toolkit.io.formats import VIDEO_SUFFIXES
 from toolkit.io.hashing import file_sha256
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mpg", ".mpeg", ".avi", ".mkv", ".webm", ".m4v")
 SKIPPED_DIR = "skipped"
 
 
@@ -65,7 +65,7 @@ def discover_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()))
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()))
         elif path.is_file():
             found.append(path)
         else:

@@ -1,7 +1,8 @@
 """Speaker identities of the shared clips, for speaker-disjoint splits.
 
 The shared data (``../shared/data``) has no speaker column, so identities come
-from the file names and the manifest notes. The rules are deliberately
+from the file names and the manifest notes, by the rules of
+configs/shared_data_speakers.yaml (data, not code). The rules are deliberately
 conservative: where several files *might* show the same person (GRID samples,
 the LatentSync demos, the EAMM/MEAD-style crops) they are put in one group, so
 that a validation split built on these ids can never contain a person seen in
@@ -12,30 +13,56 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-# (pattern on the file name, speaker id); first match wins
-SPEAKER_RULES: tuple[tuple[str, str], ...] = (
-    (r"obama", "obama"),  # styletalk Obama_clip*, EDTalk uncrop_Obama, LIA vox_obama, silent Obama_clip3
-    (r"andrew_clip", "andrew"),
-    (r"AlexandriaOcasioCortez|AOC", "aoc"),  # HDTF clip and V-Express AOC clip
-    (r"M030", "mead-m030"),
-    (r"W009", "mead-w009"),
-    (r"W011", "mead-w011"),
-    (r"jixinya__EAMM__", "eamm-mead-crop"),  # MEAD-style crops of unnamed actors: one group
-    (r"rizkiarm__LipNet__", "grid"),  # GRID samples: speaker ids not recoverable from names
-    (r"bytedance__LatentSync__", "latentsync-demo"),
-    (r"furious_talk1", "styletalk-furious1"),
-    (r"furious_talk2", "styletalk-furious2"),
-    (r"happyenglish", "styletalk-happyenglish"),
-    (r"May_5s", "theresa-may"),
-)
+from toolkit.errors import ToolkitError
+
+#: the shared data's naming rules (a data file, not code); $TOOLKIT_SPEAKER_RULES names another one
+RULES_FILE = "shared_data_speakers.yaml"
 
 
-#: ``person`` ids of ``data/av_more/MANIFEST.tsv`` that are people of ``data/av`` under another name
-#: (the av_more README says so): they must fall in the same split group
-MANIFEST_PERSON_ALIASES: dict[str, str] = {"hdtf_aoc": "aoc", "grid_s1": "grid"}
+@dataclass(frozen=True)
+class SpeakerRules:
+    """A data set's naming rules: file name -> speaker, manifest aliases, speaker -> split group."""
+
+    speaker_rules: tuple[tuple[str, str], ...]
+    manifest_person_aliases: dict[str, str]
+    group_rules: tuple[tuple[str, str], ...]
+    validation_groups: tuple[str, ...]
+    source: str
+
+
+@functools.cache
+def speaker_rules(path: str | None = None) -> SpeakerRules:
+    """The naming rules from ``path``, ``$TOOLKIT_SPEAKER_RULES`` or configs/shared_data_speakers.yaml."""
+    import yaml
+
+    from toolkit.paths import configs_dir
+
+    where = Path(path or os.environ.get("TOOLKIT_SPEAKER_RULES") or configs_dir() / RULES_FILE)
+    if not where.is_file():
+        raise ToolkitError(
+            f"The speaker rules file {where} is missing.",
+            "Reinstall the package (it ships configs/), or point $TOOLKIT_SPEAKER_RULES at your data set's rules.",
+        )
+    data = yaml.safe_load(where.read_text(encoding="utf-8")) or {}
+    try:
+        return SpeakerRules(
+            speaker_rules=tuple((str(p), str(s)) for p, s in data.get("speaker_rules", [])),
+            manifest_person_aliases={
+                str(k).lower(): str(v) for k, v in data.get("manifest_person_aliases", {}).items()
+            },
+            group_rules=tuple((str(p), str(t)) for p, t in data.get("group_rules", [])),
+            validation_groups=tuple(str(g) for g in data.get("validation_groups", [])),
+            source=str(where),
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ToolkitError(
+            f"{where} is not a speaker rules file ({exc}).", f"Follow the layout of configs/{RULES_FILE}."
+        ) from exc
 
 
 @functools.cache
@@ -51,12 +78,13 @@ def _manifest_persons(folder: str) -> dict[str, str]:
 
 def speaker_of(path: str | Path) -> str:
     """Speaker id of a clip: the ``person`` column of a ``MANIFEST.tsv`` beside the file when there is one
-    (``data/av_more``), else from its file name (see SPEAKER_RULES)."""
+    (``data/av_more``), else from its file name (``speaker_rules()``)."""
     name = Path(path).name
     person = _manifest_persons(str(Path(path).resolve().parent)).get(name)
+    rules = speaker_rules()
     if person:
-        return MANIFEST_PERSON_ALIASES.get(person.lower(), person.lower())
-    for pattern, speaker in SPEAKER_RULES:
+        return rules.manifest_person_aliases.get(person.lower(), person.lower())
+    for pattern, speaker in rules.speaker_rules:
         if re.search(pattern, name, flags=re.IGNORECASE):
             return speaker
     return Path(path).stem.lower()

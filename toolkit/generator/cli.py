@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from toolkit.paths import PROJECT_ROOT
+from toolkit.paths import configs_dir
 
 ABLATIONS = ("no_3d_aware", "no_hybrid_attention", "no_nonlinear_composition", "no_warping", "baseline")
 
@@ -21,7 +21,7 @@ def register_train(train_sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--config",
-        default=str(PROJECT_ROOT / "configs" / "generator_small.yaml"),
+        default=str(configs_dir() / "generator_small.yaml"),
         help="YAML config (configs/generator_small.yaml: CPU model; configs/generator_full.yaml: paper scale)",
     )
     p.add_argument("--data", help="records folder written by `toolkit preprocess` (overrides data.records)")

@@ -20,14 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from toolkit.errors import InputFileError, ToolkitError
-
-
-class ConfigError(ToolkitError):
-    """A configuration file or value is invalid."""
-
-    code = "bad-config"
-
+from toolkit.errors import ConfigError, InputFileError
 
 #: decoder outputs: the frame itself (paper) or a correction of the warped 3D-warp composite
 COMPOSITION_OUTPUTS: tuple[str, ...] = ("direct", "residual")

@@ -6,7 +6,6 @@ only (no ffprobe), so :func:`probe` parses the stream summary ffmpeg prints
 for ``ffmpeg -i FILE``, and decoders read the exact output frame size from the
 header ffmpeg prints for its own output, so the frame size never depends on
 our parsing.
-
 Conventions (docs/ARCHITECTURE.md): frames are ``uint8 (H, W, 3)`` RGB, videos
 ``(T, H, W, 3)``; audio is ``float32`` mono in [-1, 1] at 16 kHz; frame ``t``
 of a 25 fps video covers audio samples ``[t*640, (t+1)*640)``.
@@ -30,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import numbers
 import os
 import re
 import subprocess
@@ -42,19 +40,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import numpy as np
 
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, MediaError, NoAudioError, SilentAudioError, ToolkitError
 from toolkit.io.atomic import atomic_path, interrupts_deferred, make_temp_file
+from toolkit.io.formats import AUDIO_SUFFIXES
 
 PathLike = str | os.PathLike[str]
 #: a crop box in pixels of the (rotation-corrected) source frame: x0, y0, x1, y1 (x1, y1 exclusive)
 CropBox = tuple[int, int, int, int]
 
 #: extensions tried, in order, by :func:`find_paired_audio`
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".m4a", ".aac", ".mp3", ".ogg", ".opus", ".mp2")
 #: input formats ffmpeg reports for single still images
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "j2k_pipe", "qoi_pipe")
 
@@ -161,7 +160,9 @@ class MediaInfo:
 
 def _split_top_level(text: str) -> list[str]:
     """Split ffmpeg's stream description on commas outside parentheses/brackets."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "([":
             depth += 1
@@ -445,9 +446,12 @@ def iter_frames(
     # validation happens here, at call time; decoding starts at the first next()
     info = probe(path)
     _require_video(info)
-    if isinstance(size, numbers.Integral):
-        size = (int(size), int(size))
-    filters = _video_filters(info, fps, size, crop)
+    frame_size: tuple[int, int] | None = None
+    if isinstance(size, (int, np.integer)):
+        frame_size = (int(size), int(size))
+    elif size is not None:
+        frame_size = (int(size[0]), int(size[1]))
+    filters = _video_filters(info, fps, frame_size, crop)
     args = ["-loglevel", "info", "-nostats", "-i", _ff_path(info.path), "-map", "0:v:0", "-an", "-sn", "-dn"]
     if filters:
         args += ["-vf", ",".join(filters)]
@@ -480,7 +484,7 @@ def _decode_frames(info: MediaInfo, args: list[str]) -> Iterator[np.ndarray]:
         n = 0
         while True:
             frame = np.empty((h, w, 3), np.uint8)  # a fresh writable array per frame
-            got = _read_exactly(proc.stdout, memoryview(frame).cast("B"))
+            got = _read_exactly(proc.stdout, memoryview(frame.data).cast("B"))
             if got == 0:
                 break
             if got != frame_bytes:
@@ -608,15 +612,14 @@ def check_not_silent(
 def find_paired_audio(video_path: PathLike) -> Path | None:
     """The separate audio file that belongs to a video without sound, or None.
 
-    Looks for the same file stem with an audio extension (``.wav``, ``.flac``, ``.m4a``,
-    ``.aac``, ``.mp3``, ``.ogg``, ``.opus``, ``.mp2``) beside the video (the shared data's
-    convention: ``clip.mp4`` + ``clip.wav``), then in sibling folders named ``wav`` or
-    ``audio`` (``.../video/clip.mp4`` + ``.../wav/clip.wav``).
+    Looks for the same file stem with an audio extension (``toolkit.io.formats.AUDIO_SUFFIXES``)
+    beside the video (the shared data's convention: ``clip.mp4`` + ``clip.wav``), then in sibling
+    folders named ``wav`` or ``audio`` (``.../video/clip.mp4`` + ``.../wav/clip.wav``).
     """
     v = Path(video_path)
     folders = [v.parent] + [v.parent.parent / name for name in ("wav", "audio", "audios")]
     for folder in folders:
-        for ext in AUDIO_EXTENSIONS:
+        for ext in AUDIO_SUFFIXES:
             for cand in (folder / (v.stem + ext), folder / (v.stem + ext.upper())):
                 if cand != v and cand.is_file() and cand.stat().st_size > 0:
                     return cand
@@ -788,7 +791,7 @@ class VideoWriter:
         self._tmp: Path | None = None
         self._video_tmp: Path | None = None
         self._proc: subprocess.Popen | None = None
-        self._stderr_file = None
+        self._stderr_file: IO[bytes] | None = None
         self._first_shape: tuple[int, int] | None = None  # (height, width) of the first frame, before padding
         self._closed = False
 
@@ -843,9 +846,9 @@ class VideoWriter:
             self._first_shape = (h, w)
             self._start(f.shape[1], f.shape[0])
         elif (h, w) != self._first_shape:
+            first_h, first_w = self._first_shape or (0, 0)
             raise MediaError(
-                f"Frame {self.n_frames} is {w}x{h} but the video was started at "
-                f"{self._first_shape[1]}x{self._first_shape[0]}.",
+                f"Frame {self.n_frames} is {w}x{h} but the video was started at {first_w}x{first_h}.",
                 "Resize every frame to the same size before writing.",
             )
         assert self._proc is not None and self._proc.stdin is not None
@@ -965,7 +968,6 @@ def write_video(
 
 
 __all__ = [
-    "AUDIO_EXTENSIONS",
     "CropBox",
     "MediaInfo",
     "VideoWriter",

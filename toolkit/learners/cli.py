@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toolkit.paths import PROJECT_ROOT
+from toolkit.paths import configs_dir
 
 MODELS = {
     "expression": "expression learner Psi: audio window + reference landmarks -> expression (paper Sec. 3.2)",
@@ -25,7 +25,7 @@ def register_train(train_sub: argparse._SubParsersAction) -> None:
         p.add_argument("--out", required=True, help="run folder: checkpoints, logs, curves, exported model/")
         p.add_argument(
             "--config",
-            default=str(PROJECT_ROOT / "configs" / f"{model}.yaml"),
+            default=str(configs_dir() / f"{model}.yaml"),
             help=f"YAML config (default: configs/{model}.yaml of the checkout)",
         )
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. optim.steps=500")
@@ -53,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     if (
         config_path is not None
         and not config_path.exists()
-        and args.config == str(PROJECT_ROOT / "configs" / f"{args.model}.yaml")
+        and args.config == str(configs_dir() / f"{args.model}.yaml")
     ):
         config_path = None  # installed without the configs folder: dataclass defaults
     config = load_config(args.model, config_path, overrides, data=args.data)

@@ -54,13 +54,10 @@ def rotation_error_deg(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 def reference_loop(ref_motion: np.ndarray, n: int) -> np.ndarray:
     """The reference motion replayed back and forth from its last frame: tau-1, tau-2, ..., 1, 2, ..."""
+    from toolkit.timeline import back_and_forth
+
     tau = len(ref_motion)
-    if tau == 1:
-        return np.repeat(ref_motion, n, axis=0)
-    period = 2 * (tau - 1)
-    k = (np.arange(n) + 1) % period  # steps after the last frame
-    idx = np.where(k < tau, tau - 1 - k, k - (tau - 1))
-    return np.asarray(ref_motion)[idx]
+    return np.asarray(ref_motion)[tau - 1 - back_and_forth(n, tau, start=1)]  # mirrored: from the last frame
 
 
 def head_motion_metrics():  # -> module or None

@@ -51,34 +51,11 @@ def signal_power(x: np.ndarray) -> float:
     return float(np.mean(x * x)) if x.size else 0.0
 
 
-def _mix_at_snr_local(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """speech + g * noise with g such that 10 log10(P_speech / P(g noise)) == snr_db.
-
-    Powers are mean squares over the whole segment; the noise is looped or cut
-    to the speech length. A silent noise segment returns the speech unchanged.
-    """
-    speech = np.asarray(speech, np.float32)
-    noise = np.asarray(noise, np.float32)
-    if noise.size == 0:
-        raise ToolkitError("Cannot mix with an empty noise signal.", "Give a noise waveform with at least one sample.")
-    if noise.size < speech.size:
-        noise = np.tile(noise, int(np.ceil(speech.size / noise.size)))
-    noise = noise[: speech.size]
-    p_speech = signal_power(speech)
-    p_noise = signal_power(noise)
-    if p_noise < _EPS or p_speech < _EPS:
-        return speech.copy()
-    gain = np.sqrt(p_speech / (p_noise * 10.0 ** (snr_db / 10.0)))
-    return (speech + gain * noise).astype(np.float32)
-
-
 def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """Mix ``noise`` into ``speech`` at ``snr_db`` (project-wide definition where available)."""
-    try:
-        from toolkit.audio.features import mix_at_snr as shared_mix
-    except ImportError:
-        return _mix_at_snr_local(speech, noise, snr_db)
-    return np.asarray(shared_mix(speech, noise, snr_db), np.float32)
+    """Mix ``noise`` into ``speech`` at ``snr_db`` (toolkit.audio.features' definition), float32."""
+    from toolkit.audio.features import mix_at_snr as mix
+
+    return np.asarray(mix(speech, noise, snr_db), np.float32)
 
 
 def measured_snr_db(speech: np.ndarray, mixed: np.ndarray) -> float:

@@ -33,20 +33,16 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-DEFAULT_VAL_GROUPS: tuple[str, ...] = ("andrew", "aoc", "pcavs-741", "theresa-may", "kim")
+from toolkit.data.speakers import speaker_rules
 
-# (pattern on the speaker id, group id template); first match wins
-GROUP_RULES: tuple[tuple[str, str], ...] = (
-    (r"(?:pc-avs|eamm)__(?:.*_)?(\d{3})\d{6}(?:_|$)", "pcavs-{0}"),
-    (r"(?:pc-avs|eamm)__(?:.*_)?(\d{5})(?:_|$)", "pcavs-{0}"),
-    (r"kim_7s", "kim"),
-)
+#: the shared data's fixed validation groups (configs/shared_data_speakers.yaml, read once at import)
+DEFAULT_VAL_GROUPS: tuple[str, ...] = speaker_rules().validation_groups
 
 
 def split_group(speaker: str) -> str:
     """The split group of a speaker id (itself unless a rule merges it with others)."""
     s = speaker.lower()
-    for pattern, template in GROUP_RULES:
+    for pattern, template in speaker_rules().group_rules:
         m = re.search(pattern, s)
         if m:
             return template.format(*m.groups())

@@ -152,9 +152,10 @@ class ExpressionTask:
                 f"toolkit learners training split of {root}: {len(train_clips)} clips "
                 f"(validation groups {', '.join(self.split.val_groups)} held out)",
             )
-        if pca.components_.shape[0] != k:
+        n_pca = 0 if pca.components_ is None else pca.components_.shape[0]
+        if n_pca != k:
             raise ToolkitError(
-                f"The expression PCA has {pca.components_.shape[0]} components, the network expects {k}.",
+                f"The expression PCA has {n_pca} components, the network expects {k}.",
                 "Set net.n_components to match, or refit the PCA.",
             )
         mean = np.asarray(pca.mean_, np.float32).reshape(-1)

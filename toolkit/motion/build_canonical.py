@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.io.formats import VIDEO_SUFFIXES
 from toolkit.motion.canonical import (
     CANONICAL_FILE,
     CANONICAL_VERSION,
@@ -35,8 +36,6 @@ from toolkit.motion.canonical import (
     save_canonical,
 )
 from toolkit.motion.rigid import umeyama
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mpg", ".avi", ".mkv")
 
 
 def _align(
@@ -122,7 +121,8 @@ def load_tracks(folder: Path) -> tuple[list[str], list[np.ndarray], list[tuple[i
 
 def build_canonical(
     names: list[str], clips: list[np.ndarray], sizes: list[tuple[int, int]], frames: int
-) -> CanonicalFace:
+) -> tuple[CanonicalFace, list[np.ndarray]]:
+    """The canonical face, and each clip's frontalised frames (for the non-rigid residual)."""
     from toolkit.tracking.landmarks68 import mediapipe_to_68
 
     geom = read_mediapipe_geometry()
@@ -159,7 +159,7 @@ def build_canonical(
         stable_ibug68=np.asarray(STABLE_68, np.int64),
         version=CANONICAL_VERSION,
         provenance=provenance,
-    ), frontals  # type: ignore[return-value]
+    ), frontals
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         names, clips, sizes = load_tracks(args.tracks)
     else:
         names, clips, sizes = track_clips(args.data, args.frames)
-    face, frontals = build_canonical(names, clips, sizes, args.frames)  # type: ignore[misc]
+    face, frontals = build_canonical(names, clips, sizes, args.frames)
     save_canonical(args.out, face)
     iod = float(np.linalg.norm(face.mediapipe[33] - face.mediapipe[263]))
     res = nonrigid_residual(frontals, iod)

@@ -39,6 +39,7 @@ import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -187,12 +188,13 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
             return result, i
 
 
-def _pb_fields(buf: bytes) -> list[tuple[int, object]]:
-    out: list[tuple[int, object]] = []
+def _pb_fields(buf: bytes) -> list[tuple[int, Any]]:
+    out: list[tuple[int, Any]] = []
     i = 0
     while i < len(buf):
         key, i = _varint(buf, i)
         field, wire = key >> 3, key & 7
+        value: Any
         if wire == 0:
             value, i = _varint(buf, i)
         elif wire == 1:

@@ -128,7 +128,7 @@ def run_job(job: BatchJob, base_config: GenerationConfig) -> BatchOutcome:
         return BatchOutcome(job, "failed", "internal-error", message, seconds=time.perf_counter() - started)
 
 
-def _echo_outcome(echo, i: int, total: int, outcome: BatchOutcome) -> None:  # type: ignore[no-untyped-def]
+def _echo_outcome(echo, i: int, total: int, outcome: BatchOutcome) -> None:
     job = outcome.job
     if outcome.status == "done":
         echo(f"[{i}/{total}] {job.job_id}: done -> {job.out} ({outcome.n_frames} frames)")
@@ -145,8 +145,10 @@ def finished_jobs(report_path: str | os.PathLike[str] | None) -> dict[tuple[str,
     done = {}
     for row in csv.DictReader(io.StringIO(Path(report_path).read_text(encoding="utf-8"))):
         if row.get("status") == "done" and Path(row.get("out", "")).is_file():
-            paths = [Path(row[c]) for c in ("reference", "audio", "out")]
-            job = BatchJob(row["id"], *paths, overrides={}, line=int(row["line"]))
+            job = BatchJob(
+                row["id"], Path(row["reference"]), Path(row["audio"]), Path(row["out"]), overrides={},
+                line=int(row["line"]),
+            )
             timings = {s: float(row.get(f"{s}_s") or 0) for s in STAGES}
             done[(row["id"], row["out"])] = BatchOutcome(
                 job, "done", n_frames=int(row["frames"] or 0), seconds=float(row["seconds"] or 0),
@@ -157,7 +159,7 @@ def finished_jobs(report_path: str | os.PathLike[str] | None) -> dict[tuple[str,
 
 def run_batch(
     jobs: list[BatchJob], base_config: GenerationConfig, report_path: str | os.PathLike[str] | None = None,
-    echo=print, resume: bool = False, ray=None,  # type: ignore[no-untyped-def]
+    echo=print, resume: bool = False, ray=None,
 ) -> list[BatchOutcome]:
     """Run every job; a failure is recorded and the batch goes on. Writes the report if asked.
 

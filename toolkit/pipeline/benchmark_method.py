@@ -18,6 +18,7 @@ head motion and expression come from the ground-truth video, not from Phi and Ps
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,8 +66,10 @@ class PipelineMethod:
             max_seconds=0,
             allow_silent_audio=True,  # a benchmark clip may have an empty sound track: a still mouth
             generator_checkpoint=generator_checkpoint,
-            **({} if finetune_steps is None else {"finetune_steps": int(finetune_steps)}),
-        ).validate()
+        )
+        if finetune_steps is not None:
+            self.config = dataclasses.replace(self.config, finetune_steps=int(finetune_steps))
+        self.config.validate()
         if self.uses_driving_video:
             source = "head motion and expression tracked from the ground-truth video (landmark-driven)"
         else:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from toolkit.constants import TAU
-from toolkit.errors import ToolkitError
+from toolkit.errors import ConfigError
 
 #: named head-motion sources; anything else is a path (another video, or a motion file)
 MOTION_SOURCES: tuple[str, ...] = ("learned", "still", "reference")
@@ -25,13 +25,10 @@ EXPRESSION_SOURCES: tuple[str, ...] = ("audio", "reference")
 #: motion files: (T, 6) float arrays, axis-angle rotation (rad) then translation (px)
 MOTION_FILE_SUFFIXES: tuple[str, ...] = (".npy", ".csv")
 RENDERERS: tuple[str, ...] = ("auto", "3d-warp", "generator")
+#: the accepted ranges of the options front ends show as sliders (validate() and the app both use them)
+K_RANGE: tuple[int, int] = (1, 64)
+SCALE_RANGE: tuple[float, float] = (0.0, 3.0)
 OUTPUT_MODES: tuple[str, ...] = ("crop", "paste-back")
-
-
-class ConfigError(ToolkitError):
-    """A generation option has an unusable value."""
-
-    code = "bad-config"
 
 
 SourceKind = Literal["learned", "still", "reference", "audio", "video", "file"]
@@ -112,14 +109,20 @@ class GenerationConfig:
 
     def validate(self) -> GenerationConfig:
         """Raise :class:`ConfigError` for any unusable value; return self."""
-        if not 1 <= int(self.k) <= 64:
-            raise ConfigError(f"K must be between 1 and 64, got {self.k}.", "Use e.g. --k 8 (the paper uses 1, 8, 32).")
+        if not K_RANGE[0] <= int(self.k) <= K_RANGE[1]:
+            raise ConfigError(
+                f"K must be between {K_RANGE[0]} and {K_RANGE[1]}, got {self.k}.",
+                "Use e.g. --k 8 (the paper uses 1, 8, 32).",
+            )
         if self.reference_frames < 1:
             raise ConfigError(f"reference_frames must be at least 1, got {self.reference_frames}.", "Use e.g. 64.")
         for name in ("expression_scale", "motion_scale"):
             value = float(getattr(self, name))
-            if not 0.0 <= value <= 3.0:
-                raise ConfigError(f"{name} must be between 0 and 3, got {value}.", "1 keeps the learned amplitude.")
+            if not SCALE_RANGE[0] <= value <= SCALE_RANGE[1]:
+                raise ConfigError(
+                    f"{name} must be between {SCALE_RANGE[0]:g} and {SCALE_RANGE[1]:g}, got {value}.",
+                    "1 keeps the learned amplitude.",
+                )
         if self.output not in OUTPUT_MODES:
             raise ConfigError(f"Unknown output mode '{self.output}'.", f"Use one of: {', '.join(OUTPUT_MODES)}.")
         if self.size not in (128, 256, 512):

@@ -29,10 +29,7 @@ import numpy as np
 
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, TooLongError, TooShortError
-
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".mpg", ".mpeg", ".avi", ".mkv", ".webm", ".m4v", ".gif")
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".mp2", ".wma")
+from toolkit.io.formats import IMAGE_SUFFIXES
 
 #: shortest audio accepted: the audio window spans 7 frames (0.28 s); half a second makes a video
 MIN_AUDIO_SECONDS: float = 0.5

@@ -313,7 +313,8 @@ class TalkingHeadPipeline:
     ) -> RenderedChunk:
         """Frames for given head motion (n, 6) and expression (n, 68, 3), in memory (notebooks, Fig. 16).
 
-        The renderer of a reference is built once and kept on it, so sliders re-render quickly.
+        The renderer of a reference is built once per configuration and kept on it, so sliders re-render
+        quickly, and a pipeline with another configuration (renderer, size, checkpoint) does not reuse it.
         """
         from toolkit.pipeline import renderers
 
@@ -321,10 +322,11 @@ class TalkingHeadPipeline:
         expression = np.asarray(expression68, np.float32).reshape(-1, 68, 3)
         if head_scale is None:
             head_scale = np.full(len(motion), ref.scale[ref.frontal_index], np.float32)
-        renderer = ref.cache.get("renderer")
+        key = ("renderer", repr(sorted(self.config.to_dict().items())))
+        renderer = ref.cache.get(key)
         if renderer is None:
             renderer = renderers.make_renderer(renderers.resolve_renderer(self.config), ref, self.config)
-            ref.cache["renderer"] = renderer
+            ref.cache[key] = renderer
         return renderer.render(motion, np.asarray(head_scale, np.float32).reshape(-1), expression, StageClock())
 
     # ------------------------------------------------------------------ streaming render + encode

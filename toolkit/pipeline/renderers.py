@@ -12,6 +12,7 @@ implement :class:`FrameRenderer`, so the pipeline never knows which one runs.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -175,11 +176,12 @@ class GeneratorRenderer:
         self.warp = Warp3DRenderer(ref, config)
         self.warnings = self.warp.warnings
         self.ref = ref
-        key = str(generator_checkpoint(config))
-        cached = _generators.get(key)
-        if cached is None:
-            cached = _generators.setdefault(key, load_generator(generator_checkpoint(config)))
-        self.model = cached
+        checkpoint = generator_checkpoint(config)
+        # one load per checkpoint even when the app runs two jobs at once
+        with _generators_lock:
+            if str(checkpoint) not in _generators:
+                _generators[str(checkpoint)] = load_generator(checkpoint)
+            self.model = _generators[str(checkpoint)]
         self.finetune_steps = int(config.finetune_steps)
         self.seed = int(config.seed)
         self._adapted = self.finetune_steps == 0
@@ -222,3 +224,4 @@ class GeneratorRenderer:
 
 #: loaded generators, shared by every pipeline in the process (keyed by checkpoint path)
 _generators: dict[str, object] = {}
+_generators_lock = threading.Lock()

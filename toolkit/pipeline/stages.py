@@ -24,9 +24,9 @@ import numpy as np
 
 from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, NoFaceError
+from toolkit.io.formats import AUDIO_SUFFIXES
 from toolkit.pipeline.config import GenerationConfig, Source
 from toolkit.pipeline.inputs import (
-    AUDIO_SUFFIXES,
     MAX_WORK_SIDE,
     as_frame_array,
     check_file,
@@ -65,7 +65,7 @@ class Reference:
     track: Any = None
     motion: Any = None
     #: objects built from this reference and reused (e.g. its renderer), keyed by name
-    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def n_frames(self) -> int:
@@ -147,6 +147,12 @@ class _FrameSource:
         h, w = self.size
         return max(1.0, max(h, w) / MAX_WORK_SIDE)
 
+    def _file(self) -> Path:
+        """The reference's file (sources made from an array never read one)."""
+        if self.path is None:
+            raise RuntimeError("this reference was given as frames in memory; it has no file")
+        return self.path
+
     def work_frames(self):
         """Frames with the longer side at most MAX_WORK_SIDE (see ``work_to_full``)."""
         if self.array is not None:
@@ -155,7 +161,8 @@ class _FrameSource:
             return
         from toolkit.io.media import iter_frames
 
-        yield from iter_frames(self.path, fps=VIDEO_FPS, size=self._scaled_size(MAX_WORK_SIDE), max_frames=self.limit)
+        size = self._scaled_size(MAX_WORK_SIDE)
+        yield from iter_frames(self._file(), fps=VIDEO_FPS, size=size, max_frames=self.limit)
 
     def crops(self, box: tuple[int, int, int, int], size: int):
         if self.array is not None:
@@ -164,7 +171,7 @@ class _FrameSource:
             return
         from toolkit.io.media import iter_frames
 
-        yield from iter_frames(self.path, fps=VIDEO_FPS, size=size, crop=box, max_frames=self.limit)
+        yield from iter_frames(self._file(), fps=VIDEO_FPS, size=size, crop=box, max_frames=self.limit)
 
     def full_frames(self, indices: set[int], max_side: int) -> dict[int, np.ndarray]:
         """The frames at ``indices`` at their full size capped to ``max_side`` (for paste-back)."""
@@ -177,7 +184,7 @@ class _FrameSource:
 
         last = max(indices) + 1
         size = self._scaled_size(max_side)
-        for i, frame in enumerate(iter_frames(self.path, fps=VIDEO_FPS, size=size, max_frames=last)):
+        for i, frame in enumerate(iter_frames(self._file(), fps=VIDEO_FPS, size=size, max_frames=last)):
             if i in indices:
                 out[i] = frame
         return out
@@ -189,8 +196,8 @@ class _FrameSource:
         from toolkit.constants import AUDIO_SAMPLE_RATE
         from toolkit.io.media import fit_audio, read_audio, stream_offset
 
-        offset = round(stream_offset(self.path) * AUDIO_SAMPLE_RATE)
-        return fit_audio(read_audio(self.path, sr=AUDIO_SAMPLE_RATE), n_frames * SAMPLES_PER_FRAME, offset)
+        offset = round(stream_offset(self._file()) * AUDIO_SAMPLE_RATE)
+        return fit_audio(read_audio(self._file(), sr=AUDIO_SAMPLE_RATE), n_frames * SAMPLES_PER_FRAME, offset)
 
 
 def _landmark_box(landmarks: np.ndarray) -> np.ndarray:
@@ -412,13 +419,9 @@ def track_driving_video(
 # ---------------------------------------------------------------------------- motion sources
 def loop_back_and_forth(sequence: np.ndarray, n: int) -> np.ndarray:
     """``n`` items of ``sequence`` played forwards then backwards (no jump at the seam)."""
-    m = len(sequence)
-    if m == 1:
-        return np.repeat(sequence, n, axis=0)
-    period = 2 * m - 2
-    idx = np.arange(n) % period
-    idx = np.where(idx < m, idx, period - idx)
-    return sequence[idx]
+    from toolkit.timeline import back_and_forth
+
+    return sequence[back_and_forth(n, len(sequence))]
 
 
 def _rotations(axis_angle: np.ndarray):

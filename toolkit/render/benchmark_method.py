@@ -37,17 +37,10 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import ToolkitError
+from toolkit.timeline import back_and_forth
 
 MOTION_SOURCES = ("reference-loop", "static")
 EXPRESSION_SOURCES = ("frontal", "reference-loop")
-
-
-def _ping_pong(n_out: int, n_in: int) -> np.ndarray:
-    if n_in <= 1:
-        return np.zeros(n_out, np.int64)
-    period = 2 * (n_in - 1)
-    k = np.arange(n_out) % period
-    return np.where(k < n_in, k, period - k)
 
 
 class ThreeDWarpMethod:
@@ -122,7 +115,7 @@ class ThreeDWarpMethod:
             k = int(inputs.frontal_index)
             idx = np.full(n, k)
         else:
-            idx = _ping_pong(n, len(track.rotation))
+            idx = back_and_forth(n, len(track.rotation))
         return track.rotation[idx], track.translation[idx], track.scale[idx]
 
     def _expression(self, inputs: Any, track: Any, n: int) -> np.ndarray | None:
@@ -130,7 +123,7 @@ class ThreeDWarpMethod:
             return np.asarray(self.expression(inputs, track))[:n]
         if self.expression == "frontal":
             return None
-        return track.frontal68[_ping_pong(n, len(track.frontal68))]
+        return track.frontal68[back_and_forth(n, len(track.frontal68))]
 
 
 def _register() -> None:

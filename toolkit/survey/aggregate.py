@@ -525,7 +525,9 @@ def _bar_chart(study: Study, rows, method_order, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(info.criteria) * max(len(methods), 1) * 0.45, 3.6), dpi=150)
     width = 0.8 / max(len(methods), 1)
     for j, m in enumerate(methods):
-        xs, hs, errs = [], [], [[], []]
+        xs: list[float] = []
+        hs: list[float] = []
+        errs: list[list[float]] = [[], []]
         for i, c in enumerate(info.criteria):
             r = next((x for x in overall if x["method"] == m and x["criterion"] == c), None)
             if r is None:

@@ -36,9 +36,9 @@ from pathlib import Path
 from toolkit.errors import InputFileError
 from toolkit.io.atomic import atomic_dir, write_json_atomic, write_text_atomic
 from toolkit.io.csvsafe import safe_row
+from toolkit.io.formats import IMAGE_SUFFIXES
 from toolkit.survey.anchors import ANCHOR_KINDS, make_anchor_video
 from toolkit.survey.encode import (
-    IMAGE_SUFFIXES,
     EncodeSettings,
     Variation,
     draw_variation,
@@ -272,6 +272,7 @@ def build_study(
                     bench_clips[cid], scratch / "clips" / cid, need_reference=config.side_by_side
                 )
         for name in builtins:
+            assert bench_clips is not None  # refused above: built-in methods need a benchmark
             sources[name] = generate_builtin_videos(name, [bench_clips[c] for c in clip_ids], scratch / name)
         if config.include_ground_truth:
             lacking = [cid for cid in clip_ids if clip_info[cid].ground_truth is None]

@@ -14,7 +14,6 @@ used for the audio-stream test when that module is present.
 from __future__ import annotations
 
 import random
-import re
 import struct
 import subprocess
 from dataclasses import dataclass
@@ -22,8 +21,7 @@ from pathlib import Path
 
 from toolkit.errors import InputFileError, MediaError
 from toolkit.io.atomic import atomic_path
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+from toolkit.io.formats import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -45,23 +43,10 @@ def ffmpeg_exe() -> str:
 
 
 def has_audio(path: Path) -> bool:
-    """True when ``path`` has an audio stream."""
-    try:  # the shared media module, when another area has written it
-        from toolkit.io.media import probe  # type: ignore[attr-defined]
-    except ImportError:
-        probe = None
-    if probe is not None:
-        try:
-            info = probe(path)
-            value = getattr(info, "has_audio", None)
-            if isinstance(value, bool):
-                return value
-        except Exception:  # fall back to ffmpeg's own report below
-            pass
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
-    if "Invalid data found" in proc.stderr or "No such file" in proc.stderr:
-        raise InputFileError(f"{path} is not a readable video.", "Check the file; re-export it as .mp4.")
-    return re.search(r"Stream #\d+:\d+.*: Audio:", proc.stderr) is not None
+    """True when ``path`` has an audio stream (an unreadable file is an InputFileError)."""
+    from toolkit.io.media import probe
+
+    return probe(path).has_audio
 
 
 @dataclass(frozen=True)

@@ -72,11 +72,11 @@ def render_rater_page(info: StudyInfo, data: dict[str, Any], assets_prefix: str)
 
 
 def _security_headers(app: Callable) -> Callable:
-    async def wrapped(scope, receive, send):  # type: ignore[no-untyped-def]
+    async def wrapped(scope, receive, send):
         if scope["type"] != "http":
             return await app(scope, receive, send)
 
-        async def send_with_headers(message):  # type: ignore[no-untyped-def]
+        async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 message["headers"] = list(message.get("headers", [])) + [
@@ -205,7 +205,7 @@ def create_app(study_dir: str | Path, allowed_hosts: list[str] | None = None) ->
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or ["*"])]
 
-    async def lifespan(app: Any):  # type: ignore[no-untyped-def]
+    async def lifespan(app: Any):
         yield
         store.close()
 

@@ -58,7 +58,7 @@ def simulate_answers(
         bias = rng.normal(0, config.rater_sd)
         latent: dict[tuple[str, str, str], float] = {}
         answers: list[dict] = []
-        choices: dict[str, dict[str, str]] = {}
+        choices: dict[str, dict[str, str | int]] = {}
         for item in plan.items:
             if rater_id in straightliners:
                 values = {c: ("A" if info.design == "ab" else mid) for c in info.criteria}

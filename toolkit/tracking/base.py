@@ -138,14 +138,14 @@ class FaceTrack:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for np.savez (no pickled objects)."""
-        out = {
+        out: dict[str, np.ndarray] = {
             "landmarks": self.landmarks,
             "landmarks68": self.landmarks68,
             "detected": self.detected,
             "interpolated": self.interpolated,
             "boxes": self.boxes,
             "image_size": np.asarray(self.image_size, np.int64),
-            "fps": np.float64(self.fps),
+            "fps": np.asarray(self.fps, np.float64),
         }
         out.update({f"extra_{k}": v for k, v in self.extras.items()})
         return out

@@ -14,7 +14,9 @@ more downloads.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,8 +73,9 @@ class FanTracker(FaceTracker):
     def __init__(self, config: TrackerConfig | None = None) -> None:
         super().__init__(config)
         self.weights_dir = find_fan_weights(self.config.weights_dir)
-        self._fa = None
-        self._boxer = None
+        self._fa: Any = None
+        self._boxer: Callable[[np.ndarray, int], list[np.ndarray]] | None = None
+        self._mp: Any = None
 
     def _load(self) -> None:
         import face_alignment
