@@ -52,13 +52,17 @@ class PasteBack:
         self._key = -1  # background of the previous output frame, and the one fading out
         self._fading, self._fade_step = -1, 0
 
-    def apply(self, crop: np.ndarray, matched: int, face_mask: np.ndarray | None = None) -> np.ndarray:
+    def apply(
+        self, crop: np.ndarray, matched: int, face_mask: np.ndarray | None = None, flow: np.ndarray | None = None
+    ) -> np.ndarray:
         """The crop pasted into the full frame of reference ``matched``.
 
         ``face_mask`` (S, S) is where the crop differs from that reference frame (the renderer's blending
         weight): outside it the full-resolution frame is kept, so hair, neck and background stay as sharp
         as the rest of the frame instead of being the crop upscaled. An upscaled face is resized with
-        bicubic interpolation (sharper than bilinear).
+        bicubic interpolation (sharper than bilinear). ``flow`` (G, G, 2, crop pixels) is the coarse flow
+        that moved the matched frame with the head in the crop (``toolkit.render.align``): the full-resolution
+        frame is moved by it too, so hair and neck around the face follow the head there as well.
         """
         import cv2
 
@@ -82,6 +86,12 @@ class PasteBack:
         up = size[0] > crop.shape[1]
         face = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC if up else cv2.INTER_AREA).astype(np.float32)
         alpha = self.alpha
+        if flow is not None and key == int(matched):
+            from toolkit.render.align import dense_flow, warp_by_flow
+
+            ratio = np.float32([size[0] / crop.shape[1], size[1] / crop.shape[0]])
+            dense = dense_flow(flow, (size[1], size[0])) * ratio
+            out = warp_by_flow(out, dense, (x0, y0))
         if face_mask is not None and key == int(matched):
             # grow the face weight by a few crop pixels and soften it: the seam falls on the render's own fade
             m = cv2.dilate((np.asarray(face_mask, np.float32) > 0.02).astype(np.float32), np.ones((5, 5), np.uint8))

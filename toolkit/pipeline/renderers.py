@@ -156,6 +156,7 @@ class Warp3DRenderer:
             landmarks2d=lmk,
             rendered=inputs.rendered,
             mask=inputs.mask,
+            background_flow=inputs.background_flow,
         )
 
 

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from toolkit.errors import ToolkitError
+from toolkit.render.align import FLOW_GRID, background_flow, dense_flow, warp_by_flow
 from toolkit.render.matcher import MatcherConfig, MatchState, crossfade_frames, match_motion
 from toolkit.render.mesh import (
     FaceMesh,
@@ -128,6 +129,9 @@ class Warp3DConfig:
     #: paint the mouth interior from the reference frame whose mouth shape is nearest the target's
     #: (toolkit.render.mouth); False keeps the texture frame's own interior
     mouth_from_references: bool = True
+    #: move the matched reference frame with the head (its outline onto the rendered one) before the
+    #: render is laid over it: no second cheek / jaw contour where the render fades out (toolkit.render.align)
+    align_background: bool = True
     #: frames rendered per batch (bounds memory: ~0.5 MB per 256x256 frame and buffer)
     batch_size: int = 64
     mesh: MeshConfig = field(default_factory=MeshConfig)
@@ -146,6 +150,9 @@ class GeneratorInputs:
     match_cost: np.ndarray  # (T,) float32 c_t of Eq. (2)
     depth: np.ndarray  # (T, H, W) float32 output-pixel depth of y~_t (+inf off the face)
     clamped: np.ndarray  # (T,) bool: target pose was beyond the PoseLimits
+    #: (T, G, G, 2) coarse backward flow moving y_ts with the head (toolkit.render.align); None = not moved.
+    #: ``matched`` stays the reference frame itself (the learned generator's input); ``compose`` applies it
+    background_flow: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.rendered.shape[0])
@@ -263,6 +270,7 @@ class Warp3D:
         mask = np.zeros((n, oh, ow), np.float32)
         depth = np.full((n, oh, ow), np.inf, np.float32)
         clamped = np.zeros(n, bool)
+        flow = np.zeros((n, FLOW_GRID, FLOW_GRID, 2), np.float32) if self.config.align_background else None
         bs = max(1, int(self.config.batch_size))
         for start in range(0, n, bs):
             sl = slice(start, min(n, start + bs))
@@ -289,6 +297,8 @@ class Warp3D:
                     self.mouth.choose(target68),
                     proj.vertices[:, mediapipe_topology().mouth, :2],
                 )
+            if flow is not None:
+                flow[sl] = self._background_flow(match.index[sl], proj.vertices, out_size)
             rendered[sl] = proj.image
             mask[sl] = proj.mask
             depth[sl] = proj.depth
@@ -297,7 +307,7 @@ class Warp3D:
         if match.fade_from is not None and (match.fade_from >= 0).any():
             faded = self._reference_frames_at(np.where(match.fade_from >= 0, match.fade_from, match.index), out_size)
             matched = crossfade_frames(matched, faded, match)
-        return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped)
+        return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped, flow)
 
     def render(
         self,
@@ -311,6 +321,20 @@ class Warp3D:
         return compose(self.generator_inputs(rotation, translation, scale, expression68, exclude=exclude))
 
     # ------------------------------------------------------------------ helpers
+
+    def _background_flow(self, matched: np.ndarray, posed: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Coarse flow moving each matched frame's face outline (oval + outer ring) onto the posed mesh's."""
+        oval = mediapipe_topology().oval
+        ring = np.arange(self.mesh.n_vertices - len(oval), self.mesh.n_vertices)
+        factor = size[1] / float(self.frame_size[1])
+        tr = self.track
+        # the ring in the matched frame: the mesh's ring at that frame's pose, riding on its tracked oval
+        at_match = self.mesh.posed(tr.rotation[matched], tr.translation[matched], tr.scale[matched])
+        tracked_oval = tr.landmarks[matched][:, oval, :2]
+        src_ring = at_match[:, ring, :2] + (tracked_oval - at_match[:, oval, :2])
+        source = np.concatenate([tracked_oval, src_ring], axis=1) * factor
+        target = np.concatenate([posed[:, oval, :2], posed[:, ring, :2]], axis=1)
+        return background_flow(source, target, size)
 
     def _reference_frames_at(self, index: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         frames = self.frames[index]
@@ -373,9 +397,20 @@ def choose_texture_frame(
     return TextureChoice(index, outliers, eyes, mouth, cost)
 
 
+def aligned_matched(inputs: GeneratorInputs) -> np.ndarray:
+    """``y_ts`` moved with the head by ``inputs.background_flow`` (itself when there is none)."""
+    if inputs.background_flow is None:
+        return inputs.matched
+    size = inputs.matched.shape[1:3]
+    return np.stack([warp_by_flow(f, dense_flow(d, size)) for f, d in zip(inputs.matched, inputs.background_flow)])
+
+
 def compose(inputs: GeneratorInputs, use_numba: bool | None = None) -> np.ndarray:
-    """Blend the rendered face over the matched reference frame: ``m y~ + (1 - m) y_ts``."""
-    return blend(inputs.rendered, inputs.mask, inputs.matched, use_numba)
+    """Blend the rendered face over the matched reference frame: ``m y~ + (1 - m) y_ts``.
+
+    ``y_ts`` is first moved with the head when the inputs carry a background flow.
+    """
+    return blend(inputs.rendered, inputs.mask, aligned_matched(inputs), use_numba)
 
 
 def record_generator_inputs(
@@ -458,6 +493,7 @@ __all__ = [
     "TextureChoice",
     "Warp3D",
     "Warp3DConfig",
+    "aligned_matched",
     "choose_texture_frame",
     "compose",
     "record_generator_inputs",

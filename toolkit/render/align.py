@@ -1,0 +1,98 @@
+"""The matched reference frame moved with the head: no ghost contours where the render meets it.
+
+The 3D-warp output is the rendered face over the matched reference frame ``y_ts`` (Eq. 2). The
+matcher picks the reference whose head motion is nearest, but with a handful of references the
+nearest can still sit several pixels (or degrees) away, and where the render's weight fades out
+across the mesh's outer ring the matched frame's *own* cheek, jaw and hairline show beside the
+rendered ones: a second cheek contour, a chin that looks swollen (two jaw lines), a doubled fringe.
+
+:func:`background_flow` moves the matched frame with the head instead: the face-oval landmarks and
+the mesh's outer-ring vertices are where they are in the matched frame (its tracked landmarks, its
+pose) and where the render puts them (target pose and expression); their displacement is spread
+over the image by normalised Gaussian weights, which keeps it smooth, makes it the controls' own
+displacement along the outline and lets it fall to zero a few face-widths away (background and
+shoulders stay put). The field is computed on a coarse grid (``FLOW_GRID`` cells a side) and
+upsampled, so it costs far less than the rasterisation. :func:`warp_by_flow` applies it (a
+backward map: output pixel ``p`` samples the matched frame at ``p - D(p)``), to the crop here and,
+scaled, to the full-resolution frame at paste-back (``toolkit.pipeline.paste``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: coarse flow grid, cells per side
+FLOW_GRID = 32
+#: Gaussian width of a control's influence, as a fraction of the face width (temple to temple)
+FLOW_SIGMA = 0.3
+#: weight of "no motion" against the controls: the field falls off ~2 sigma beyond the outermost control
+FLOW_REST = float(np.exp(-2.0))
+#: the flow fades to zero over this fraction of the image size at its border
+FLOW_BORDER = 0.12
+
+
+def background_flow(
+    source: np.ndarray, target: np.ndarray, size: tuple[int, int], grid: int = FLOW_GRID
+) -> np.ndarray:
+    """Coarse backward flow moving control points ``source`` -> ``target``.
+
+    Args:
+        source: ``(T, C, 2)`` control positions in the matched frames (output pixels).
+        target: ``(T, C, 2)`` the same controls where the render puts them.
+        size: ``(H, W)`` of the output.
+
+    Returns:
+        ``(T, grid, grid, 2)`` float32 displacement ``D`` at the grid's cell centres (output pixels):
+        output pixel ``p`` shows the matched frame's pixel ``p - D(p)``.
+    """
+    src = np.asarray(source, np.float64)
+    dst = np.asarray(target, np.float64)
+    h, w = size
+    disp = dst - src  # (T, C, 2)
+    ok = np.isfinite(disp).all(axis=-1)
+    disp = np.where(ok[..., None], disp, 0.0)
+    x = np.where(ok, dst[..., 0], np.nan)
+    width = np.nan_to_num(np.nanmax(x, axis=1, initial=-np.inf) - np.nanmin(x, axis=1, initial=np.inf), nan=1.0)
+    sigma = FLOW_SIGMA * np.clip(width, 1.0, None)  # (T,)
+    dst = np.where(ok[..., None], dst, 0.0)
+    gy = (np.arange(grid) + 0.5) * h / grid
+    gx = (np.arange(grid) + 0.5) * w / grid
+    pts = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)  # (G*G, 2) as (x, y)
+    d2 = ((pts[None, :, None, :] - dst[:, None, :, :]) ** 2).sum(-1)  # (T, G*G, C)
+    wgt = np.exp(-0.5 * d2 / (sigma[:, None, None] ** 2)) * ok[:, None, :]
+    flow = np.einsum("tgc,tcd->tgd", wgt, disp) / (wgt.sum(-1, keepdims=True) + FLOW_REST)
+    # nothing moves at the image border: a sample from beyond it would smear the edge row into streaks
+    edge = np.minimum(np.minimum(pts[:, 0], w - pts[:, 0]) / w, np.minimum(pts[:, 1], h - pts[:, 1]) / h)
+    ramp = np.clip((edge - 0.5 / grid) / FLOW_BORDER, 0.0, 1.0)  # 0 from the outermost cells' centres out
+    flow *= (ramp * ramp * (3.0 - 2.0 * ramp))[None, :, None]
+    return flow.reshape(len(src), grid, grid, 2).astype(np.float32)
+
+
+def dense_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One coarse flow ``(G, G, 2)`` upsampled to ``(H, W, 2)`` (bilinear, cell centres kept)."""
+    import cv2
+
+    h, w = size
+    return cv2.resize(np.asarray(flow, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def warp_by_flow(image: np.ndarray, flow: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """``image`` (H, W, 3) resampled at ``p - flow(p)``; ``flow`` (h, w, 2) covers the window at ``offset``.
+
+    ``offset`` = (x0, y0) of the window of ``image`` the dense flow covers (paste-back warps only the
+    face box of a full frame, but samples from the whole frame); outside the window nothing moves.
+    """
+    import cv2
+
+    img = np.asarray(image)
+    fh, fw = flow.shape[:2]
+    x0, y0 = int(offset[0]), int(offset[1])
+    xs, ys = np.meshgrid(np.arange(fw, dtype=np.float32) + x0, np.arange(fh, dtype=np.float32) + y0)
+    window = cv2.remap(
+        img, xs - flow[..., 0], ys - flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    if (x0, y0) == (0, 0) and (fh, fw) == img.shape[:2]:
+        return window
+    out = img.copy()
+    out[y0 : y0 + fh, x0 : x0 + fw] = window
+    return out
