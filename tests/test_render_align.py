@@ -107,3 +107,36 @@ def test_paste_back_moves_the_full_resolution_frame_with_the_flow(aoc):
     shifted = paste.apply(crop, 0, zero, np.tile(np.float32([3.0, 0.0]), (32, 32, 1)))
     np.testing.assert_array_equal(shifted[200:300, 206:300], full[200:300, 200:294])
     np.testing.assert_array_equal(shifted[:128], full[:128])
+
+
+def test_landmark_driven_motion_keeps_the_drivers_own_head_turn():
+    """A driver that never faces the camera (PC-AVS Pose_Source_741400163 after its first 64 frames: its most
+    frontal frame is turned ~20 deg) drives the reference at its own angles, not turned towards the camera."""
+    from scripts.bench.render_speed import load
+    from toolkit.pipeline.stages import DrivingTrack, motion_from_track
+
+    path = shared_data_dir() / "av/Hangz-nju-cuhk__Talking-Face_PC-AVS__Pose_Source_741400163.mp4"
+    if not path.is_file():
+        pytest.skip(f"shared clip {path} not found (set TOOLKIT_DATA to the shared data folder)")
+    _, ref, _ = load(path, 112, 256)
+    drv_ids, ref_ids = np.arange(64, 112), np.arange(0, 64)
+    drv_rot = ref.rotation[drv_ids]
+    frontal = int(np.argmin(np.linalg.norm(drv_rot, axis=1)))
+    assert np.degrees(np.linalg.norm(drv_rot[frontal])) > 12.0  # the premise: no frontal driver frame
+    drv = DrivingTrack(
+        head_motion=np.concatenate([drv_rot, ref.translation[drv_ids]], axis=1),
+        scale=ref.scale[drv_ids],
+        frontal68=ref.frontal68[drv_ids],
+        frontal_index=frontal,
+        source="continuation",
+    )
+    k = int(np.argmin(np.linalg.norm(ref.rotation[ref_ids], axis=1)))
+    reference = SimpleNamespace(
+        frontal_index=k,
+        frontal_pose=np.concatenate([ref.rotation[k], ref.translation[k]]),
+        scale=ref.scale[ref_ids],
+    )
+    out, _ = motion_from_track(drv, reference, len(drv_ids))
+    np.testing.assert_allclose(out[:, :3], drv_rot, atol=1e-4)
+    # translation stays relative: the driver's most frontal frame lands on the reference's frontal position
+    np.testing.assert_allclose(out[frontal, 3:], reference.frontal_pose[3:], atol=1e-3)

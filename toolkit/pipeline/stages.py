@@ -534,7 +534,12 @@ def motion_from_track(drv: DrivingTrack, reference: Reference, n: int) -> tuple[
     scale = loop_back_and_forth(drv.scale, n)
     anchor = drv.head_motion[drv.frontal_index]
     anchor_scale = float(drv.scale[drv.frontal_index])
-    return retarget_motion(motion6, scale, anchor, anchor_scale, reference.frontal_pose, target_scale)
+    # the rotation stays the driver's own (relative to the camera; the tracker's canonical face is shared):
+    # anchored at the driver's most frontal frame, a driver that never faces the camera came out turned towards
+    # it by that frame's angle (PC-AVS Pose_Source_741400163: 20 deg, so its landmark-driven render was judged
+    # at the wrong pose). Translation and scale stay relative (the two videos' crops differ).
+    target_pose = np.concatenate([anchor[:3], reference.frontal_pose[3:]])
+    return retarget_motion(motion6, scale, anchor, anchor_scale, target_pose, target_scale)
 
 
 def expression_from_video(

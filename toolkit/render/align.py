@@ -45,27 +45,34 @@ def background_flow(
         ``(T, grid, grid, 2)`` float32 displacement ``D`` at the grid's cell centres (output pixels):
         output pixel ``p`` shows the matched frame's pixel ``p - D(p)``.
     """
-    src = np.asarray(source, np.float64)
-    dst = np.asarray(target, np.float64)
+    src = np.asarray(source, np.float32)
+    dst = np.asarray(target, np.float32)
     h, w = size
     disp = dst - src  # (T, C, 2)
     ok = np.isfinite(disp).all(axis=-1)
-    disp = np.where(ok[..., None], disp, 0.0)
+    disp = np.where(ok[..., None], disp, 0.0).astype(np.float32)
     x = np.where(ok, dst[..., 0], np.nan)
     width = np.nan_to_num(np.nanmax(x, axis=1, initial=-np.inf) - np.nanmin(x, axis=1, initial=np.inf), nan=1.0)
     sigma = FLOW_SIGMA * np.clip(width, 1.0, None)  # (T,)
-    dst = np.where(ok[..., None], dst, 0.0)
-    gy = (np.arange(grid) + 0.5) * h / grid
-    gx = (np.arange(grid) + 0.5) * w / grid
-    pts = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)  # (G*G, 2) as (x, y)
-    d2 = ((pts[None, :, None, :] - dst[:, None, :, :]) ** 2).sum(-1)  # (T, G*G, C)
-    wgt = np.exp(-0.5 * d2 / (sigma[:, None, None] ** 2)) * ok[:, None, :]
-    flow = np.einsum("tgc,tcd->tgd", wgt, disp) / (wgt.sum(-1, keepdims=True) + FLOW_REST)
+    dst = np.where(ok[..., None], dst, np.float32(1e6))
+    gy = ((np.arange(grid) + 0.5) * h / grid).astype(np.float32)
+    gx = ((np.arange(grid) + 0.5) * w / grid).astype(np.float32)
+    # the Gaussian is separable: weight(cell, control) = ey(row, control) * ex(column, control), so the
+    # weighted sums are two batched matrix products instead of a (T, G*G, C) distance array
+    inv = (0.5 / sigma**2).astype(np.float32)[:, None, None]
+    ey = np.exp(-((gy[None, :, None] - dst[:, None, :, 1]) ** 2) * inv)  # (T, G, C)
+    ex = np.exp(-((gx[None, :, None] - dst[:, None, :, 0]) ** 2) * inv)  # (T, G, C)
+    ex_t = np.ascontiguousarray(ex.transpose(0, 2, 1))  # (T, C, G)
+    total = ey @ ex_t  # (T, G rows, G columns)
+    flow = np.stack([(ey * disp[:, None, :, d]) @ ex_t for d in (0, 1)], axis=-1) / (total[..., None] + FLOW_REST)
     # nothing moves at the image border: a sample from beyond it would smear the edge row into streaks
-    edge = np.minimum(np.minimum(pts[:, 0], w - pts[:, 0]) / w, np.minimum(pts[:, 1], h - pts[:, 1]) / h)
-    ramp = np.clip((edge - 0.5 / grid) / FLOW_BORDER, 0.0, 1.0)  # 0 from the outermost cells' centres out
-    flow *= (ramp * ramp * (3.0 - 2.0 * ramp))[None, :, None]
-    return flow.reshape(len(src), grid, grid, 2).astype(np.float32)
+    def ramp(centres: np.ndarray, n: int) -> np.ndarray:
+        edge = np.minimum(centres, n - centres) / n
+        r = np.clip((edge - 0.5 / grid) / FLOW_BORDER, 0.0, 1.0)  # 0 from the outermost cells' centres out
+        return r * r * (3.0 - 2.0 * r)
+
+    flow *= np.minimum(ramp(gy, h)[:, None], ramp(gx, w)[None, :])[None, :, :, None]
+    return flow.astype(np.float32)
 
 
 def dense_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -96,3 +103,18 @@ def warp_by_flow(image: np.ndarray, flow: np.ndarray, offset: tuple[float, float
     out = img.copy()
     out[y0 : y0 + fh, x0 : x0 + fw] = window
     return out
+
+
+def move_with_flow(image: np.ndarray, flow: np.ndarray, min_shift: float = 0.01) -> np.ndarray:
+    """``image`` (H, W, 3) moved by one coarse flow ``(G, G, 2)``, resampled only where it moves."""
+    h, w = image.shape[:2]
+    g = flow.shape[0]
+    moving = np.abs(flow).max(axis=-1) > min_shift
+    if not moving.any():
+        return image
+    rows, cols = np.flatnonzero(moving.any(axis=1)), np.flatnonzero(moving.any(axis=0))
+    # one cell of margin: the upsampled flow ramps from the last moving cell's centre to the next one's
+    y0, y1 = max(0, (rows[0] - 1) * h // g), min(h, (rows[-1] + 2) * h // g)
+    x0, x1 = max(0, (cols[0] - 1) * w // g), min(w, (cols[-1] + 2) * w // g)
+    dense = dense_flow(flow, (h, w))[y0:y1, x0:x1]
+    return warp_by_flow(image, dense, (x0, y0))

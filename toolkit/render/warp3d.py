@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from toolkit.errors import ToolkitError
-from toolkit.render.align import FLOW_GRID, background_flow, dense_flow, warp_by_flow
+from toolkit.render.align import FLOW_GRID, background_flow, move_with_flow
 from toolkit.render.matcher import MatcherConfig, MatchState, crossfade_frames, match_motion
 from toolkit.render.mesh import (
     FaceMesh,
@@ -401,8 +401,7 @@ def aligned_matched(inputs: GeneratorInputs) -> np.ndarray:
     """``y_ts`` moved with the head by ``inputs.background_flow`` (itself when there is none)."""
     if inputs.background_flow is None:
         return inputs.matched
-    size = inputs.matched.shape[1:3]
-    return np.stack([warp_by_flow(f, dense_flow(d, size)) for f, d in zip(inputs.matched, inputs.background_flow)])
+    return np.stack([move_with_flow(f, d) for f, d in zip(inputs.matched, inputs.background_flow)])
 
 
 def compose(inputs: GeneratorInputs, use_numba: bool | None = None) -> np.ndarray:
