@@ -266,12 +266,13 @@ class Warp3D:
         )
         out_size = self.config.output_size or self.frame_size
         oh, ow = out_size
-        rendered = np.zeros((n, oh, ow, 3), np.uint8)
-        mask = np.zeros((n, oh, ow), np.float32)
-        depth = np.full((n, oh, ow), np.inf, np.float32)
+        bs = max(1, int(self.config.batch_size))
+        single = n <= bs  # one batch: its arrays are the result (no copy of n frames and buffers)
+        rendered = np.zeros((0 if single else n, oh, ow, 3), np.uint8)
+        mask = np.zeros((0 if single else n, oh, ow), np.float32)
+        depth = np.full((0 if single else n, oh, ow), np.inf, np.float32)
         clamped = np.zeros(n, bool)
         flow = np.zeros((n, FLOW_GRID, FLOW_GRID, 2), np.float32) if self.config.align_background else None
-        bs = max(1, int(self.config.batch_size))
         for start in range(0, n, bs):
             sl = slice(start, min(n, start + bs))
             offsets = None
@@ -299,9 +300,12 @@ class Warp3D:
                 )
             if flow is not None:
                 flow[sl] = self._background_flow(match.index[sl], proj.vertices, out_size)
-            rendered[sl] = proj.image
-            mask[sl] = proj.mask
-            depth[sl] = proj.depth
+            if single:
+                rendered, mask, depth = proj.image, proj.mask, proj.depth
+            else:
+                rendered[sl] = proj.image
+                mask[sl] = proj.mask
+                depth[sl] = proj.depth
             clamped[sl] = proj.clamp.clamped if proj.clamp is not None else False
         matched = self._reference_frames_at(match.index, out_size)
         if match.fade_from is not None and (match.fade_from >= 0).any():
