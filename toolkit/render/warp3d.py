@@ -391,10 +391,9 @@ def choose_texture_frame(
         clean = open_eyes
     mouth = np.zeros(len(cost))
     if track.frontal68 is not None:
-        from toolkit.render.lips import inner_lip_gap
+        from toolkit.render.lips import lip_opening
 
-        f68 = np.nan_to_num(track.frontal68.astype(np.float64))
-        mouth = inner_lip_gap(f68) / np.maximum(np.linalg.norm(f68[:, 48] - f68[:, 54], axis=-1), 1e-9)
+        mouth = lip_opening(np.nan_to_num(track.frontal68.astype(np.float64)))
     near = clean & (cost <= cost[clean].min() + cfg.texture_pose_slack)
     score = cost / max(cfg.texture_pose_slack, 1e-9) + mouth / max(cfg.texture_mouth_unit, 1e-9)
     index = int(np.argmin(np.where(near, score, np.inf)))
