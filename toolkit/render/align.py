@@ -27,10 +27,11 @@ FLOW_GRID = 32
 FLOW_SIGMA = 0.3
 #: weight of "no motion" against the controls: the field falls off ~2 sigma beyond the outermost control
 FLOW_REST = float(np.exp(-2.0))
-#: outside the rendered head's outline the flow falls off with this Gaussian width (fraction of the face width):
-#: the head's own hair and the neck just below move with it, the scene behind does not (AOC's flag: whole-frame
-#: SSIM 0.786 without the flow, 0.711 unbounded, 0.80 with 0.04-0.08; face SSIM 0.707, 0.725, 0.74)
-FLOW_REACH = 0.05
+#: outside the head's outline (where the render puts it and where the matched frame has it) the flow falls off
+#: with this Gaussian width (fraction of the face width): the head's own hair and the neck just below move with it,
+#: the scene behind mostly does not (direct AOC self-reenactment, whole-frame / face SSIM: no flow 0.786 / 0.707,
+#: unbounded 0.711 / 0.725, bounded with 0.08: 0.796 / 0.737; 0.04 left streaks where the flag is stretched)
+FLOW_REACH = 0.08
 #: the flow fades to zero over this fraction of the image size at its border
 FLOW_BORDER = 0.12
 
@@ -48,8 +49,9 @@ def background_flow(
         source: ``(T, C, 2)`` control positions in the matched frames (output pixels).
         target: ``(T, C, 2)`` the same controls where the render puts them.
         size: ``(H, W)`` of the output.
-        outline: optional ``(T, P, 2)`` polygon (the rendered head's outer ring): outside it the flow falls off
-            over ``FLOW_REACH`` face widths, so a textured background beside the head (a flag) stays put.
+        outline: optional ``(T, Q, P, 2)`` polygons per frame (the head's outer ring where the render puts it and
+            where the matched frame has it): outside them the flow falls off over ``FLOW_REACH`` face widths, so
+            a textured background beside the head (a flag) stays put while the matched head is moved whole.
 
     Returns:
         ``(T, grid, grid, 2)`` float32 displacement ``D`` at the grid's cell centres (output pixels):
@@ -88,17 +90,17 @@ def background_flow(
 
 
 def _near_outline(outline: np.ndarray, size: tuple[int, int], grid: int, width: np.ndarray) -> np.ndarray:
-    """(T, G, G) 1 inside each frame's outline polygon, falling off outside it over ``FLOW_REACH`` face widths."""
+    """(T, G, G) 1 inside each frame's outline polygons, falling off outside them over ``FLOW_REACH`` face widths."""
     import cv2
 
     h, w = size
     out = np.ones((len(outline), grid, grid), np.float32)
     cell = np.array([w / grid, h / grid], np.float32)
-    for t, poly in enumerate(outline):
-        if not np.isfinite(poly).all():
+    for t, polys in enumerate(outline):
+        if not np.isfinite(polys).all():
             continue
         inside = np.zeros((grid, grid), np.uint8)
-        cv2.fillPoly(inside, [np.round(poly / cell - 0.5).astype(np.int32)], 1)
+        cv2.fillPoly(inside, [np.round(p / cell - 0.5).astype(np.int32) for p in polys], 1)
         # distance (in cells) from the polygon, converted to pixels with the mean cell size
         dist = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3) * float(cell.mean())
         reach = max(FLOW_REACH * float(width[t]), 1.0)

@@ -338,7 +338,9 @@ class Warp3D:
         src_ring = at_match[:, ring, :2] + (tracked_oval - at_match[:, oval, :2])
         source = np.concatenate([tracked_oval, src_ring], axis=1) * factor
         target = np.concatenate([posed[:, oval, :2], posed[:, ring, :2]], axis=1)
-        return background_flow(source, target, size, outline=posed[:, ring, :2])
+        # moved whole: the matched head's outline (where it is) and the rendered one (where it goes)
+        outline = np.stack([src_ring * factor, posed[:, ring, :2]], axis=1)
+        return background_flow(source, target, size, outline=outline)
 
     def _reference_frames_at(self, index: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         frames = self.frames[index]
