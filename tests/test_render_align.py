@@ -27,13 +27,13 @@ def aoc():
 
 
 def _composed(aoc, align: bool):
-    from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig, compose
+    from toolkit.render.warp3d import ReferenceTrack, Warp3D, baseline_config, compose
 
     frames, ref, _ = aoc
     sub = ReferenceTrack.from_any(ref, REFERENCES)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        warp = Warp3D(frames[REFERENCES], sub, Warp3DConfig(align_background=align))
+        warp = Warp3D(frames[REFERENCES], sub, baseline_config(align_background=align))
     t = TARGETS
     inputs = warp.generator_inputs(ref.rotation[t], ref.translation[t], ref.scale[t], ref.frontal68[t])
     return compose(inputs), inputs

@@ -185,8 +185,10 @@ class MeshConfig:
     hair_luminance: float | None = 0.42
     #: blending weight of the face-oval vertices (the render fades from the next landmarks in to 0 across the
     #: ring). Below 1 the matched reference frame, moved with the head (toolkit.render.align), gives the face's
-    #: outer edge: its real cheek contour, jaw line and hairline instead of the texture frame's, stretched
-    outline_weight: float = 0.5
+    #: outer edge: its real cheek contour, jaw line and hairline instead of the texture frame's, stretched. The
+    #: 3D-warp output uses toolkit.render.warp3d.BASELINE_OUTLINE_WEIGHT; the learned generator's inputs keep 1
+    #: (its checkpoints were trained on those masks)
+    outline_weight: float = 1.0
     #: warn when the frontal frame's face is smaller than this (pixels between temples)
     min_face_width_px: float = 40.0
     #: warn when the frontal frame's head rotation exceeds this (degrees): its texture is one-sided
