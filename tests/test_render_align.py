@@ -90,7 +90,7 @@ def test_no_flow_at_the_texture_frames_own_pose(aoc):
     assert np.abs(inputs.background_flow).max() < 1.0
 
 
-def test_paste_back_moves_the_full_resolution_frame_with_the_flow(aoc):
+def test_paste_back_keeps_the_crop_where_the_matched_frame_was_moved(aoc):
     import cv2
 
     from toolkit.pipeline.paste import PasteBack
@@ -99,14 +99,18 @@ def test_paste_back_moves_the_full_resolution_frame_with_the_flow(aoc):
     full = cv2.resize(frames[0], (512, 512), interpolation=cv2.INTER_CUBIC)
     ref = SimpleNamespace(full_frames={0: full}, frame_size=(512, 512), crop_box=(128, 128, 384, 384))
     paste = PasteBack(ref, 512, crossfade=0)
-    crop = cv2.resize(full[128:384, 128:384], (128, 128), interpolation=cv2.INTER_AREA)
-    zero = np.zeros((128, 128), np.float32)  # render weight 0 everywhere: the full frame is kept
+    # a crop whose background was moved 3 px right (what the 3D-warp does to the matched frame)
+    crop = cv2.resize(np.roll(full, 6, axis=1)[128:384, 128:384], (128, 128), interpolation=cv2.INTER_AREA)
+    zero = np.zeros((128, 128), np.float32)  # render weight 0 everywhere
     still = paste.apply(crop, 0, zero, np.zeros((32, 32, 2), np.float32))
-    np.testing.assert_array_equal(still, full)
-    # 3 crop pixels right = 6 full-frame pixels (the box is twice the crop)
-    shifted = paste.apply(crop, 0, zero, np.tile(np.float32([3.0, 0.0]), (32, 32, 1)))
-    np.testing.assert_array_equal(shifted[200:300, 206:300], full[200:300, 200:294])
-    np.testing.assert_array_equal(shifted[:128], full[:128])
+    np.testing.assert_array_equal(still, full)  # nothing moved: the full-resolution frame throughout
+    moved = paste.apply(crop, 0, zero, np.tile(np.float32([3.0, 0.0]), (32, 32, 1)))
+    up = cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC)
+    # inside the box (past the feathered border) the moved crop, not the full frame that was not moved
+    inner = moved[180:332, 180:332].astype(int)
+    assert np.abs(inner - up[52:204, 52:204]).max() <= 1
+    assert np.abs(inner - full[180:332, 180:332]).mean() > 3 * np.abs(inner - up[52:204, 52:204]).mean()
+    np.testing.assert_array_equal(moved[:128], full[:128])
 
 
 def test_landmark_driven_motion_keeps_the_drivers_own_head_turn():

@@ -161,8 +161,11 @@ class GeneratorInputs:
     depth: np.ndarray  # (T, H, W) float32 output-pixel depth of y~_t (+inf off the face)
     clamped: np.ndarray  # (T,) bool: target pose was beyond the PoseLimits
     #: (T, G, G, 2) coarse backward flow moving y_ts with the head (toolkit.render.align); None = not moved.
-    #: ``matched`` stays the reference frame itself (the learned generator's input); ``compose`` applies it
+    #: ``matched`` stays the reference frame itself (the learned generator's input)
     background_flow: np.ndarray | None = None
+    #: (T, H, W, 3) uint8 y_ts moved with the head (each frame of a cross-fade by its own flow, then mixed):
+    #: what ``compose`` lays the render over; None = ``matched``
+    background: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.rendered.shape[0])
@@ -283,6 +286,9 @@ class Warp3D:
         depth = np.full((0 if single else n, oh, ow), np.inf, np.float32)
         clamped = np.zeros(n, bool)
         flow = np.zeros((n, FLOW_GRID, FLOW_GRID, 2), np.float32) if self.config.align_background else None
+        fading = match.fade_from is not None and bool((match.fade_from >= 0).any())
+        fade_index = np.where(match.fade_from >= 0, match.fade_from, match.index) if fading else match.index
+        fade_flow = np.zeros_like(flow) if flow is not None and fading else None
         for start in range(0, n, bs):
             sl = slice(start, min(n, start + bs))
             offsets = None
@@ -310,6 +316,8 @@ class Warp3D:
                 )
             if flow is not None:
                 flow[sl] = self._background_flow(match.index[sl], proj.vertices, out_size)
+            if fade_flow is not None:
+                fade_flow[sl] = self._background_flow(fade_index[sl], proj.vertices, out_size)
             if single:
                 rendered, mask, depth = proj.image, proj.mask, proj.depth
             else:
@@ -317,11 +325,18 @@ class Warp3D:
                 mask[sl] = proj.mask
                 depth[sl] = proj.depth
             clamped[sl] = proj.clamp.clamped if proj.clamp is not None else False
-        matched = self._reference_frames_at(match.index, out_size)
-        if match.fade_from is not None and (match.fade_from >= 0).any():
-            faded = self._reference_frames_at(np.where(match.fade_from >= 0, match.fade_from, match.index), out_size)
-            matched = crossfade_frames(matched, faded, match)
-        return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped, flow)
+        own = self._reference_frames_at(match.index, out_size)
+        faded = self._reference_frames_at(fade_index, out_size) if fading else None
+        matched = crossfade_frames(own, faded, match)
+        background = None
+        if flow is not None:
+            # each frame of a cross-fade moved by its own flow: the fading-out frame's head sits elsewhere
+            moved = np.stack([move_with_flow(f, d) for f, d in zip(own, flow)])
+            moved_faded = None
+            if faded is not None and fade_flow is not None:
+                moved_faded = np.stack([move_with_flow(f, d) for f, d in zip(faded, fade_flow)])
+            background = crossfade_frames(moved, moved_faded, match)
+        return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped, flow, background)
 
     def render(
         self,
@@ -412,19 +427,13 @@ def choose_texture_frame(
     return TextureChoice(index, outliers, eyes, mouth, cost)
 
 
-def aligned_matched(inputs: GeneratorInputs) -> np.ndarray:
-    """``y_ts`` moved with the head by ``inputs.background_flow`` (itself when there is none)."""
-    if inputs.background_flow is None:
-        return inputs.matched
-    return np.stack([move_with_flow(f, d) for f, d in zip(inputs.matched, inputs.background_flow)])
-
-
 def compose(inputs: GeneratorInputs, use_numba: bool | None = None) -> np.ndarray:
     """Blend the rendered face over the matched reference frame: ``m y~ + (1 - m) y_ts``.
 
-    ``y_ts`` is first moved with the head when the inputs carry a background flow.
+    ``y_ts`` moved with the head (``inputs.background``) when the inputs carry one.
     """
-    return blend(inputs.rendered, inputs.mask, aligned_matched(inputs), use_numba)
+    background = inputs.matched if inputs.background is None else inputs.background
+    return blend(inputs.rendered, inputs.mask, background, use_numba)
 
 
 def record_generator_inputs(
@@ -508,7 +517,6 @@ __all__ = [
     "TextureChoice",
     "Warp3D",
     "Warp3DConfig",
-    "aligned_matched",
     "baseline_config",
     "choose_texture_frame",
     "compose",
