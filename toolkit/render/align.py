@@ -127,7 +127,8 @@ def warp_by_flow(image: np.ndarray, flow: np.ndarray, offset: tuple[float, float
     img = np.asarray(image)
     fh, fw = flow.shape[:2]
     x0, y0 = int(offset[0]), int(offset[1])
-    xs, ys = np.meshgrid(np.arange(fw, dtype=np.float32) + x0, np.arange(fh, dtype=np.float32) + y0)
+    xs = np.arange(fw, dtype=np.float32)[None, :] + np.float32(x0)
+    ys = np.arange(fh, dtype=np.float32)[:, None] + np.float32(y0)
     window = cv2.remap(
         img, xs - flow[..., 0], ys - flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )

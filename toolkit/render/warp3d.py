@@ -334,7 +334,9 @@ class Warp3D:
             moved = np.stack([move_with_flow(f, d) for f, d in zip(own, flow)])
             moved_faded = None
             if faded is not None and fade_flow is not None:
-                moved_faded = np.stack([move_with_flow(f, d) for f, d in zip(faded, fade_flow)])
+                moved_faded = moved.copy()  # read by the cross-fade only where one runs
+                for t in np.flatnonzero(match.fade_from >= 0):
+                    moved_faded[t] = move_with_flow(faded[t], fade_flow[t])
             background = crossfade_frames(moved, moved_faded, match)
         return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped, flow, background)
 
