@@ -234,3 +234,24 @@ def test_paste_back_keeps_the_full_resolution_frame_outside_the_face():
         return cv2.Laplacian(cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY), cv2.CV_64F)[ring].var()
 
     assert detail(sharp) > 1.2 * detail(soft)
+
+
+def test_mouth_interior_comes_from_a_reference_opened_at_least_as_far(andrew):
+    from toolkit.render.lips import lip_opening
+    from toolkit.render.warp3d import ReferenceTrack, Warp3D
+
+    frames, ref, _ = andrew
+    ids = np.arange(0, N_FRAMES, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warp = Warp3D(frames[ids], ReferenceTrack.from_any(ref, ids))
+    targets = ref.frontal68
+    ref_open, tgt_open = lip_opening(ref.frontal68[ids]), lip_opening(targets)
+    usable = warp.mouth.usable
+    wide = (ref_open[None, usable] >= tgt_open[:, None]).any(axis=1)  # targets some usable reference covers
+    chosen = warp.mouth.choose(targets)
+    assert (ref_open[chosen[wide]] >= tgt_open[wide]).all()
+    # the premise: by mouth shape alone, narrower references were picked (their lips filled the thin opening)
+    warp.mouth.gaps = None
+    shape_only = warp.mouth.choose(targets)
+    assert (ref_open[shape_only[wide]] < tgt_open[wide]).sum() >= 3

@@ -52,13 +52,18 @@ class PasteBack:
         self._key = -1  # background of the previous output frame, and the one fading out
         self._fading, self._fade_step = -1, 0
 
-    def apply(self, crop: np.ndarray, matched: int, face_mask: np.ndarray | None = None) -> np.ndarray:
+    def apply(
+        self, crop: np.ndarray, matched: int, face_mask: np.ndarray | None = None, flow: np.ndarray | None = None
+    ) -> np.ndarray:
         """The crop pasted into the full frame of reference ``matched``.
 
         ``face_mask`` (S, S) is where the crop differs from that reference frame (the renderer's blending
         weight): outside it the full-resolution frame is kept, so hair, neck and background stay as sharp
         as the rest of the frame instead of being the crop upscaled. An upscaled face is resized with
-        bicubic interpolation (sharper than bilinear).
+        bicubic interpolation (sharper than bilinear). ``flow`` (G, G, 2, crop pixels) is the coarse flow
+        that moved the matched frame with the head in the crop (``toolkit.render.align``): where it moves
+        anything the crop is kept too (hair and neck follow the head there; a cross-fade between two matched
+        frames is mixed in the crop with each frame moved by its own flow, which the full frame cannot redo).
         """
         import cv2
 
@@ -85,6 +90,11 @@ class PasteBack:
         if face_mask is not None and key == int(matched):
             # grow the face weight by a few crop pixels and soften it: the seam falls on the render's own fade
             m = cv2.dilate((np.asarray(face_mask, np.float32) > 0.02).astype(np.float32), np.ones((5, 5), np.uint8))
+            if flow is not None:  # and wherever the matched frame was moved by a visible amount (0.25 px and up)
+                from toolkit.render.align import dense_flow
+
+                shift = np.linalg.norm(dense_flow(flow, crop.shape[:2]), axis=-1)
+                m = np.maximum(m, np.clip(shift / 0.25, 0.0, 1.0))
             m = cv2.GaussianBlur(m, (0, 0), 1.5)
             alpha = alpha * cv2.resize(m, size, interpolation=cv2.INTER_LINEAR)[..., None]
         region = out[y0:y1, x0:x1].astype(np.float32)

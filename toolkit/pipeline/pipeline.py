@@ -397,7 +397,10 @@ class TalkingHeadPipeline:
             if paste is not None:
                 with clock.stage("render"):
                     masks = chunk.mask if chunk.mask is not None else [None] * len(frames)
-                    frames = [paste.apply(f, int(m), a) for f, m, a in zip(frames, chunk.matched, masks)]
+                    flows = chunk.background_flow if chunk.background_flow is not None else [None] * len(frames)
+                    frames = [
+                        paste.apply(f, int(m), a, d) for f, m, a, d in zip(frames, chunk.matched, masks, flows)
+                    ]
             clock.report("render", stop / n, f"frame {stop}/{n}")
             yield start, stop, chunk, frames
 

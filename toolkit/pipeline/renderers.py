@@ -99,11 +99,12 @@ class Warp3DRenderer:
 
     name = "3d-warp"
 
-    def __init__(self, ref: Reference, config: GenerationConfig) -> None:
+    def __init__(self, ref: Reference, config: GenerationConfig, baseline: bool = True) -> None:
+        """``baseline``: the 3D-warp output itself (False: the learned generator's inputs, masks as trained)."""
         import warnings
 
         from toolkit.render.matcher import MatchState
-        from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig, choose_texture_frame
+        from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig, baseline_config, choose_texture_frame
 
         self.ref = ref
         detected = np.asarray(ref.track.detected, bool) if ref.track is not None else None
@@ -127,7 +128,8 @@ class Warp3DRenderer:
         frontal = int(np.flatnonzero(idx == self.texture_index)[0])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            self.warp = Warp3D(ref.crops[idx], ReferenceTrack.from_any(full, idx), Warp3DConfig(frontal_index=frontal))
+            make = baseline_config if baseline else Warp3DConfig
+            self.warp = Warp3D(ref.crops[idx], ReferenceTrack.from_any(full, idx), make(frontal_index=frontal))
         # the mesh's hair note repeats the reference check the pipeline reports before rendering
         # (toolkit.render.checks.reference_warnings): one message per problem
         self.warnings = [str(w.message) for w in caught if not str(w.message).startswith("hair over the forehead")]
@@ -157,6 +159,7 @@ class Warp3DRenderer:
             landmarks2d=lmk,
             rendered=inputs.rendered,
             mask=inputs.mask,
+            background_flow=inputs.background_flow,
         )
 
 
@@ -173,7 +176,7 @@ class GeneratorRenderer:
     def __init__(self, ref: Reference, config: GenerationConfig) -> None:
         from toolkit.generator.checkpoint import load_generator
 
-        self.warp = Warp3DRenderer(ref, config)
+        self.warp = Warp3DRenderer(ref, config, baseline=False)
         self.warnings = self.warp.warnings
         self.ref = ref
         checkpoint = generator_checkpoint(config)

@@ -532,12 +532,19 @@ def motion_from_source(
 
 def motion_from_track(drv: DrivingTrack, reference: Reference, n: int) -> tuple[np.ndarray, np.ndarray]:
     """A tracked driving video's head motion retargeted onto the reference (before motion scaling)."""
-    target_scale = float(reference.scale[reference.frontal_index])
     motion6 = loop_back_and_forth(drv.head_motion, n)
     scale = loop_back_and_forth(drv.scale, n)
-    anchor = drv.head_motion[drv.frontal_index]
-    anchor_scale = float(drv.scale[drv.frontal_index])
-    return retarget_motion(motion6, scale, anchor, anchor_scale, reference.frontal_pose, target_scale)
+    # the rotation stays the driver's own (relative to the camera; the tracker's canonical face is shared):
+    # anchored at the driver's most frontal frame, a driver that never faces the camera came out turned towards
+    # it by that frame's angle (PC-AVS Pose_Source_741400163: 20 deg, so its landmark-driven render was judged
+    # at the wrong pose). Translation and scale stay relative (the two videos' crops differ), around the
+    # median of each clip rather than one frame of each: a single frame sits anywhere in the head's sway
+    # (andrew_clip_2's landmark-driven render was 7 px off the real head, median over frames)
+    anchor = np.concatenate([drv.head_motion[drv.frontal_index, :3], np.median(drv.head_motion[:, 3:], axis=0)])
+    anchor_scale = float(np.median(drv.scale))
+    target_pose = np.concatenate([anchor[:3], np.nanmedian(reference.head_motion[:, 3:], axis=0)])
+    target_scale = float(np.nanmedian(reference.scale))
+    return retarget_motion(motion6, scale, anchor, anchor_scale, target_pose, target_scale)
 
 
 def expression_from_video(

@@ -32,6 +32,9 @@ class RenderedChunk:
     #: (n, S, S) float32 blending weight of the render over the matched frame (0 = the matched frame itself):
     #: paste-back keeps the full-resolution frame wherever it is 0 (sharp hair, neck, background)
     mask: np.ndarray | None = None
+    #: (n, G, G, 2) coarse flow that moved the matched frame with the head (toolkit.render.align), in crop
+    #: pixels: paste-back moves the full-resolution frame by it too
+    background_flow: np.ndarray | None = None
 
 
 def landmark_image(points68: np.ndarray, size: int, thickness: int = 1) -> np.ndarray:

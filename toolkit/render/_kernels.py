@@ -76,11 +76,11 @@ def raster_batch(verts, faces, zbuf, tri, bary):
 
 
 @numba.njit(cache=True, nogil=True)
-def shade_one(tri, bary, faces, uv, alpha, texture, image, mask):
-    h, w = tri.shape
+def shade_one(tri, bary, faces, uv, alpha, texture, image, mask, box):
+    # box = (row0, row1, col0, col1): the mesh's pixel bounding box; nothing outside it is covered
     th, tw = texture.shape[0], texture.shape[1]
-    for r in range(h):
-        for c in range(w):
+    for r in range(box[0], box[1]):
+        for c in range(box[2], box[3]):
             f = tri[r, c]
             if f < 0:
                 continue
@@ -111,9 +111,9 @@ def shade_one(tri, bary, faces, uv, alpha, texture, image, mask):
 
 
 @numba.njit(cache=True, nogil=True)
-def shade_batch(tri, bary, faces, uv, alpha, texture, image, mask):
+def shade_batch(tri, bary, faces, uv, alpha, texture, image, mask, boxes):
     for b in range(tri.shape[0]):
-        shade_one(tri[b], bary[b], faces, uv, alpha, texture, image[b], mask[b])
+        shade_one(tri[b], bary[b], faces, uv, alpha, texture, image[b], mask[b], boxes[b])
 
 
 @numba.njit(cache=True, nogil=True)

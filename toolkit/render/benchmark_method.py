@@ -75,7 +75,7 @@ class ThreeDWarpMethod:
 
     def generate(self, inputs: Any) -> Iterator[np.ndarray]:
         from toolkit.motion import disentangle
-        from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig
+        from toolkit.render.warp3d import ReferenceTrack, Warp3D, baseline_config
         from toolkit.tracking import make_tracker
 
         frames = np.asarray(inputs.reference_frames)
@@ -97,7 +97,7 @@ class ThreeDWarpMethod:
                 ReferenceTrack.from_any(full, ids),
                 # the texture frame: among these, near-frontal with open eyes and mouth near neutral
                 # (toolkit.render.warp3d.choose_texture_frame); the benchmark's t_M is one of the candidates
-                Warp3DConfig(backend=self.backend, batch_size=batch),
+                baseline_config(backend=self.backend, batch_size=batch),
             )
         n = int(inputs.n_frames)
         rot, trans, scale = self._motion(inputs, full, n)

@@ -54,7 +54,7 @@ def reference_warnings(
         frontal68: ``(K, 68, 3)`` frontalised 68 points (toolkit.motion).
         source_px_per_crop_px: how many source-frame pixels one crop pixel spans (face size check).
     """
-    from toolkit.render.lips import inner_lip_gap
+    from toolkit.render.lips import lip_opening
     from toolkit.render.mesh import canonical_vertices, eye_openness, forehead_hair, forehead_points, texture_outliers
 
     lim = limits or ReferenceLimits()
@@ -87,8 +87,7 @@ def reference_warnings(
             "differs from its usual colour: hair, a hand, glasses or a microphone): it will be baked into the face; "
             "use a reference where the face is uncovered"
         )
-    f68 = np.asarray(frontal68, np.float64)[seen]
-    mouth = inner_lip_gap(f68) / np.maximum(np.linalg.norm(f68[:, 48] - f68[:, 54], axis=-1), 1e-9)
+    mouth = lip_opening(np.asarray(frontal68, np.float64)[seen])
     if mouth.min() > lim.open_mouth and len(mouth) == 1:
         out.append(
             "the mouth is open in the photo: closed lips will be stretched from open ones; "

@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     from toolkit.io.media import write_video
     from toolkit.paths import cache_dir
     from toolkit.render.controls import Pose, retarget_motion, synthetic_motion, transfer_expression
-    from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig, compose
+    from toolkit.render.warp3d import ReferenceTrack, Warp3D, baseline_config, compose
 
     if args.motion_from and args.synthetic:
         raise ToolkitError("--motion-from and --synthetic both set the head motion.", "Give only one of them.")
@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     ids = np.arange(n_ref)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        warp = Warp3D(frames[ids], ReferenceTrack.from_any(ref, ids), Warp3DConfig(backend=args.backend))
+        warp = Warp3D(frames[ids], ReferenceTrack.from_any(ref, ids), baseline_config(backend=args.backend))
     for w in caught:
         print(f"warning: {w.message}")
     mesh = warp.mesh

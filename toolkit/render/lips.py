@@ -38,6 +38,14 @@ def inner_lip_gap(points68: np.ndarray) -> np.ndarray:
     return np.linalg.norm(p[:, low] - p[:, up], axis=-1).mean(axis=1)
 
 
+def lip_opening(points68: np.ndarray) -> np.ndarray:
+    """``(T,)`` inner-lip gap / mouth width (corner to corner): 0 for touching lips, ~0.3 wide open."""
+    p = np.asarray(points68, np.float64)
+    if p.ndim == 2:
+        p = p[None]
+    return inner_lip_gap(p) / np.maximum(np.linalg.norm(p[:, 48] - p[:, 54], axis=-1), 1e-9)
+
+
 def set_inner_lip_gap(target68: np.ndarray, driver68: np.ndarray, ratio: float | np.ndarray = 1.0) -> np.ndarray:
     """``target68`` with the driver's inner-lip gap vectors (times ``ratio``), lips moved symmetrically.
 

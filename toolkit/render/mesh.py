@@ -183,6 +183,12 @@ class MeshConfig:
     #: hair (a fringe), not face: its blending weight is 0, so the matched reference frame shows there.
     #: Measured on the shared clips: fringe 0.22, bare foreheads >= 0.50 (shadows, hairline); None = off
     hair_luminance: float | None = 0.42
+    #: blending weight of the face-oval vertices (the render fades from the next landmarks in to 0 across the
+    #: ring). Below 1 the matched reference frame, moved with the head (toolkit.render.align), gives the face's
+    #: outer edge: its real cheek contour, jaw line and hairline instead of the texture frame's, stretched. The
+    #: 3D-warp output uses toolkit.render.warp3d.BASELINE_OUTLINE_WEIGHT; the learned generator's inputs keep 1
+    #: (its checkpoints were trained on those masks)
+    outline_weight: float = 1.0
     #: warn when the frontal frame's face is smaller than this (pixels between temples)
     min_face_width_px: float = 40.0
     #: warn when the frontal frame's head rotation exceeds this (degrees): its texture is one-sided
@@ -440,6 +446,7 @@ def build_face_mesh(
         vertices, all_faces, rot, trans, s, (h, w), cfg.occlusion_tolerance * face_w, cfg, no_facing_test
     )
     alpha_v = alpha_v * vis
+    alpha_v[oval] *= cfg.outline_weight
     if cfg.hair_luminance is not None:
         hair = forehead_hair(img, lm, canon, cfg.hair_luminance)
         alpha_v[: len(hair)][hair] = 0.0

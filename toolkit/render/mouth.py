@@ -20,10 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from toolkit.render.lips import lip_opening
 from toolkit.render.mesh import FaceMesh, _polygon_area, mediapipe_topology
 
 #: iBUG-68 mouth points (outer 48-59, inner 60-67): the mouth-shape descriptor
 MOUTH_68 = tuple(range(48, 68))
+
+
+#: a reference whose inner-lip opening is below this fraction of the target's is not preferred for the interior
+OPENING_MARGIN = 1.0
 
 
 def mouth_shape(points68: np.ndarray) -> np.ndarray:
@@ -42,6 +47,8 @@ class MouthInterior:
     shapes: np.ndarray  # (K, 60) mouth shape descriptors (canonical frame)
     usable: np.ndarray  # (K,) bool: the frame shows an open mouth (an interior to give)
     faces_start: int  # first mouth-fan triangle in the mesh's faces
+    #: (K,) inner-lip gap / mouth width of each reference (canonical frame); None = not used in the choice
+    gaps: np.ndarray | None = None
 
     @classmethod
     def from_references(
@@ -71,6 +78,7 @@ class MouthInterior:
             shapes=mouth_shape(np.nan_to_num(frontal68)),
             usable=ok,
             faces_start=int(mesh.mouth_faces_start),
+            gaps=lip_opening(np.nan_to_num(frontal68)),
         )
 
     def choose(self, target68: np.ndarray) -> np.ndarray:
@@ -80,6 +88,14 @@ class MouthInterior:
             return np.full(len(target), -1, np.int64)
         dist = ((target[:, None, :] - self.shapes[None, :, :]) ** 2).sum(axis=-1)
         dist[:, ~self.usable] = np.inf
+        if self.gaps is not None:
+            # a reference opened less than the target has lips where the target shows its cavity: squeezed into a
+            # thin opening, its "interior" is lip-coloured and the lips read as closed (andrew_clip_2: dlib saw 21 %
+            # closed frames where the rendered geometry had 8 %). Prefer references opened at least as far.
+            narrower = self.gaps[None, :] < OPENING_MARGIN * lip_opening(target68)[:, None]
+            wide_enough = np.where(narrower, np.inf, dist)
+            has_wide = np.isfinite(wide_enough).any(axis=1)
+            dist = np.where(has_wide[:, None], wide_enough, dist)
         return np.argmin(dist, axis=1).astype(np.int64)
 
     def paint(

@@ -61,8 +61,10 @@ class Fragments:
     """
 
     triangle: np.ndarray  # (B, H, W) int32
-    barycentric: np.ndarray  # (B, H, W, 3) float32
+    barycentric: np.ndarray  # (B, H, W, 3) float32 (undefined where triangle is -1)
     depth: np.ndarray  # (B, H, W) float32
+    #: (B, 4) int64 row0, row1, col0, col1 (exclusive ends) containing every covered pixel; None = unknown
+    box: np.ndarray | None = None
 
     @property
     def covered(self) -> np.ndarray:
@@ -187,14 +189,26 @@ def _rasterize_numba(verts: np.ndarray, faces: np.ndarray, h: int, w: int) -> Fr
     b = verts.shape[0]
     zbuf = np.full((b, h, w), np.inf, dtype=np.float32)
     tri = np.full((b, h, w), -1, dtype=np.int32)
-    bary = np.zeros((b, h, w, 3), dtype=np.float32)
+    # read only where a triangle covers the pixel: no need to clear (a full pass over B x H x W x 3 floats)
+    bary = np.empty((b, h, w, 3), dtype=np.float32)
     verts = np.ascontiguousarray(verts)
     if b == 1:
         # one frame: skip the thread pool's start-up cost
         raster_one(verts[0], faces, zbuf[0], tri[0], bary[0])
     else:
         raster_batch(verts, faces, zbuf, tri, bary)
-    return Fragments(tri, bary, zbuf)
+    return Fragments(tri, bary, zbuf, _pixel_box(verts, faces, h, w))
+
+
+def _pixel_box(verts: np.ndarray, faces: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(B, 4) row0, row1, col0, col1 (exclusive) around every finite vertex used by a triangle, clipped."""
+    used = verts[:, np.unique(faces), :2]
+    finite = np.isfinite(used).all(axis=-1, keepdims=True)
+    lo = np.floor(np.where(finite, used, np.inf).min(axis=1)) - 1
+    hi = np.ceil(np.where(finite, used, -np.inf).max(axis=1)) + 1
+    box = np.stack([lo[:, 1], hi[:, 1], lo[:, 0], hi[:, 0]], axis=1)
+    box = np.nan_to_num(box, posinf=0.0, neginf=0.0)
+    return np.clip(box, 0, [h, h, w, w]).astype(np.int64)
 
 
 @functools.lru_cache(maxsize=1)
@@ -232,10 +246,12 @@ def shade_textured(
 
         shade_one, shade_batch = _kernels.shade_one, _kernels.shade_batch
         bary = np.ascontiguousarray(fragments.barycentric, dtype=np.float32)
+        boxes = fragments.box if fragments.box is not None else np.tile(np.array([0, h, 0, w], np.int64), (b, 1))
+        boxes = np.ascontiguousarray(boxes, dtype=np.int64)
         if b == 1:
-            shade_one(tri[0], bary[0], faces, uv, alpha, texture, image[0], mask[0])
+            shade_one(tri[0], bary[0], faces, uv, alpha, texture, image[0], mask[0], boxes[0])
         else:
-            shade_batch(tri, bary, faces, uv, alpha, texture, image, mask)
+            shade_batch(tri, bary, faces, uv, alpha, texture, image, mask, boxes)
         return image, mask
     import cv2
 

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from toolkit.errors import ToolkitError
+from toolkit.render.align import FLOW_GRID, background_flow, move_with_flow
 from toolkit.render.matcher import MatcherConfig, MatchState, crossfade_frames, match_motion
 from toolkit.render.mesh import (
     FaceMesh,
@@ -45,6 +46,16 @@ from toolkit.render.mouth import MouthInterior
 from toolkit.render.project import PoseLimits, project_mesh
 from toolkit.render.rasterize import blend
 from toolkit.render.rig import ExpressionRig, build_expression_rig
+
+#: face-oval blending weight of the 3D-warp output (MeshConfig.outline_weight): measured at the true poses of 4
+#: clips (AOC, PC-AVS Pose_Source and Audio_Source, andrew_clip_2), face SSIM +0.001..+0.008 over 1.0
+BASELINE_OUTLINE_WEIGHT = 0.5
+
+
+def baseline_config(**options: Any) -> Warp3DConfig:
+    """The 3D-warp output's configuration (``Warp3DConfig(**options)`` with the baseline's outline weight)."""
+    options.setdefault("mesh", MeshConfig(outline_weight=BASELINE_OUTLINE_WEIGHT))
+    return Warp3DConfig(**options)
 
 
 class TrackLike(Protocol):
@@ -128,6 +139,9 @@ class Warp3DConfig:
     #: paint the mouth interior from the reference frame whose mouth shape is nearest the target's
     #: (toolkit.render.mouth); False keeps the texture frame's own interior
     mouth_from_references: bool = True
+    #: move the matched reference frame with the head (its outline onto the rendered one) before the
+    #: render is laid over it: no second cheek / jaw contour where the render fades out (toolkit.render.align)
+    align_background: bool = True
     #: frames rendered per batch (bounds memory: ~0.5 MB per 256x256 frame and buffer)
     batch_size: int = 64
     mesh: MeshConfig = field(default_factory=MeshConfig)
@@ -146,6 +160,12 @@ class GeneratorInputs:
     match_cost: np.ndarray  # (T,) float32 c_t of Eq. (2)
     depth: np.ndarray  # (T, H, W) float32 output-pixel depth of y~_t (+inf off the face)
     clamped: np.ndarray  # (T,) bool: target pose was beyond the PoseLimits
+    #: (T, G, G, 2) coarse backward flow moving y_ts with the head (toolkit.render.align); None = not moved.
+    #: ``matched`` stays the reference frame itself (the learned generator's input)
+    background_flow: np.ndarray | None = None
+    #: (T, H, W, 3) uint8 y_ts moved with the head (each frame of a cross-fade by its own flow, then mixed):
+    #: what ``compose`` lays the render over; None = ``matched``
+    background: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.rendered.shape[0])
@@ -259,11 +279,16 @@ class Warp3D:
         )
         out_size = self.config.output_size or self.frame_size
         oh, ow = out_size
-        rendered = np.zeros((n, oh, ow, 3), np.uint8)
-        mask = np.zeros((n, oh, ow), np.float32)
-        depth = np.full((n, oh, ow), np.inf, np.float32)
-        clamped = np.zeros(n, bool)
         bs = max(1, int(self.config.batch_size))
+        single = n <= bs  # one batch: its arrays are the result (no copy of n frames and buffers)
+        rendered = np.zeros((0 if single else n, oh, ow, 3), np.uint8)
+        mask = np.zeros((0 if single else n, oh, ow), np.float32)
+        depth = np.full((0 if single else n, oh, ow), np.inf, np.float32)
+        clamped = np.zeros(n, bool)
+        flow = np.zeros((n, FLOW_GRID, FLOW_GRID, 2), np.float32) if self.config.align_background else None
+        fading = match.fade_from is not None and bool((match.fade_from >= 0).any())
+        fade_index = np.where(match.fade_from >= 0, match.fade_from, match.index) if fading else match.index
+        fade_flow = np.zeros_like(flow) if flow is not None and fading else None
         for start in range(0, n, bs):
             sl = slice(start, min(n, start + bs))
             offsets = None
@@ -289,15 +314,31 @@ class Warp3D:
                     self.mouth.choose(target68),
                     proj.vertices[:, mediapipe_topology().mouth, :2],
                 )
-            rendered[sl] = proj.image
-            mask[sl] = proj.mask
-            depth[sl] = proj.depth
+            if flow is not None:
+                flow[sl] = self._background_flow(match.index[sl], proj.vertices, out_size)
+            if fade_flow is not None:
+                fade_flow[sl] = self._background_flow(fade_index[sl], proj.vertices, out_size)
+            if single:
+                rendered, mask, depth = proj.image, proj.mask, proj.depth
+            else:
+                rendered[sl] = proj.image
+                mask[sl] = proj.mask
+                depth[sl] = proj.depth
             clamped[sl] = proj.clamp.clamped if proj.clamp is not None else False
-        matched = self._reference_frames_at(match.index, out_size)
-        if match.fade_from is not None and (match.fade_from >= 0).any():
-            faded = self._reference_frames_at(np.where(match.fade_from >= 0, match.fade_from, match.index), out_size)
-            matched = crossfade_frames(matched, faded, match)
-        return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped)
+        own = self._reference_frames_at(match.index, out_size)
+        faded = self._reference_frames_at(fade_index, out_size) if fading else None
+        matched = crossfade_frames(own, faded, match)
+        background = None
+        if flow is not None:
+            # each frame of a cross-fade moved by its own flow: the fading-out frame's head sits elsewhere
+            moved = np.stack([move_with_flow(f, d) for f, d in zip(own, flow)])
+            moved_faded = None
+            if faded is not None and fade_flow is not None:
+                moved_faded = moved.copy()  # read by the cross-fade only where one runs
+                for t in np.flatnonzero(match.fade_from >= 0):
+                    moved_faded[t] = move_with_flow(faded[t], fade_flow[t])
+            background = crossfade_frames(moved, moved_faded, match)
+        return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped, flow, background)
 
     def render(
         self,
@@ -311,6 +352,22 @@ class Warp3D:
         return compose(self.generator_inputs(rotation, translation, scale, expression68, exclude=exclude))
 
     # ------------------------------------------------------------------ helpers
+
+    def _background_flow(self, matched: np.ndarray, posed: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Coarse flow moving each matched frame's face outline (oval + outer ring) onto the posed mesh's."""
+        oval = mediapipe_topology().oval
+        ring = np.arange(self.mesh.n_vertices - len(oval), self.mesh.n_vertices)
+        factor = size[1] / float(self.frame_size[1])
+        tr = self.track
+        # the ring in the matched frame: the mesh's ring at that frame's pose, riding on its tracked oval
+        at_match = self.mesh.posed(tr.rotation[matched], tr.translation[matched], tr.scale[matched])
+        tracked_oval = tr.landmarks[matched][:, oval, :2]
+        src_ring = at_match[:, ring, :2] + (tracked_oval - at_match[:, oval, :2])
+        source = np.concatenate([tracked_oval, src_ring], axis=1) * factor
+        target = np.concatenate([posed[:, oval, :2], posed[:, ring, :2]], axis=1)
+        # moved whole: the matched head's outline (where it is) and the rendered one (where it goes)
+        outline = np.stack([src_ring * factor, posed[:, ring, :2]], axis=1)
+        return background_flow(source, target, size, outline=outline)
 
     def _reference_frames_at(self, index: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         frames = self.frames[index]
@@ -363,10 +420,9 @@ def choose_texture_frame(
         clean = open_eyes
     mouth = np.zeros(len(cost))
     if track.frontal68 is not None:
-        from toolkit.render.lips import inner_lip_gap
+        from toolkit.render.lips import lip_opening
 
-        f68 = np.nan_to_num(track.frontal68.astype(np.float64))
-        mouth = inner_lip_gap(f68) / np.maximum(np.linalg.norm(f68[:, 48] - f68[:, 54], axis=-1), 1e-9)
+        mouth = lip_opening(np.nan_to_num(track.frontal68.astype(np.float64)))
     near = clean & (cost <= cost[clean].min() + cfg.texture_pose_slack)
     score = cost / max(cfg.texture_pose_slack, 1e-9) + mouth / max(cfg.texture_mouth_unit, 1e-9)
     index = int(np.argmin(np.where(near, score, np.inf)))
@@ -374,8 +430,12 @@ def choose_texture_frame(
 
 
 def compose(inputs: GeneratorInputs, use_numba: bool | None = None) -> np.ndarray:
-    """Blend the rendered face over the matched reference frame: ``m y~ + (1 - m) y_ts``."""
-    return blend(inputs.rendered, inputs.mask, inputs.matched, use_numba)
+    """Blend the rendered face over the matched reference frame: ``m y~ + (1 - m) y_ts``.
+
+    ``y_ts`` moved with the head (``inputs.background``) when the inputs carry one.
+    """
+    background = inputs.matched if inputs.background is None else inputs.background
+    return blend(inputs.rendered, inputs.mask, background, use_numba)
 
 
 def record_generator_inputs(
@@ -448,16 +508,18 @@ def warp3d_method(
     with warnings.catch_warnings():
         # mesh warnings (tiny face, profile-ish frontal frame) are recorded on the mesh
         warnings.simplefilter("ignore")
-        warp = Warp3D(reference_frames, reference_track, config)
+        warp = Warp3D(reference_frames, reference_track, config or baseline_config())
     return warp.render(target_rotation, target_translation, target_scale, target_expression68)
 
 
 __all__ = [
+    "BASELINE_OUTLINE_WEIGHT",
     "GeneratorInputs",
     "ReferenceTrack",
     "TextureChoice",
     "Warp3D",
     "Warp3DConfig",
+    "baseline_config",
     "choose_texture_frame",
     "compose",
     "record_generator_inputs",
