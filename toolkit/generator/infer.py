@@ -150,7 +150,7 @@ def _residual_at_source_size(res, rendered, render_mask, matched, sl: slice, dev
     import torch.nn.functional as F
 
     from toolkit.generator.composition import warp
-    from toolkit.generator.model import composite_base
+    from toolkit.generator.model import composite_base, with_synthesis
 
     size = int(np.asarray(matched).shape[1])  # square source frames: model_* leave them at their size
 
@@ -170,7 +170,10 @@ def _residual_at_source_size(res, rendered, render_mask, matched, sl: slice, dev
             warped_mask = warp(m, up(flow), padding_mode="zeros") if flow is not None else m
     with torch.inference_mode():
         blend = up(res.blend) if res.blend is not None else None
-        return (composite_base(warped, warped_mask, blend) + up(res.raw)).clamp(-1, 1)
+        image = (composite_base(warped, warped_mask, blend) + up(res.raw)).clamp(-1, 1)
+        if res.synthesis is not None:  # mouth synthesis: drawn at the generator's size, upsampled
+            image = with_synthesis(image, up(res.synthesis), up(res.synthesis_weight))
+        return image
 
 
 def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
