@@ -199,7 +199,7 @@ class CompositionDecoder(nn.Module):
         # its own head; the weight starts near 0 so the untrained decoder is still the warped composite
         self.synthesis = nn.Conv2d(cfg.dec_channels(0), 4, 3, 1, 1) if synthesis else None
         if self.synthesis is not None:
-            nn.init.constant_(self.synthesis.bias[3:], -6.0)
+            nn.init.constant_(self.synthesis.bias[3:], cfg.mouth_synthesis_bias)
 
     def forward(
         self,

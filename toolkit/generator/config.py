@@ -132,6 +132,10 @@ class GeneratorConfig:
     # references' appearance, picked per location by the attention, can be drawn instead of only
     # recoloured. a's bias starts at -6 (a ~ 0.0025): the untrained model is the warped composite.
     mouth_synthesis: bool = False
+    #: starting logit of the synthesis weight a (-6: a ~ 0.0025, the untrained model is the warped
+    #: composite; higher values let training engage the synthesis sooner at the cost of a start
+    #: that is that much of an untrained synthesis)
+    mouth_synthesis_bias: float = -6.0
     ablation: AblationConfig = field(default_factory=AblationConfig)
 
     def validate(self) -> None:
