@@ -13,8 +13,11 @@ on boxes from the ground truth's dlib 68 points (the evaluation's cached landmar
 * face SSIM: the box of all 68 points, widened by 10 % each side, resized to 128x128 (area);
 * mouth SSIM: the box of points 48-67, widened by 25 % each side, resized to 64x64 (area).
 
+``--grid PNG`` also draws held-out frames with open mouths (the widest inner-lip opening of the ground
+truth per clip): baseline, each candidate and the real frame, each with its mouth enlarged below.
+
     python scripts/generator_vs_warp.py --benchmark eval/benchmarks/shared_val8_k8.json \\
-        --baseline OUT_A:3d-warp-landmark --candidate OUT_B:ours-landmark [--json FILE]
+        --baseline OUT_A:3d-warp-landmark --candidate OUT_B:ours-landmark [--json FILE] [--grid PNG]
 """
 
 from __future__ import annotations
@@ -87,6 +90,48 @@ def clip_rows(out_dir: Path, method: str, benchmark, extractor) -> dict[str, dic
     return rows
 
 
+def open_mouth_grid(specs: list[tuple[str, Path]], benchmark, extractor, ids: list[str], png: str) -> None:
+    """One row per clip: its most open ground-truth mouth; columns = methods then the real frame."""
+    import cv2
+
+    from eval.video import read_eval_frames
+    from toolkit.io.atomic import atomic_path
+
+    rows = []
+    for clip in benchmark.clips:
+        if clip.clip_id not in ids:
+            continue
+        gt = read_eval_frames(clip.video, clip.tau, clip.n_frames, 256)
+        doc = json.loads((specs[0][1] / "clips" / specs[0][0] / f"{clip.clip_id}.json").read_text())
+        pts = extractor.video(doc["gt_key"], lambda gt=gt: gt, parts=()).landmarks
+        # inner-lip opening (62-66, 61-67, 63-65) over the mouth width (48-54)
+        gap = np.linalg.norm(pts[:, [66, 67, 65]] - pts[:, [62, 61, 63]], axis=-1).mean(axis=1)
+        opening = gap / np.maximum(np.linalg.norm(pts[:, 54] - pts[:, 48], axis=-1), 1e-6)
+        t = int(np.nanargmax(np.where(np.isfinite(opening), opening, -1)))
+        mouth = pts[t, 48:68]
+        c = mouth.mean(axis=0)
+        half = max(12.0, float(np.ptp(mouth[:, 0])) * 0.8)
+        x0, y0 = np.clip((c - half).astype(int), 0, 255)
+        x1, y1 = np.clip((c + half).astype(int), 1, 256)
+        tiles = []
+        for method, folder in specs:
+            frames = np.load(folder / "frames" / method / f"{clip.clip_id}_256.npy", mmap_mode="r")
+            tiles.append(np.asarray(frames[t]))
+        tiles.append(gt[t])
+        top = np.concatenate(tiles, axis=1)
+        crops = [np.ascontiguousarray(f[y0:y1, x0:x1]) for f in tiles]
+        zoom = np.concatenate([cv2.resize(f, (256, 256), interpolation=cv2.INTER_CUBIC) for f in crops], axis=1)
+        rows.append(np.concatenate([top, zoom], axis=0))
+    image = np.concatenate(rows, axis=0)
+    header = np.full((28, image.shape[1], 3), 255, np.uint8)
+    for i, name in enumerate([m for m, _ in specs] + ["real"]):
+        cv2.putText(header, name, (i * 256 + 8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    image = np.concatenate([header, image], axis=0)
+    with atomic_path(png) as tmp:
+        cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(f"grid of {len(rows)} held-out open-mouth frames: {png}")
+
+
 def benchmark_size(doc: dict) -> int:
     return int(str(doc["gt_key"]).rsplit("-", 1)[-1])
 
@@ -108,6 +153,7 @@ def main() -> int:
     ap.add_argument("--candidate", required=True, action="append", help="OUT_DIR:method (repeatable)")
     ap.add_argument("--cache", help="evaluation feature cache (default: $TOOLKIT_CACHE/eval)")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--grid", help="also draw the open-mouth frames grid into this PNG")
     args = ap.parse_args()
 
     from eval.benchmark import load_benchmark
@@ -142,6 +188,9 @@ def main() -> int:
                 f"{diff:+9.4f} [{lo:+.4f}, {hi:+.4f}] {better:>7d} of {len(ids)}"
             )
             report["paired"][name][metric] = {"diff": diff, "ci": [lo, hi], "clips_better": better}
+    if args.grid:
+        specs = [(m, Path(f)) for f, m in (spec.rsplit(":", 1) for spec in [args.baseline, *args.candidate])]
+        open_mouth_grid(specs, benchmark, extractor, ids, args.grid)
     if args.json:
         from toolkit.io.atomic import write_json_atomic
 
