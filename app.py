@@ -67,7 +67,8 @@ RENDERER_CHOICES = [
     ("learned generator", "generator"),
 ]
 RENDERER_HELP = (
-    "**automatic**: a full generator in `checkpoints/generator` if one is installed, else the 3D-aware warp.  \n"
+    "**automatic**: the learned generator only if its checkpoint records that it beats the 3D-aware warp on "
+    "unseen people (none does yet), else the 3D-aware warp.  \n"
     "**3D-aware warp**: the reference face re-posed on a 3D face mesh (paper Sec. 4.1); sharp, keeps the identity.  \n"
     "**learned generator**: the paper's network (Sec. 4.2-4.4), a small model trained here on a CPU; "
     "a little smoother, no better on identity."
@@ -308,6 +309,10 @@ def make_handler(settings: AppSettings):
             f"**Done**: {result.seconds:.1f} s of video from the {kind} *{Path(reference).name}*, made by the "
             f"{renderer_label} in {result.wall_seconds:.0f} s."
         )
+        if config.renderer == "auto" and result.renderer == "3d-warp":
+            from toolkit.pipeline.renderers import GENERATOR_OPTION_NOTE
+
+            status += "\n\n" + GENERATOR_OPTION_NOTE.replace("(--renderer generator)", "(Renderer: learned generator)")
         if result.warnings:
             status += "\n\n" + " ".join(f"Note: {plain_warning(w)}" for w in result.warnings)
         yield (

@@ -8,6 +8,7 @@ Short audio, 256x256, small K keep the whole file fast.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +114,12 @@ def test_generator_seam_feeds_the_warped_inputs_to_a_generator(tmp_path) -> None
 
     gen_cfg = small_config().generator
     export_generator(tmp_path / "gen", Generator(gen_cfg), {"generator": dataclasses.asdict(gen_cfg)})
-    cfg = GenerationConfig(k=1, renderer="auto", generator_checkpoint=str(tmp_path / "gen"))
+    # auto renders with a generator only when its checkpoint records that it beats the 3D warp
+    assert resolve_renderer(GenerationConfig(generator_checkpoint=str(tmp_path / "gen"))) == "3d-warp"
+    doc = json.loads((tmp_path / "gen" / "config.json").read_text())
+    (tmp_path / "gen" / "config.json").write_text(json.dumps({**doc, "validation": {"beats_3d_warp": True}}))
+    assert resolve_renderer(GenerationConfig(generator_checkpoint=str(tmp_path / "gen"))) == "generator"
+    cfg = GenerationConfig(k=1, renderer="generator", generator_checkpoint=str(tmp_path / "gen"))
     assert resolve_renderer(cfg) == "generator"
     pipe = TalkingHeadPipeline(cfg)
     ref = pipe.prepare(media.astronaut())

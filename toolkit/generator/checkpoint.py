@@ -130,3 +130,22 @@ def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], doc: dict
     for pid, extra in doc.get("scalars", {}).items():
         state.setdefault(int(pid), {}).update(extra)
     return {"state": state, "param_groups": doc["param_groups"]}
+
+
+def beats_3d_warp(path: str | Path) -> bool:
+    """Whether a generator checkpoint records that it beats the 3D warp on the validation people.
+
+    The record is ``config.json``'s ``"validation": {"beats_3d_warp": true, ...}``, written from the
+    model card's speaker-disjoint benchmark (``ours`` vs ``3d-warp``: SSIM, mouth SSIM, PSNR, LMD,
+    CSIM with paired bootstrap intervals). Without the record it does not: ``auto`` then renders
+    with the 3D warp.
+    """
+    folder = Path(path)
+    if folder.suffix == ".safetensors" or folder.name == CONFIG_NAME:
+        folder = folder.parent
+    try:
+        doc = json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    record = doc.get("validation")
+    return bool(isinstance(record, dict) and record.get("beats_3d_warp") is True)

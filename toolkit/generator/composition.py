@@ -162,7 +162,12 @@ class CompositionDecoder(nn.Module):
     """
 
     def __init__(
-        self, cfg: GeneratorConfig, branches: tuple[str, ...], extra_out: int = 0, residual: bool = False
+        self,
+        cfg: GeneratorConfig,
+        branches: tuple[str, ...],
+        extra_out: int = 0,
+        residual: bool = False,
+        synthesis: bool = False,
     ) -> None:
         super().__init__()
         n = cfg.n_layers
@@ -190,6 +195,11 @@ class CompositionDecoder(nn.Module):
             # a correction that starts at zero: the untrained decoder leaves the warped composite as is
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
+        # residual + mouth synthesis: a synthesized frame (3, tanh) and its weight (1, sigmoid), from
+        # its own head; the weight starts near 0 so the untrained decoder is still the warped composite
+        self.synthesis = nn.Conv2d(cfg.dec_channels(0), 4, 3, 1, 1) if synthesis else None
+        if self.synthesis is not None:
+            nn.init.constant_(self.synthesis.bias[3:], cfg.mouth_synthesis_bias)
 
     def forward(
         self,
@@ -212,8 +222,12 @@ class CompositionDecoder(nn.Module):
                 scale = scale + 1 + g
                 bias = bias + b_
             x = self.up[j - 1](F.leaky_relu(x_hat * scale + bias, 0.2))
-        out = self.out(F.leaky_relu(x, 0.2))
+        feat = F.leaky_relu(x, 0.2)
+        out = self.out(feat)
         # residual: a linear correction in image units (the caller adds it to the warped composite)
         image = out[:, :3] if self.residual else torch.tanh(out[:, :3])
         extra = torch.sigmoid(out[:, 3:]) if self.extra_out else None
+        if self.synthesis is not None:  # (synthesized frame, its weight): 4 channels
+            syn = self.synthesis(feat)
+            extra = torch.cat([torch.tanh(syn[:, :3]), torch.sigmoid(syn[:, 3:])], dim=1)
         return image, extra

@@ -118,6 +118,17 @@ class GeneratorConfig:
     # untrained model is still the warped composite and training may prefer the (real) matched
     # frame's pixels where the render is worse. b reads only landmark images and the two sources.
     residual_blend: str = "mask"
+    # residual only: the decoder also synthesizes a frame (tanh) and its weight a (sigmoid), and the
+    # output is (1 - a) (warped composite + correction) + a synthesis. The synthesis is decoded from
+    # e_y, the hybrid embedding's attention-combined reference features (Eq. 3-6), so where the warp
+    # has nothing to show (the mouth interior: teeth, tongue, cavity of an opening mouth) the
+    # references' appearance, picked per location by the attention, can be drawn instead of only
+    # recoloured. a's bias starts at -6 (a ~ 0.0025): the untrained model is the warped composite.
+    mouth_synthesis: bool = False
+    #: starting logit of the synthesis weight a (-6: a ~ 0.0025, the untrained model is the warped
+    #: composite; higher values let training engage the synthesis sooner at the cost of a start
+    #: that is that much of an untrained synthesis)
+    mouth_synthesis_bias: float = -6.0
     ablation: AblationConfig = field(default_factory=AblationConfig)
 
     def validate(self) -> None:
@@ -147,6 +158,11 @@ class GeneratorConfig:
         if self.residual_blend not in RESIDUAL_BLENDS:
             raise ConfigError(
                 f"generator.residual_blend must be one of {', '.join(RESIDUAL_BLENDS)}, got '{self.residual_blend}'."
+            )
+        if self.mouth_synthesis and self.composition_output != "residual":
+            raise ConfigError(
+                "generator.mouth_synthesis needs composition_output: residual.",
+                "Set composition_output: residual, or mouth_synthesis: false.",
             )
         if self.flow_downsample not in (1, 2, 4):
             raise ConfigError(f"generator.flow_downsample must be 1, 2 or 4, got {self.flow_downsample}.")
@@ -189,9 +205,19 @@ class LossConfig:
     lambda_w: float = 10.0
     #: "auto": VGG19 if vgg19_weights points at a file, else the 3DDFA_V2 MobileNet (pretrained on
     #: faces, from the shared weights) if present, else multi-scale L1 + SSIM. See losses.py.
-    perceptual: Literal["auto", "vgg19", "face-mobilenet", "ms-l1-ssim"] = "auto"
+    perceptual: Literal["auto", "vgg19", "face-mobilenet", "inception", "ms-l1-ssim"] = "auto"
     vgg19_weights: str = ""  # local torchvision vgg19 state dict (not obtainable offline here)
     face_mobilenet_weights: str = ""  # default: <shared weights>/3ddfa_v2/weights_mb05_120x120.pth
+    #: perceptual "inception": frames are resized to this size before fid-helper's Inception
+    #: (its own 299 costs ~2.4x more per step on a CPU; Mixed_5d is then at 1/8 of it)
+    inception_size: int = 192
+    #: weight of the identity term (1 - cosine of face embeddings on the aligned crop; 0 = off)
+    lambda_id: float = 0.0
+    #: the face-recognition network of the identity term (not the evaluation's CSIM network)
+    identity_network: str = "faceplugin-512"
+    #: weight of an L1 on the mouth box of the target (from its 68 points; 0 = off): the mouth is
+    #: a small part of the frame and what lip sync and mouth SSIM are about
+    lambda_mouth: float = 0.0
     #: weight of the sparse landmark-correspondence term inside the flow loss (replaces the
     #: FlowNet2 ground-truth flow of vid2vid, which is not available here)
     flow_landmark_weight: float = 1.0
@@ -238,6 +264,10 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: bool = True  # bf16 autocast on CUDA only; ignored on CPU
     threads: int = 0  # torch CPU threads (0 = torch default)
+    #: warm start: a generator folder (model.safetensors + config.json) whose weights initialise G
+    #: where names and shapes match (new sub-networks, e.g. the mouth-synthesis head, keep their
+    #: initialisation); "" = from scratch. Relative paths are taken from the project root.
+    init_from: str = ""
 
 
 @dataclass

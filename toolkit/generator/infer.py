@@ -78,6 +78,7 @@ def synthesize_frames(
     matched_landmarks68: np.ndarray | None = None,
     batch_size: int = 8,
     device: str = "cpu",
+    reference_cache=None,  # toolkit.generator.embedding.ReferenceCache of these references, or None
 ) -> np.ndarray:
     """Generate ``T`` frames ``(T, H, W, 3)`` uint8 at the reference frames' size.
 
@@ -88,6 +89,8 @@ def synthesize_frames(
             may be None for a ``no_3d_aware`` generator.
         matched: y_ts ``(T, H, W, 3)`` uint8.
         render_landmarks68, matched_landmarks68: landmarks of y~_t and y_ts (optional flow hints).
+        reference_cache: :func:`encode_references` of the same references (a video's chunks reuse
+            it: the references are encoded once per video); None encodes them here.
     """
     import torch
 
@@ -114,9 +117,9 @@ def synthesize_frames(
     generator = generator.to(dev).eval()
     out = np.zeros((n, src, src, 3), np.uint8)
     with torch.inference_mode():
-        cache = generator.encode_references(
-            img_t(ref_frames)[None].to(dev), lm_t(np.asarray(ref_landmarks68))[None].to(dev)
-        )
+        cache = reference_cache
+        if cache is None:
+            cache = encode_references(generator, ref_frames, ref_landmarks68, device)
         for start in range(0, n, batch_size):
             sl = slice(start, min(n, start + batch_size))
             tgt = lm_t(np.asarray(target_landmarks68)[sl]).to(dev)
@@ -135,6 +138,19 @@ def synthesize_frames(
     return out
 
 
+def encode_references(generator, ref_frames: np.ndarray, ref_landmarks68: np.ndarray, device: str = "cpu"):
+    """The generator's target-independent embedding of K square uint8 reference crops (once per video)."""
+    import torch
+
+    size, src = int(generator.config.image_size), int(np.asarray(ref_frames).shape[1])
+    generator = generator.to(torch.device(device)).eval()
+    with torch.inference_mode():
+        return generator.encode_references(
+            model_images(np.asarray(ref_frames), size)[None].to(device),
+            model_landmark_images(np.asarray(ref_landmarks68), size, src)[None].to(device),
+        )
+
+
 def _to_uint8(images):  # (B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
@@ -150,7 +166,7 @@ def _residual_at_source_size(res, rendered, render_mask, matched, sl: slice, dev
     import torch.nn.functional as F
 
     from toolkit.generator.composition import warp
-    from toolkit.generator.model import composite_base
+    from toolkit.generator.model import composite_base, with_synthesis
 
     size = int(np.asarray(matched).shape[1])  # square source frames: model_* leave them at their size
 
@@ -170,7 +186,10 @@ def _residual_at_source_size(res, rendered, render_mask, matched, sl: slice, dev
             warped_mask = warp(m, up(flow), padding_mode="zeros") if flow is not None else m
     with torch.inference_mode():
         blend = up(res.blend) if res.blend is not None else None
-        return (composite_base(warped, warped_mask, blend) + up(res.raw)).clamp(-1, 1)
+        image = (composite_base(warped, warped_mask, blend) + up(res.raw)).clamp(-1, 1)
+        if res.synthesis is not None:  # mouth synthesis: drawn at the generator's size, upsampled
+            image = with_synthesis(image, up(res.synthesis), up(res.synthesis_weight))
+        return image
 
 
 def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:

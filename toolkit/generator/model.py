@@ -58,6 +58,9 @@ class GeneratorOutput:
     warped_mask: torch.Tensor | None = None  # warped render mask
     #: residual_blend "learned": b, the render's weight inside its mask is clamp(1 - b, 0, 1)
     blend: torch.Tensor | None = None
+    #: mouth_synthesis: the decoder's synthesized frame (B, 3, H, W) and its weight a (B, 1, H, W)
+    synthesis: torch.Tensor | None = None
+    synthesis_weight: torch.Tensor | None = None
     embedding: EmbeddingOutput | None = None
 
 
@@ -94,9 +97,13 @@ class Generator(nn.Module):
                 {s: FixedEncoder(3 + att + (1 if s == "render" else 0), config) for s in self.sources}
             )
             self.residual = residual
-            self.decoder = CompositionDecoder(config, self.sources, residual=self.residual)
+            self.mouth_synthesis = residual and config.mouth_synthesis
+            self.decoder = CompositionDecoder(
+                config, self.sources, residual=self.residual, synthesis=self.mouth_synthesis
+            )
         else:
             self.residual = False  # image matting blends the warped sources itself
+            self.mouth_synthesis = False
             # image matting: without warping there is no FlowNet attention, the decoder predicts it
             extra = 0 if self.use_warp else len(self.sources)
             self.decoder = CompositionDecoder(config, (), extra_out=extra)
@@ -172,11 +179,14 @@ class Generator(nn.Module):
                 if s == "render":
                     parts.append(out.warped_mask)
                 phi_fixed[s] = self.encoders[s](torch.cat(parts, dim=1))
-            image, _ = self.decoder(emb.e_y, phi_lt, emb.params, phi_fixed)
+            image, extra = self.decoder(emb.e_y, phi_lt, emb.params, phi_fixed)
             out.image = out.raw = image
             if self.residual:
                 out.base = composite_base(out.warped, out.warped_mask, out.blend)
                 out.image = (out.base + image).clamp(-1, 1)
+                if extra is not None:  # mouth synthesis
+                    out.synthesis, out.synthesis_weight = extra[:, :3], extra[:, 3:4]
+                    out.image = with_synthesis(out.image, out.synthesis, out.synthesis_weight)
             return out
 
         raw, extra = self.decoder(emb.e_y, phi_lt, emb.params, {})
@@ -249,6 +259,11 @@ def composite_base(
     if blend is not None:
         m = m * (1 - blend).clamp(0, 1)
     return m * warped["render"] + (1 - m) * warped["matched"]
+
+
+def with_synthesis(image: torch.Tensor, synthesis: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``(1 - a) image + a synthesis``: the decoder's synthesized pixels where its weight a says so."""
+    return (1 - weight) * image + weight * synthesis
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -43,6 +43,7 @@ from toolkit.generator.checkpoint import (
 from toolkit.generator.config import GeneratorTrainConfig, config_from_dict
 from toolkit.generator.discriminator import MultiScaleDiscriminator
 from toolkit.generator.losses import (
+    IdentityLoss,
     PerceptualLoss,
     d_loss,
     feature_matching_loss,
@@ -65,6 +66,18 @@ INPUT_KEYS = (
 )
 
 
+def mouth_box_mask(points68: torch.Tensor, size: int, margin: float = 0.25) -> torch.Tensor:
+    """(B, 1, S, S) masks of the mouth's box (points 48-67, widened by ``margin`` of its size each side)."""
+    mouth = points68[:, 48:68].float()
+    lo, hi = mouth.amin(dim=1), mouth.amax(dim=1)  # (B, 2) x, y
+    pad = (hi - lo) * margin + 2.0
+    lo, hi = lo - pad, hi + pad
+    coords = torch.arange(size, dtype=torch.float32, device=points68.device) + 0.5
+    inside_x = (coords[None] >= lo[:, :1]) & (coords[None] <= hi[:, :1])  # (B, S)
+    inside_y = (coords[None] >= lo[:, 1:]) & (coords[None] <= hi[:, 1:])
+    return (inside_y[:, :, None] & inside_x[:, None, :]).float()[:, None]
+
+
 def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if hasattr(m, "module") else m
 
@@ -81,6 +94,8 @@ class GeneratorTrainer:
         self.G = Generator(cfg.generator).to(self.device)
         self.D = MultiScaleDiscriminator(cfg.discriminator).to(self.device)
         self.pct = PerceptualLoss(cfg.loss).to(self.device)
+        # the identity network is loaded only when its term is on (it needs the npm model)
+        self.identity = IdentityLoss(cfg.loss.identity_network).to(self.device) if cfg.loss.lambda_id > 0 else None
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas))
         self.G_run: nn.Module = self.G
@@ -137,6 +152,14 @@ class GeneratorTrainer:
             )
         losses["g_flow"] = w
         total = lc.lambda_pct * losses["g_pct"] + lc.lambda_w * losses["g_flow"]
+        if self.identity is not None:
+            losses["g_id"] = self.identity(fake, real, batch["target_points"])
+            total = total + lc.lambda_id * losses["g_id"]
+        if lc.lambda_mouth > 0:
+            box = mouth_box_mask(batch["target_points"], real.shape[-1]).to(fake.dtype)
+            err = (fake.float() - real.float()).abs() * box
+            losses["g_mouth"] = err.sum() / (box.sum() * 3 + 1e-6)
+            total = total + lc.lambda_mouth * losses["g_mouth"]
         if lc.lambda_residual > 0 and out.base is not None:  # out.raw is the residual correction
             losses["g_res"] = out.raw.abs().mean()
             total = total + lc.lambda_residual * losses["g_res"]
@@ -220,6 +243,23 @@ class GeneratorTrainer:
         self.step = int(doc["step"])
 
 
+def warm_start(generator: nn.Module, folder: str | Path) -> int:
+    """Copy the tensors of a generator checkpoint whose names and shapes match; returns how many."""
+    from toolkit.generator.checkpoint import load_generator
+    from toolkit.paths import PROJECT_ROOT
+
+    path = Path(folder)
+    source = load_generator(path if path.is_absolute() else PROJECT_ROOT / path).state_dict()
+    own = generator.state_dict()
+    matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not matched:
+        from toolkit.generator.config import ConfigError
+
+        raise ConfigError(f"train.init_from={folder}: no tensor fits this generator.", "Check the network config.")
+    generator.load_state_dict(matched, strict=False)
+    return len(matched)
+
+
 def has_state(out_dir: str | Path) -> bool:
     folder = Path(out_dir) / STATE_DIR
     return (folder / STATE_TENSORS).exists() and (folder / STATE_JSON).exists()
@@ -295,7 +335,7 @@ def plot_loss_curves(
     if not rows:
         return
     fixed = read_jsonl(fixed_path) if fixed_path is not None else []
-    keys = [k for k in ("g_total", "g_gan", "g_fm", "g_pct", "g_flow", "d_total") if k in rows[0]]
+    keys = [k for k in ("g_total", "g_gan", "g_fm", "g_pct", "g_id", "g_mouth", "g_flow", "d_total") if k in rows[0]]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8))
     steps = np.array([r["step"] for r in rows])
     for ax, k in zip(np.atleast_1d(axes), keys):
@@ -411,6 +451,10 @@ def run_training(
     trainer = GeneratorTrainer(cfg, device, distributed)
     if resume and has_state(out_dir):
         trainer.load_state(out_dir)
+    elif cfg.train.init_from:
+        loaded = warm_start(trainer.G, cfg.train.init_from)
+        if rank == 0:
+            print(f"[generator] warm start from {cfg.train.init_from}: {loaded} tensors", flush=True)
     dataset = GeneratorDataset(cfg.data, cfg.generator.image_size, cfg.generator.ablation.resolved(), split="train")
     rng = np.random.default_rng(cfg.train.seed + 1000 * rank + trainer.step)
     target_steps = cfg.train.steps if max_steps is None else trainer.step + max_steps
@@ -420,7 +464,9 @@ def run_training(
         write_json_atomic(out_dir / "config.json", {**cfg.to_dict(), "perceptual_resolved": trainer.pct.backend})
         print(
             f"[generator] {cfg.name}: {sum(p.numel() for p in trainer.G.parameters()) / 1e6:.2f} M params, "
-            f"ablation={cfg.generator.ablation.name}, perceptual={trainer.pct.label}, device={device}, world={world}, "
+            f"ablation={cfg.generator.ablation.name}, perceptual={trainer.pct.label}, "
+            f"identity={trainer.identity.label if trainer.identity is not None else 'off'}, "
+            f"device={device}, world={world}, "
             f"steps {trainer.step} -> {target_steps}",
             flush=True,
         )
@@ -490,6 +536,7 @@ def run_training(
                     "step": step,
                     "perceptual": trainer.pct.backend,
                     "perceptual_label": trainer.pct.label,
+                    "identity_label": trainer.identity.label if trainer.identity is not None else None,
                     "train_config": cfg.to_dict(),
                     "data": dataset.describe(),
                 },

@@ -89,6 +89,10 @@ def _generate(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {result.summary()}")
+    if config.renderer == "auto" and result.renderer == "3d-warp":
+        from toolkit.pipeline.renderers import GENERATOR_OPTION_NOTE
+
+        print(GENERATOR_OPTION_NOTE)
     if result.views_path:
         print(f"views: {result.views_path}, pose curves: {result.pose_plot_path}")
     return 0

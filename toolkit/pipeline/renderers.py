@@ -5,9 +5,12 @@ on its own: mesh of the most frontal reference frame projected at h_t with the
 target expression, composed over the background frame the motion matcher
 chose), ``generator`` (the full 3D-aware generative network of Sec. 4.2-4.3,
 fed with the same warped inputs; the shipped CPU checkpoint unless a
-default or explicit one exists), or ``auto``: the generator when a checkpoint
-is in the default slot ``checkpoints/generator``, else the 3D warp. Both
-implement :class:`FrameRenderer`, so the pipeline never knows which one runs.
+default or explicit one exists), or ``auto``: the generator only when its
+checkpoint (the given one, else the default slot ``checkpoints/generator``)
+records that it beats the 3D warp on the held-out validation people
+(:func:`toolkit.generator.checkpoint.beats_3d_warp`, from the model card's
+benchmark), else the 3D warp. Both implement :class:`FrameRenderer`, so the
+pipeline never knows which one runs.
 """
 
 from __future__ import annotations
@@ -55,10 +58,25 @@ def generator_checkpoint(config: GenerationConfig) -> Path | None:
     return next((c for c in candidates if (c / "model.safetensors").is_file()), None)
 
 
+#: what the CLI and the app say, in one line, when ``auto`` renders with the 3D warp
+GENERATOR_OPTION_NOTE = (
+    "Made with the 3D-aware warp. The learned generator (--renderer generator) is experimental: slower, and "
+    "trained here on a CPU it does not beat the warp on unseen people (checkpoints/generator_cpu128/MODEL_CARD.md)."
+)
+
+
 def resolve_renderer(config: GenerationConfig) -> str:
-    """'3d-warp' or 'generator' for this config (``auto``: the generator when its weights exist)."""
+    """'3d-warp' or 'generator' for this config.
+
+    ``auto``: the generator only when its checkpoint records that it beats the 3D warp on the
+    validation people (:func:`toolkit.generator.checkpoint.beats_3d_warp`): a default that loses
+    is never used.
+    """
     if config.renderer == "auto":
-        return "generator" if generator_checkpoint(config) is not None else "3d-warp"
+        from toolkit.generator.checkpoint import beats_3d_warp
+
+        found = generator_checkpoint(config)
+        return "generator" if found is not None and beats_3d_warp(found) else "3d-warp"
     if config.renderer == "generator" and generator_checkpoint(config) is None:
         raise WeightsNotFoundError(
             f"The generator checkpoint is missing (checkpoints/generator or checkpoints/{SHIPPED_GENERATOR}).",
@@ -188,6 +206,7 @@ class GeneratorRenderer:
         self.finetune_steps = int(config.finetune_steps)
         self.seed = int(config.seed)
         self._adapted = self.finetune_steps == 0
+        self._reference_cache = None  # the K references' embedding: computed once per video
 
     def _adapt(self) -> None:
         """Fine-tune a copy of the generator on the reference frames (toolkit.generator.finetune)."""
@@ -206,7 +225,7 @@ class GeneratorRenderer:
     def render(
         self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
     ) -> RenderedChunk:
-        from toolkit.generator.infer import synthesize_frames
+        from toolkit.generator.infer import encode_references, synthesize_frames
 
         ref, idx = self.ref, self.ref.k_indices
         with clock.stage("render"):
@@ -215,10 +234,14 @@ class GeneratorRenderer:
         with clock.stage("generator"):
             if not self._adapted:
                 self._adapt()
+                self._reference_cache = None
+            if self._reference_cache is None:
+                self._reference_cache = encode_references(self.model, ref.crops[idx], ref.landmarks68[idx])
             frames = synthesize_frames(
                 self.model, ref.crops[idx], ref.landmarks68[idx], target, inputs.rendered, inputs.mask,
                 inputs.matched, render_landmarks68=target,
                 matched_landmarks68=ref.landmarks68[idx][inputs.matched_index],
+                reference_cache=self._reference_cache,
             )
         return RenderedChunk(
             frames=frames, matched=idx[inputs.matched_index], landmarks2d=target[..., :2], rendered=inputs.rendered
