@@ -80,7 +80,7 @@ def psnr_grey(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 
 
 def rotation_deg(rot_a: np.ndarray, rot_b: np.ndarray) -> np.ndarray:
-    from toolkit.render.mesh import axis_angle_to_matrix
+    from toolkit.motion.rigid import axis_angle_to_matrix
 
     ma = axis_angle_to_matrix(rot_a)
     mb = axis_angle_to_matrix(np.asarray(rot_b).reshape(1, 3))[0]

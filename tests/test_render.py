@@ -49,7 +49,7 @@ def _subset(ref, ids):
 
 
 def _rotation_deg(a, b):
-    from toolkit.render.mesh import axis_angle_to_matrix
+    from toolkit.motion.rigid import axis_angle_to_matrix
 
     rel = axis_angle_to_matrix(a) @ axis_angle_to_matrix(np.asarray(b).reshape(1, 3))[0].T
     return np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)))
@@ -231,8 +231,8 @@ def test_expression_moves_mouth_and_jaw_only(warp):
 
 
 def test_extreme_poses_are_clamped_to_the_stated_limits(warp):
+    from toolkit.motion.rigid import axis_angle_to_matrix
     from toolkit.render.controls import synthetic_motion
-    from toolkit.render.mesh import axis_angle_to_matrix
     from toolkit.render.project import PoseLimits, euler_yaw_pitch_roll, project_mesh
 
     mesh = warp.mesh
@@ -289,8 +289,8 @@ def test_tiny_face_warns_and_still_renders(clip):
 
 
 def test_controls_reproduce_identity_and_requested_amplitude(clip, warp):
+    from toolkit.motion.rigid import axis_angle_to_matrix
     from toolkit.render.controls import retarget_motion, synthetic_motion, transfer_expression
-    from toolkit.render.mesh import axis_angle_to_matrix
     from toolkit.render.project import euler_yaw_pitch_roll
 
     _, ref = clip

@@ -63,25 +63,13 @@ class RenderCacheMissingError(ToolkitError):
     code = "render-cache-missing"
 
 
-def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
-    """(..., 3) axis-angle -> (..., 3, 3) rotation matrices (Rodrigues)."""
-    rotvec = np.asarray(rotvec, np.float64)
-    theta = np.linalg.norm(rotvec, axis=-1, keepdims=True)
-    k = np.where(theta > 1e-12, rotvec / np.maximum(theta, 1e-12), 0.0)
-    kx, ky, kz = k[..., 0], k[..., 1], k[..., 2]
-    zero = np.zeros_like(kx)
-    kmat = np.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], axis=-1).reshape(*k.shape[:-1], 3, 3)
-    t = theta[..., None]
-    eye = np.broadcast_to(np.eye(3), kmat.shape)
-    return eye + np.sin(t) * kmat + (1 - np.cos(t)) * (kmat @ kmat)
-
-
 def posed_landmarks(record: Any, frontal_index: int, targets: np.ndarray) -> np.ndarray:
     """Landmarks of frame ``frontal_index``'s expression in the pose of each target frame: (T, 68, 3)."""
-    f = record.frontal68[frontal_index].astype(np.float64)  # canonical frame
-    r = axis_angle_to_matrix(record.rotation[targets])  # (T, 3, 3)
-    s = record.scale[targets].astype(np.float64)[:, None, None]
-    return (s * np.einsum("tij,nj->tni", r, f) + record.translation[targets][:, None, :]).astype(np.float32)
+    from toolkit.motion.disentangle import apply_motion
+
+    return apply_motion(
+        record.frontal68[frontal_index], record.rotation[targets], record.translation[targets], record.scale[targets]
+    )
 
 
 @dataclass

@@ -94,11 +94,10 @@ def resolve_renderer(config: GenerationConfig) -> str:
 
 def project_landmarks(expression68: np.ndarray, motion: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Target landmarks in crop pixels: l_t = s_t R_t p_t + T_t (docs/ARCHITECTURE.md)."""
-    from toolkit.motion.rigid import axis_angle_to_matrix  # numpy: spares every run scipy.spatial's import
+    from toolkit.motion.disentangle import apply_motion
 
-    rot = axis_angle_to_matrix(np.asarray(motion[:, :3], np.float64))  # (n, 3, 3)
-    pts = np.einsum("nij,npj->npi", rot, np.asarray(expression68, np.float64))
-    return (np.asarray(scale, np.float64)[:, None, None] * pts + motion[:, None, 3:]).astype(np.float32)
+    motion = np.asarray(motion)
+    return apply_motion(expression68, motion[:, :3], motion[:, 3:], scale)
 
 
 def make_renderer(name: str, ref: Reference, config: GenerationConfig) -> FrameRenderer:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from toolkit.errors import ToolkitError
-from toolkit.render.mesh import axis_angle_to_matrix, matrix_to_axis_angle
+from toolkit.motion.rigid import axis_angle_to_matrix, matrix_to_axis_angle
 
 SYNTHETIC_KINDS: tuple[str, ...] = ("nod", "shake", "tilt", "circle")
 #: iBUG-68 outer eye corners (subject's right, left): the face-size yardstick for expression transfer

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toolkit.errors import ToolkitError
+from toolkit.motion.rigid import axis_angle_to_matrix
 
 #: MediaPipe surface landmarks (the 10 iris points 468-477 are not in the tesselation)
 N_SURFACE = 468
@@ -260,42 +261,6 @@ class FaceMesh:
             verts = verts + np.asarray(offsets, dtype=np.float64).reshape(n, -1, 3)
         out = np.einsum("tij,tvj->tvi", mats, verts) * s[:, None, None] + trans[:, None, :]
         return out.astype(np.float32)
-
-
-def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
-    """Rodrigues: ``(T, 3)`` axis-angle (radians) -> ``(T, 3, 3)`` rotation matrices."""
-    r = np.asarray(rotvec, dtype=np.float64).reshape(-1, 3)
-    theta = np.linalg.norm(r, axis=1)
-    safe = np.where(theta > 1e-12, theta, 1.0)
-    k = r / safe[:, None]
-    kx, ky, kz = k[:, 0], k[:, 1], k[:, 2]
-    zero = np.zeros_like(kx)
-    kmat = np.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], axis=1).reshape(-1, 3, 3)
-    s = np.sin(theta)[:, None, None]
-    c = (1.0 - np.cos(theta))[:, None, None]
-    mats = np.eye(3)[None] + s * kmat + c * (kmat @ kmat)
-    mats[theta <= 1e-12] = np.eye(3)
-    return mats
-
-
-def matrix_to_axis_angle(mats: np.ndarray) -> np.ndarray:
-    """``(T, 3, 3)`` rotation matrices -> ``(T, 3)`` axis-angle (radians)."""
-    m = np.asarray(mats, dtype=np.float64).reshape(-1, 3, 3)
-    cos = np.clip((np.trace(m, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
-    theta = np.arccos(cos)
-    axis = np.stack([m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], axis=1)
-    sin = np.sin(theta)
-    out = np.zeros_like(axis)
-    ok = sin > 1e-6
-    out[ok] = axis[ok] / (2.0 * sin[ok, None]) * theta[ok, None]
-    # theta ~ pi: axis from the symmetric part
-    near_pi = (~ok) & (theta > 1.0)
-    for i in np.nonzero(near_pi)[0]:
-        sym = (m[i] + np.eye(3)) / 2.0
-        j = int(np.argmax(np.diag(sym)))
-        v = sym[:, j] / np.sqrt(max(sym[j, j], 1e-12))
-        out[i] = v * theta[i]
-    return out
 
 
 def canonical_vertices(

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from toolkit.errors import ToolkitError
-from toolkit.render.mesh import FaceMesh, axis_angle_to_matrix, matrix_to_axis_angle
+from toolkit.motion.rigid import axis_angle_to_matrix, matrix_to_axis_angle
+from toolkit.render.mesh import FaceMesh
 from toolkit.render.rasterize import Fragments, pick_backend, rasterize, shade_textured
 
 
