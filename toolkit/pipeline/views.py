@@ -14,12 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-#: 68-point contour groups (iBUG layout): jaw, brows, nose bridge, lower nose, eyes, lips
-_CONTOURS: tuple[tuple[int, int, bool], ...] = (
-    (0, 17, False), (17, 22, False), (22, 27, False), (27, 31, False), (31, 36, False),
-    (36, 42, True), (42, 48, True), (48, 60, True), (60, 68, True),
-)
-
 
 @dataclass
 class RenderedChunk:
@@ -37,15 +31,12 @@ class RenderedChunk:
     background_flow: np.ndarray | None = None
 
 
-def landmark_image(points68: np.ndarray, size: int, thickness: int = 1) -> np.ndarray:
-    """The landmark image l_t: white contours on black, (size, size, 3) uint8."""
-    import cv2
+def landmark_image(points68: np.ndarray, size: int) -> np.ndarray:
+    """The landmark image l_t as the generator sees it (toolkit.generator.landmark_image), (size, size, 3) uint8."""
+    from toolkit.generator.landmark_image import landmark_image as grey_landmark_image
 
-    img = np.zeros((size, size, 3), np.uint8)
-    pts = np.round(np.asarray(points68)[:, :2]).astype(np.int32)
-    for a, b, closed in _CONTOURS:
-        cv2.polylines(img, [pts[a:b]], closed, (255, 255, 255), thickness, cv2.LINE_AA)
-    return img
+    grey = np.round(grey_landmark_image(points68, size) * 255.0).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def compose_view(chunk: RenderedChunk, i: int) -> np.ndarray:
