@@ -7,6 +7,7 @@ the speaker-disjoint split, and the export of an inference checkpoint.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import time
 from dataclasses import asdict
@@ -380,7 +381,7 @@ def band_shares(motion: torch.Tensor, edges: tuple[float, ...] = MOTION_BANDS_HZ
     power = torch.fft.rfft(x, dim=1).abs().square()  # (B, F, C)
     f = torch.fft.rfftfreq(x.shape[1], d=1.0 / fps)
     total = power[:, f > 0].sum(dim=1).clamp_min(1e-8)
-    bands = [power[:, (f > lo) & (f <= hi)].sum(dim=1) / total for lo, hi in zip(edges[:-1], edges[1:])]
+    bands = [power[:, (f > lo) & (f <= hi)].sum(dim=1) / total for lo, hi in itertools.pairwise(edges)]
     return torch.stack(bands, dim=2)
 
 
