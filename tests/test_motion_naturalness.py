@@ -225,3 +225,29 @@ def test_phi_v3_training_batches_with_cached_log_mel_give_the_same_features(data
             torch.testing.assert_close(
                 stem(torch.from_numpy(cached[key])), stem(torch.from_numpy(raw[key])), rtol=1e-4, atol=1e-5
             )
+
+
+def test_single_image_benchmark_method_hands_the_pipeline_one_frame_and_no_reference_motion(monkeypatch):
+    """`pipeline-single-image` (Phi's prior, tau = 1, rendered): only the first of the K reference frames, as a
+    photo, and no reference audio reach the pipeline; everything else is the `pipeline` method."""
+    from eval.methods import MethodInputs
+    from toolkit.pipeline import pipeline as pipeline_module
+    from toolkit.pipeline.benchmark_method import PipelineMethod
+
+    seen = {}
+
+    def fake_generate_frames(self, reference, audio, progress=None, **kwargs):
+        seen.update(reference=np.asarray(reference), k=self.config.k, tau=self.config.reference_frames, **kwargs)
+        yield from np.zeros((7, 64, 64, 3), np.uint8)
+
+    monkeypatch.setattr(pipeline_module.TalkingHeadPipeline, "generate_frames", fake_generate_frames)
+    ref = np.repeat(np.arange(4, dtype=np.uint8)[:, None, None, None] * 60, 64, axis=1).repeat(64, 2).repeat(3, 3)
+    audio = np.ones(4 * 640, np.float32)
+    inputs = MethodInputs("c", ref, (2, 3), 2, audio, np.zeros(7 * 640, np.float32), 7)
+    method = PipelineMethod(renderer="3d-warp", single_image=True, name="pipeline-single-image")
+    assert len(list(method.generate(inputs))) == 7 and "tau = 1" in method.description
+    np.testing.assert_array_equal(seen["reference"], ref[[2]])  # the first of the K frames
+    assert seen["reference_indices"] == [0] and seen["reference_audio"] is None and seen["k"] == seen["tau"] == 1
+    full = PipelineMethod(renderer="3d-warp", name="pipeline")
+    list(full.generate(inputs))
+    assert len(seen["reference"]) == 4 and seen["reference_indices"] == [2, 3] and seen["reference_audio"] is audio
