@@ -251,3 +251,26 @@ def test_single_image_benchmark_method_hands_the_pipeline_one_frame_and_no_refer
     full = PipelineMethod(renderer="3d-warp", name="pipeline")
     list(full.generate(inputs))
     assert len(seen["reference"]) == 4 and seen["reference_indices"] == [2, 3] and seen["reference_audio"] is audio
+
+
+def test_phi_v3_skips_calibration_on_a_single_reference_frame_only():
+    from dataclasses import replace
+
+    from toolkit.learners.motion import MotionNet, MotionNetConfig
+
+    base = MotionNetConfig(feature_dim=16, block_dim=8, dilations=(1,), noise_dim=4, reference_dim=8, encoder_dim=8)
+    torch.manual_seed(0)
+    calibrated = MotionNet(base).eval()
+    v3 = MotionNet(replace(base, calibrate_min_frames=2)).eval()
+    plain = MotionNet(replace(base, calibrate_on_reference=False)).eval()
+    v3.load_state_dict(calibrated.state_dict())
+    plain.load_state_dict(calibrated.state_dict())
+    g = torch.Generator().manual_seed(2)
+    drive = 0.1 * torch.randn(1, 12, 7, 640, generator=g)
+    with torch.no_grad():
+        for tau, same_as in ((1, plain), (3, calibrated)):
+            ref, ref_w = torch.randn(1, tau, 6, generator=g), 0.1 * torch.randn(1, tau, 7, 640, generator=g)
+            torch.testing.assert_close(v3(ref, ref_w, drive)[0], same_as(ref, ref_w, drive)[0])
+        assert not torch.allclose(
+            calibrated(ref[:, :1], ref_w[:, :1], drive)[0], plain(ref[:, :1], ref_w[:, :1], drive)[0]
+        )

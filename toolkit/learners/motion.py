@@ -102,6 +102,11 @@ class MotionNetConfig:
     #: Phi v3: the second half of the noise channels is smoothed with this sigma (frames) instead, a slow
     #: source for the drift of real heads (v2's single 4-frame scale gave an even 1-2 Hz sway; 0 = off)
     noise_drift_frames: float = 0.0
+    #: calibrate on the reference only when it has at least this many frames (1 = always, as trained). Set to 2
+    #: for Phi v3 after training: from a single frame its calibration offset (one frame, usually of silence)
+    #: put the prior's head off the photo's pose (validation: 12.7 deg / 10.8 px from the truth, 10.0 / 7.0
+    #: without it)
+    calibrate_min_frames: int = 1
 
 
 def _out(n: int, k: int, s: int, p: int) -> int:
@@ -311,7 +316,7 @@ class MotionNet(nn.Module):
         rel = torch.einsum("bof,bfl->blo", w, feat) + b[:, None, :]  # dynamic linear layer, frame by frame
         if self.decoder is not None:
             rel = self.decoder(rel)
-        if self.config.calibrate_on_reference:
+        if self.config.calibrate_on_reference and ref_motion.shape[1] >= self.config.calibrate_min_frames:
             # the same layer on the reference audio: there the true relative motion averages to zero,
             # so its average output is a constant offset for this person; remove it (b cancels)
             quiet = torch.zeros(ref_stem.shape[0], self.config.noise_dim, ref_stem.shape[2], device=feat.device)
