@@ -353,7 +353,13 @@ LOWPASS_SIGMA = 2.0
 
 
 def evaluate_motion(
-    path: Path, data: Path, tau: int, seeds: int, plot: Path | None, plot_baseline: Path | None = None
+    path: Path,
+    data: Path,
+    tau: int,
+    seeds: int,
+    plot: Path | None,
+    plot_baseline: Path | None = None,
+    plot_baseline_label: str = "previous Phi",
 ) -> dict:
     from scipy.ndimage import gaussian_filter1d
 
@@ -414,7 +420,7 @@ def evaluate_motion(
                             seed=0, n_frames=c.n_frames - tau)
                 for c in val[:3]
             ]  # fmt: skip
-        plot_motion_curves(curves[:3], tau, plot, baseline)
+        plot_motion_curves(curves[:3], tau, plot, baseline, plot_baseline_label)
     return {
         "checkpoint": str(path),
         "training_data_licenses": training_licenses(
@@ -446,7 +452,9 @@ def evaluate_motion(
     }
 
 
-def plot_motion_curves(curves: list, tau: int, out: Path, baseline: list | None = None) -> Path:
+def plot_motion_curves(
+    curves: list, tau: int, out: Path, baseline: list | None = None, baseline_label: str = "previous Phi"
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -467,7 +475,8 @@ def plot_motion_curves(curves: list, tau: int, out: Path, baseline: list | None 
             ax.plot(t_pred, conv(pred[:, j]), color="tab:blue", lw=1.3, label="Phi (seed 0)")
             ax.plot(t_pred, conv(loop[:, j]), color="tab:orange", lw=0.9, ls="--", label="reference loop")
             if baseline is not None:
-                ax.plot(t_pred, conv(baseline[row][:, j]), color="tab:red", lw=0.8, alpha=0.7, label="Phi v1 (seed 0)")
+                ax.plot(t_pred, conv(baseline[row][:, j]), color="tab:red", lw=0.8, alpha=0.7,
+                        label=f"{baseline_label} (seed 0)")  # fmt: skip
             ax.set_title(f"{cid[:34]}: {names[j]}" if j == 0 else names[j], fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
@@ -499,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--plot", help="PNG of generated vs real head motion for 3 validation clips")
     ap.add_argument("--plot-baseline", help="also plot this (older) motion checkpoint's curves in --plot")
+    ap.add_argument("--plot-baseline-label", default="previous Phi", help="legend name of --plot-baseline")
     args = ap.parse_args(argv)
     results = {}
     if args.only in (None, "expression"):
@@ -518,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         results["motion"] = evaluate_motion(
             Path(args.motion), Path(args.data), args.tau, args.seeds, Path(args.plot) if args.plot else None,
             Path(args.plot_baseline) if args.plot_baseline else None,
+            args.plot_baseline_label,
         )
         print(json.dumps({"motion": results["motion"]["summary"]}, indent=2))
     if args.json:

@@ -18,14 +18,20 @@ pytestmark = pytest.mark.skipif(not CLIP.exists(), reason=f"shared clip {CLIP} n
 
 
 @pytest.fixture(scope="module")
-def record(tmp_path_factory):
+def dataset_root(tmp_path_factory) -> Path:
     """The clip preprocessed (tracking, head motion, 68 landmarks, 256 px face crops)."""
     from toolkit.data.preprocess import PreprocessConfig, build_dataset
-    from toolkit.data.records import done_clip_ids, load_clip
 
     out: Path = tmp_path_factory.mktemp("naturalness")
     build_dataset([CLIP], out, PreprocessConfig(max_seconds=4.0, jobs=1), progress=False)
-    return load_clip(out, done_clip_ids(out)[0])
+    return out
+
+
+@pytest.fixture(scope="module")
+def record(dataset_root):
+    from toolkit.data.records import done_clip_ids, load_clip
+
+    return load_clip(dataset_root, done_clip_ids(dataset_root)[0])
 
 
 def _jitter(x: np.ndarray, amount: float, seed: int) -> np.ndarray:
@@ -134,3 +140,137 @@ def test_phi_v2_noise_is_slow_and_the_decoder_keeps_constants():
     dec = TemporalDecoder(9)
     const = torch.full((2, 30, MOTION_DIM), 0.7)
     torch.testing.assert_close(dec(const), const)
+
+
+def test_phi_v3_drift_noise_is_slower_and_v2_noise_is_unchanged():
+    from toolkit.learners.motion import MotionNet, MotionNetConfig, smooth_noise
+
+    g = torch.Generator().manual_seed(1)
+    white = torch.randn(2, 8, 300, generator=g)
+    v2 = MotionNet(MotionNetConfig(noise_smooth_frames=4.0, feature_dim=16, block_dim=8, dilations=(1,)))
+    torch.testing.assert_close(v2.shape_noise(white), smooth_noise(white, 4.0))
+    v3 = MotionNet(MotionNetConfig(noise_smooth_frames=4.0, noise_drift_frames=16.0, feature_dim=16, block_dim=8,
+                                   dilations=(1,)))  # fmt: skip
+    shaped = v3.shape_noise(white)
+    torch.testing.assert_close(shaped[:, :4], smooth_noise(white[:, :4], 4.0))
+    fast, drift = shaped[0, :4].T.numpy(), shaped[0, 4:].T.numpy()
+    assert 0.6 < float(drift.std()) < 1.4, "the drift channels keep about unit variance"
+    assert mn.mean_abs_difference(drift, 1) < 0.5 * mn.mean_abs_difference(fast, 1)
+
+
+def test_phi_v3_band_shares_place_drift_and_sway_and_match_the_hf_share(record):
+    from toolkit.learners.tasks import MOTION_BANDS_HZ, band_shares, high_frequency_share
+
+    real = torch.from_numpy(np.asarray(record.head_motion, np.float32))[None]
+    shares = band_shares(real)
+    assert shares.shape == (1, 6, len(MOTION_BANDS_HZ) - 1)
+    torch.testing.assert_close(shares.sum(dim=2), torch.ones(1, 6))
+    torch.testing.assert_close(shares[..., -1], high_frequency_share(real))  # the last band is the > 3 Hz share
+    t = torch.arange(250, dtype=torch.float32) / 25.0
+    drift, sway = torch.sin(2 * np.pi * 0.25 * t), torch.sin(2 * np.pi * 1.5 * t)
+    curves = torch.stack([drift, sway], dim=1)[None]  # (1, 250, 2)
+    s = band_shares(curves)[0]
+    assert int(s[0].argmax()) == 0 and float(s[0, 0]) > 0.8, "0.25 Hz lies in the 0-0.5 Hz band"
+    assert int(s[1].argmax()) == 2 and float(s[1, 2]) > 0.8, "1.5 Hz lies in the 1-2 Hz band"
+
+
+def test_phi_v3_soft_beat_alignment_ranks_like_the_metric(dataset_root, record):
+    from eval.metrics import head_motion as hm
+    from toolkit.learners.data import MotionBatcher, load_clip_data
+    from toolkit.learners.tasks import soft_beat_alignment
+
+    clip = load_clip_data(dataset_root, [record.clip_id])[0]
+    closeness = MotionBatcher([clip], 16).beat_closeness(clip)
+    onsets = np.flatnonzero(closeness == 1.0)
+    assert clip.has_audio and onsets.size >= 3, "the speech clip has audio onsets"
+    n = clip.n_frames
+
+    def pausing_at(pauses: np.ndarray) -> np.ndarray:
+        """A head turning at 1 deg/frame that slows to a stop at the given frames (axis-angle, radians)."""
+        speed = np.ones(n)
+        for p in pauses:
+            for d in range(-2, 3):
+                if 0 <= p + d < n:
+                    speed[p + d] = min(speed[p + d], abs(d) / 3.0)
+        rot = np.zeros((n, 3))
+        rot[:, 1] = np.radians(np.cumsum(speed))
+        return rot
+
+    curves = {"on": pausing_at(onsets), "off": pausing_at(np.clip(onsets + 5, 0, n - 1))}
+    metric = {k: hm.beat_alignment(hm.motion_beats(r), onsets) for k, r in curves.items()}
+    assert metric["on"] > metric["off"]
+    soft, grads = {}, {}
+    for key, rot in curves.items():
+        deg = torch.tensor(np.degrees(rot)[None], dtype=torch.float32, requires_grad=True)
+        soft[key] = soft_beat_alignment(deg, torch.from_numpy(closeness)[None], hm.ENVELOPE_SIGMA_FRAMES)[0]
+        (grads[key],) = torch.autograd.grad(soft[key], deg)
+    for key in curves:  # pauses on / 5 frames after the onsets: the soft score follows the metric
+        assert float(soft[key].detach()) == pytest.approx(metric[key], abs=0.03)
+    assert float(soft["on"].detach()) > float(soft["off"].detach()) + 0.05
+    assert torch.isfinite(grads["off"]).all() and float(grads["off"].abs().sum()) > 0, "the loss can move pauses"
+
+
+def test_phi_v3_training_batches_with_cached_log_mel_give_the_same_features(dataset_root, record):
+    from toolkit.learners.data import MotionBatcher, load_clip_data
+    from toolkit.learners.motion import AudioSequenceStem
+
+    clip = load_clip_data(dataset_root, [record.clip_id])[0]
+    stem = AudioSequenceStem(4, 4, 16)
+    raw = MotionBatcher([clip], 24).sample(2, 8, np.random.default_rng(3))
+    cached = MotionBatcher([clip], 24, logmel=stem.logmel).sample(2, 8, np.random.default_rng(3))
+    np.testing.assert_array_equal(raw["target"], cached["target"])
+    assert cached["driving_windows"].shape[2:] != raw["driving_windows"].shape[2:]
+    with torch.no_grad():
+        for key in ("ref_windows", "driving_windows"):
+            torch.testing.assert_close(
+                stem(torch.from_numpy(cached[key])), stem(torch.from_numpy(raw[key])), rtol=1e-4, atol=1e-5
+            )
+
+
+def test_single_image_benchmark_method_hands_the_pipeline_one_frame_and_no_reference_motion(monkeypatch):
+    """`pipeline-single-image` (Phi's prior, tau = 1, rendered): only the first of the K reference frames, as a
+    photo, and no reference audio reach the pipeline; everything else is the `pipeline` method."""
+    from eval.methods import MethodInputs
+    from toolkit.pipeline import pipeline as pipeline_module
+    from toolkit.pipeline.benchmark_method import PipelineMethod
+
+    seen = {}
+
+    def fake_generate_frames(self, reference, audio, progress=None, **kwargs):
+        seen.update(reference=np.asarray(reference), k=self.config.k, tau=self.config.reference_frames, **kwargs)
+        yield from np.zeros((7, 64, 64, 3), np.uint8)
+
+    monkeypatch.setattr(pipeline_module.TalkingHeadPipeline, "generate_frames", fake_generate_frames)
+    ref = np.repeat(np.arange(4, dtype=np.uint8)[:, None, None, None] * 60, 64, axis=1).repeat(64, 2).repeat(3, 3)
+    audio = np.ones(4 * 640, np.float32)
+    inputs = MethodInputs("c", ref, (2, 3), 2, audio, np.zeros(7 * 640, np.float32), 7)
+    method = PipelineMethod(renderer="3d-warp", single_image=True, name="pipeline-single-image")
+    assert len(list(method.generate(inputs))) == 7 and "tau = 1" in method.description
+    np.testing.assert_array_equal(seen["reference"], ref[[2]])  # the first of the K frames
+    assert seen["reference_indices"] == [0] and seen["reference_audio"] is None and seen["k"] == seen["tau"] == 1
+    full = PipelineMethod(renderer="3d-warp", name="pipeline")
+    list(full.generate(inputs))
+    assert len(seen["reference"]) == 4 and seen["reference_indices"] == [2, 3] and seen["reference_audio"] is audio
+
+
+def test_phi_v3_skips_calibration_on_a_single_reference_frame_only():
+    from dataclasses import replace
+
+    from toolkit.learners.motion import MotionNet, MotionNetConfig
+
+    base = MotionNetConfig(feature_dim=16, block_dim=8, dilations=(1,), noise_dim=4, reference_dim=8, encoder_dim=8)
+    torch.manual_seed(0)
+    calibrated = MotionNet(base).eval()
+    v3 = MotionNet(replace(base, calibrate_min_frames=2)).eval()
+    plain = MotionNet(replace(base, calibrate_on_reference=False)).eval()
+    v3.load_state_dict(calibrated.state_dict())
+    plain.load_state_dict(calibrated.state_dict())
+    g = torch.Generator().manual_seed(2)
+    drive = 0.1 * torch.randn(1, 12, 7, 640, generator=g)
+    with torch.no_grad():
+        for tau, same_as in ((1, plain), (3, calibrated)):
+            ref, ref_w = torch.randn(1, tau, 6, generator=g), 0.1 * torch.randn(1, tau, 7, 640, generator=g)
+            torch.testing.assert_close(v3(ref, ref_w, drive)[0], same_as(ref, ref_w, drive)[0])
+        assert not torch.allclose(
+            calibrated(ref[:, :1], ref_w[:, :1], drive)[0], plain(ref[:, :1], ref_w[:, :1], drive)[0]
+        )

@@ -121,6 +121,11 @@ class MotionLossConfig:
     acceleration_match: float = 0.0
     #: Phi v2: |share of spectral power above 3 Hz (pred) - (real)| per coefficient
     spectrum_match: float = 0.0
+    #: Phi v3: |share of spectral power in each band of MOTION_BANDS_HZ (pred) - (real)|, summed over bands,
+    #: mean over coefficients: the shape of the spectrum (slow drift, not an even 1-2 Hz sway)
+    band_match: float = 0.0
+    #: Phi v3: 1 - soft beat alignment: the head's pauses (minima of its angular speed) near audio onsets
+    beat_align: float = 0.0
 
 
 @dataclass
@@ -129,6 +134,12 @@ class MotionTrainConfig:
     seed: int = 0
     #: frames predicted per training sequence
     predict_frames: int = 64
+    #: Phi v3: with probability long_probability a batch predicts long_predict_frames instead (0 = never), so
+    #: the spread, spectrum and drift losses see the slow motion of real heads, not only 2.6 s windows
+    long_predict_frames: int = 0
+    long_probability: float = 0.0
+    #: sequences in a long batch (0 = optim.batch_size); fewer keeps a step's cost about the same
+    long_batch_size: int = 0
     #: probability that a batch uses the full tau (else tau is drawn from 1..tau-1)
     full_tau_probability: float = 0.6
     #: use clips without audio (silent/) for motion; their audio input is silence

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -322,43 +323,86 @@ class FeatureExpressionBatcher(ExpressionBatcher):
         }
 
 
+def _clip_logmel(logmel: Any, clip: ClipData, chunk: int = 512) -> np.ndarray:
+    """(T, N_MELS, N_MEL_FRAMES) log-mel of every frame's audio window x_{t-3:t+4} of a clip."""
+    import torch
+
+    with torch.no_grad():
+        parts = [
+            logmel(torch.from_numpy(windows_for_frames(clip.audio, a, min(chunk, clip.n_frames - a)))).numpy()
+            for a in range(0, clip.n_frames, chunk)
+        ]
+    return np.concatenate(parts).astype(np.float32)
+
+
 class MotionBatcher:
     """Random training batches for Phi: reference motion + audio, driving audio, target motion."""
 
-    def __init__(self, clips: list[ClipData], predict_frames: int, min_predict: int = 16) -> None:
+    def __init__(
+        self, clips: list[ClipData], predict_frames: int, min_predict: int = 16, logmel: Any | None = None
+    ) -> None:
+        """``logmel``: the network's fixed front end (toolkit.learners.frontend.LogMel); given, batches carry
+        each frame's log-mel, computed once per clip, instead of its raw audio windows (the same input, cheaper)."""
         self.clips = [c for c in clips if c.n_frames >= 1 + min_predict]
+        self._logmel = {c.clip_id: _clip_logmel(logmel, c) for c in self.clips} if logmel is not None else None
         if not self.clips:
             raise ToolkitError(
                 f"No training clip with at least {1 + min_predict} frames.", "Preprocess longer talking-head videos."
             )
         self.predict_frames = predict_frames
         self.min_predict = min_predict
+        self._beat_closeness: dict[str, np.ndarray] = {}
 
-    def sample(self, batch: int, tau: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """A batch with one tau; the predicted length is as long as the eligible clips allow (<= predict_frames)."""
+    def beat_closeness(self, clip: ClipData) -> np.ndarray:
+        """(T,) exp(-d^2 / (2 sigma^2)) of every frame to the clip's nearest audio onset (sigma: the beat
+        alignment metric's, eval.metrics.head_motion); all NaN for a clip without speech or onsets."""
+        if clip.clip_id not in self._beat_closeness:
+            from eval.metrics.head_motion import BEAT_SIGMA_FRAMES
+            from toolkit.audio.features import audio_onsets
+
+            closeness = np.full(clip.n_frames, np.nan, np.float32)
+            onsets = audio_onsets(clip.audio, clip.n_frames) if clip.has_audio else np.zeros(0)
+            if onsets.size:
+                d = np.abs(np.arange(clip.n_frames)[:, None] - onsets[None, :]).min(axis=1)
+                closeness = np.exp(-(d**2) / (2.0 * BEAT_SIGMA_FRAMES**2)).astype(np.float32)
+            self._beat_closeness[clip.clip_id] = closeness
+        return self._beat_closeness[clip.clip_id]
+
+    def sample(
+        self, batch: int, tau: int, rng: np.random.Generator, predict_frames: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """A batch with one tau; the predicted length is as long as the eligible clips allow
+        (<= ``predict_frames``, default the batcher's)."""
+        want = self.predict_frames if predict_frames is None else predict_frames
         eligible = [c for c in self.clips if c.n_frames >= tau + self.min_predict]
         if not eligible:
             eligible, tau = self.clips, 1
-        L = min(self.predict_frames, min(c.n_frames for c in eligible) - tau)
+        L = min(want, min(c.n_frames for c in eligible) - tau)
         # prefer long predictions: clips shorter than tau + predict_frames only when nothing else fits
-        long = [c for c in eligible if c.n_frames >= tau + self.predict_frames]
+        long = [c for c in eligible if c.n_frames >= tau + want]
         if long:
-            eligible, L = long, self.predict_frames
+            eligible, L = long, want
         w = np.array([c.n_frames - tau - L + 1 for c in eligible], np.float64)
         picks = rng.choice(len(eligible), size=batch, p=w / w.sum())
-        ref_m, ref_w, drv_w, tgt, audio_on = [], [], [], [], []
+        ref_m, ref_w, drv_w, tgt, audio_on, beats = [], [], [], [], [], []
         for i in picks:
             c = eligible[int(i)]
             s = int(rng.integers(0, c.n_frames - tau - L + 1))
             ref_m.append(c.motion[s : s + tau])
-            ref_w.append(windows_for_frames(c.audio, s, tau))
-            drv_w.append(windows_for_frames(c.audio, s + tau, L))
+            if self._logmel is not None:
+                ref_w.append(self._logmel[c.clip_id][s : s + tau])
+                drv_w.append(self._logmel[c.clip_id][s + tau : s + tau + L])
+            else:
+                ref_w.append(windows_for_frames(c.audio, s, tau))
+                drv_w.append(windows_for_frames(c.audio, s + tau, L))
             tgt.append(c.motion[s + tau : s + tau + L])
             audio_on.append(c.has_audio)
+            beats.append(self.beat_closeness(c)[s + tau : s + tau + L])
         return {
             "ref_motion": np.stack(ref_m).astype(np.float32),
             "ref_windows": np.stack(ref_w).astype(np.float32),
             "driving_windows": np.stack(drv_w).astype(np.float32),
             "target": np.stack(tgt).astype(np.float32),
             "has_audio": np.array(audio_on, bool),
+            "beat_closeness": np.stack(beats).astype(np.float32),
         }

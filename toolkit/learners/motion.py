@@ -99,6 +99,14 @@ class MotionNetConfig:
     #: output, initialised as a Gaussian low-pass (sigma = taps / 6) and trained with the velocity,
     #: acceleration and spectrum losses (0 = v1: every frame's output independent of its neighbours')
     decoder_taps: int = 0
+    #: Phi v3: the second half of the noise channels is smoothed with this sigma (frames) instead, a slow
+    #: source for the drift of real heads (v2's single 4-frame scale gave an even 1-2 Hz sway; 0 = off)
+    noise_drift_frames: float = 0.0
+    #: calibrate on the reference only when it has at least this many frames (1 = always, as trained). Set to 2
+    #: for Phi v3 after training: from a single frame its calibration offset (one frame, usually of silence)
+    #: put the prior's head off the photo's pose (validation: 12.7 deg / 10.8 px from the truth, 10.0 / 7.0
+    #: without it)
+    calibrate_min_frames: int = 1
 
 
 def _out(n: int, k: int, s: int, p: int) -> int:
@@ -118,8 +126,11 @@ class AudioSequenceStem(nn.Module):
         self.temporal = nn.Conv1d(c2 * h * w, feature_dim, kernel_size=3, padding=1)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        """``windows``: (B, L, 7, 640) raw audio windows, or their log-mel (B, L, N_MELS, N_MEL_FRAMES) computed
+        beforehand by ``self.logmel`` (training caches it per clip: the front end is fixed)."""
         b, length = windows.shape[:2]
-        x = self.logmel(windows).reshape(b * length, 1, N_MELS, N_MEL_FRAMES)
+        logmel = windows if tuple(windows.shape[2:]) == (N_MELS, N_MEL_FRAMES) else self.logmel(windows)
+        x = logmel.reshape(b * length, 1, N_MELS, N_MEL_FRAMES)
         x = F.leaky_relu(self.conv1(x), 0.2)
         x = F.leaky_relu(self.conv2(x), 0.2)
         x = x.reshape(b, length, -1).transpose(1, 2)  # (B, C*H*W, L)
@@ -262,6 +273,15 @@ class MotionNet(nn.Module):
         self.pose_std.copy_(torch.as_tensor(np.maximum(np.asarray(pose_std, np.float32), 1e-6)))
         self.motion_std.copy_(torch.as_tensor(np.maximum(np.asarray(motion_std, np.float32), 1e-6)))
 
+    def shape_noise(self, noise: torch.Tensor) -> torch.Tensor:
+        """(B, noise_dim, L) white noise -> the network's temporally correlated noise input (module doc)."""
+        c = self.config
+        if c.noise_drift_frames <= 0:
+            return smooth_noise(noise, c.noise_smooth_frames)
+        half = c.noise_dim // 2
+        fast = smooth_noise(noise[:, :half], c.noise_smooth_frames)
+        return torch.cat([fast, smooth_noise(noise[:, half:], c.noise_drift_frames)], dim=1)
+
     def reference_code(
         self, ref_motion: torch.Tensor, ref_windows: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -291,12 +311,12 @@ class MotionNet(nn.Module):
         feat = self.stem(driving_windows)  # (B, F, L)
         if noise is None:
             noise = torch.zeros(feat.shape[0], self.config.noise_dim, feat.shape[2], device=feat.device)
-        noise = smooth_noise(noise, self.config.noise_smooth_frames)
+        noise = self.shape_noise(noise)
         feat = self.blocks(feat + self.noise_in(noise))  # (B, F, L)
         rel = torch.einsum("bof,bfl->blo", w, feat) + b[:, None, :]  # dynamic linear layer, frame by frame
         if self.decoder is not None:
             rel = self.decoder(rel)
-        if self.config.calibrate_on_reference:
+        if self.config.calibrate_on_reference and ref_motion.shape[1] >= self.config.calibrate_min_frames:
             # the same layer on the reference audio: there the true relative motion averages to zero,
             # so its average output is a constant offset for this person; remove it (b cancels)
             quiet = torch.zeros(ref_stem.shape[0], self.config.noise_dim, ref_stem.shape[2], device=feat.device)

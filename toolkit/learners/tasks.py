@@ -7,6 +7,8 @@ the speaker-disjoint split, and the export of an inference checkpoint.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -31,7 +33,7 @@ from toolkit.learners.data import (
 from toolkit.learners.expression import KIND as EXPRESSION_KIND
 from toolkit.learners.expression import ExpressionNet
 from toolkit.learners.motion import KIND as MOTION_KIND
-from toolkit.learners.motion import MotionDiscriminator, MotionNet
+from toolkit.learners.motion import MotionDiscriminator, MotionNet, gaussian_kernel
 from toolkit.learners.split import DEFAULT_VAL_GROUPS, Split, speaker_split
 
 #: validation noise level of the "Must show" list
@@ -398,6 +400,42 @@ def high_frequency_share(motion: torch.Tensor, cutoff_hz: float = 3.0, fps: floa
     return power[:, f > cutoff_hz].sum(dim=1) / power[:, f > 0].sum(dim=1).clamp_min(1e-8)
 
 
+#: Phi v3's spectrum-shape bands (Hz): slow drift, slow sway, sway, fast, jitter (band_match loss)
+MOTION_BANDS_HZ: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, float("inf"))
+
+
+def band_shares(motion: torch.Tensor, edges: tuple[float, ...] = MOTION_BANDS_HZ, fps: float = 25.0) -> torch.Tensor:
+    """(B, L, C) -> (B, C, len(edges) - 1) share of the spectral power (mean removed, Hann window, f > 0) in each
+    band (edges[i], edges[i + 1]] (so the last band is high_frequency_share's f > 3 Hz); the shares of a coefficient
+    sum to 1."""
+    x = motion - motion.mean(dim=1, keepdim=True)
+    x = x * torch.hann_window(x.shape[1], periodic=False, dtype=x.dtype)[None, :, None]
+    power = torch.fft.rfft(x, dim=1).abs().square()  # (B, F, C)
+    f = torch.fft.rfftfreq(x.shape[1], d=1.0 / fps)
+    total = power[:, f > 0].sum(dim=1).clamp_min(1e-8)
+    bands = [power[:, (f > lo) & (f <= hi)].sum(dim=1) / total for lo, hi in itertools.pairwise(edges)]
+    return torch.stack(bands, dim=2)
+
+
+def soft_beat_alignment(rotation_deg: torch.Tensor, closeness: torch.Tensor, envelope_sigma: float) -> torch.Tensor:
+    """Differentiable twin of eval.metrics.head_motion's beat alignment, per sequence (B,).
+
+    ``rotation_deg`` (B, L, 3) axis-angle in degrees, ``closeness`` (B, L) exp(-d^2 / (2 sigma^2)) of each frame
+    to its nearest audio onset. The angular speed (norm of the rotation's first difference; entry t is the motion
+    into frame t) is smoothed like the metric's velocity envelope; every frame gets a soft motion-beat weight, the
+    geometric mean of how much the envelope drops into it from both sides (0 unless it is a local minimum), and
+    the score is the weighted mean closeness of the beats to onsets.
+    """
+    speed = rotation_deg.diff(dim=1).norm(dim=2)
+    speed = torch.cat([speed[:, :1], speed], dim=1)
+    half = max(1, int(math.ceil(3 * envelope_sigma)))
+    k = gaussian_kernel(envelope_sigma, 2 * half + 1).to(speed)
+    env = F.conv1d(F.pad(speed[:, None], (half, half), mode="replicate"), k[None, None])[:, 0]
+    drop = torch.relu(env[:, :-2] - env[:, 1:-1]) * torch.relu(env[:, 2:] - env[:, 1:-1])
+    depth = (drop + 1e-10).sqrt()
+    return (depth * closeness[:, 1:-1]).sum(dim=1) / depth.sum(dim=1).clamp_min(1e-6)
+
+
 class MotionTask:
     kind = MOTION_KIND
 
@@ -423,7 +461,7 @@ class MotionTask:
         self.disc = MotionDiscriminator(config.net.disc_hidden)
         self.model: nn.Module = self.net
         self.disc_model: nn.Module = self.disc
-        self.batcher = MotionBatcher(clips, config.predict_frames)
+        self.batcher = MotionBatcher(clips, config.predict_frames, logmel=self.net.stem.logmel)
         o = config.optim
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)
         self.opt_d = torch.optim.AdamW(self.disc.parameters(), lr=config.disc_lr, betas=(0.5, 0.999))
@@ -468,7 +506,11 @@ class MotionTask:
     def train_step(self, rng: np.random.Generator) -> dict[str, float]:
         cfg, w = self.config, self.config.loss
         tau = self.sample_tau(rng)
-        b = self.batcher.sample(cfg.optim.batch_size, tau, rng)
+        long = cfg.long_predict_frames > 0 and rng.random() < cfg.long_probability
+        if long:
+            b = self.batcher.sample(cfg.long_batch_size or cfg.optim.batch_size, tau, rng, cfg.long_predict_frames)
+        else:
+            b = self.batcher.sample(cfg.optim.batch_size, tau, rng)
         ref = torch.from_numpy(b["ref_motion"])
         target = torch.from_numpy(b["target"])
         noise = torch.from_numpy(rng.standard_normal((len(ref), cfg.net.noise_dim, target.shape[1])).astype(np.float32))
@@ -496,6 +538,15 @@ class MotionTask:
         loss_acc = (acc.abs().mean(dim=1) - acc_t.abs().mean(dim=1)).abs().mean()
         loss_hf = (high_frequency_share(rel) - high_frequency_share(target_rel)).abs().mean()
         loss_adv = (self.disc(stats_fake) - 1).square().mean()
+        loss_band = (band_shares(rel) - band_shares(target_rel)).abs().sum(dim=2).mean()
+        loss_beat = rel.new_zeros(())
+        closeness = torch.from_numpy(b["beat_closeness"])
+        with_beats = torch.isfinite(closeness).all(dim=1)
+        if w.beat_align > 0 and bool(with_beats.any()):
+            from eval.metrics.head_motion import ENVELOPE_SIGMA_FRAMES
+
+            rot_deg = torch.rad2deg(rel[with_beats, :, :3] * self.net.motion_std[:3])
+            loss_beat = 1.0 - soft_beat_alignment(rot_deg, closeness[with_beats], ENVELOPE_SIGMA_FRAMES).mean()
         loss = (
             w.reconstruction * loss_rec
             + w.std_match * loss_std
@@ -503,6 +554,8 @@ class MotionTask:
             + w.speed_match * loss_speed
             + w.acceleration_match * loss_acc
             + w.spectrum_match * loss_hf
+            + w.band_match * loss_band
+            + w.beat_align * loss_beat
             + w.adversarial * loss_adv
         )
         self.opt.zero_grad(set_to_none=True)
@@ -517,6 +570,9 @@ class MotionTask:
             "speed_match": loss_speed.item(),
             "acc_match": loss_acc.item(),
             "hf_match": loss_hf.item(),
+            "band_match": loss_band.item(),
+            "beat_loss": loss_beat.item(),
+            "predict_frames": float(target.shape[1]),
             "adv_g": loss_adv.item(),
             "loss_d": loss_d.item(),
             "tau": float(tau),

@@ -49,6 +49,7 @@ class PipelineMethod:
         generator_checkpoint: str | None = None,
         finetune_steps: int | None = None,
         name: str = "pipeline",
+        single_image: bool = False,
         **_: Any,
     ) -> None:
         from toolkit.pipeline.config import GenerationConfig
@@ -58,6 +59,8 @@ class PipelineMethod:
             raise ToolkitError(f"Unknown driving '{driving}'.", f"Use one of: {', '.join(DRIVINGS)}.")
         self.name = name
         self.uses_driving_video = driving == "landmarks"
+        #: only the first of the K reference frames, as a photo: no reference motion or audio (Phi's prior, tau = 1)
+        self.single_image = single_image
         self.config = GenerationConfig(
             renderer=renderer,
             motion=motion,
@@ -72,6 +75,9 @@ class PipelineMethod:
         self.config.validate()
         if self.uses_driving_video:
             source = "head motion and expression tracked from the ground-truth video (landmark-driven)"
+        elif single_image:
+            source = f"a single reference frame as a photo (Phi's learned prior, tau = 1), head motion '{motion}', "
+            source += f"expression '{expression}' (audio-driven)"
         else:
             source = f"head motion '{motion}', expression '{expression}' (audio-driven)"
         rendered_by = resolve_renderer(self.config)
@@ -93,10 +99,13 @@ class PipelineMethod:
         from toolkit.pipeline.pipeline import TalkingHeadPipeline
 
         frames = np.asarray(inputs.reference_frames)
+        reference_indices, reference_audio = list(inputs.reference_indices), inputs.reference_audio
+        if self.single_image:
+            frames, reference_indices, reference_audio = frames[reference_indices[:1]], [0], None
         cfg = self.config.with_overrides(
             seed=int(getattr(inputs, "seed", 0)),
             reference_frames=len(frames),
-            k=max(1, len(inputs.reference_indices)),
+            k=max(1, len(reference_indices)),
             max_paste_side=max(256, *frames.shape[1:3]),
         )
         driving = None
@@ -111,8 +120,8 @@ class PipelineMethod:
         out = TalkingHeadPipeline(cfg).generate_frames(
             frames,
             inputs.driving_audio,
-            reference_indices=list(inputs.reference_indices),
-            reference_audio=inputs.reference_audio,
+            reference_indices=reference_indices,
+            reference_audio=reference_audio,
             driving_frames=driving,
         )
         for i, frame in enumerate(out):
@@ -136,6 +145,8 @@ def _methods() -> dict[str, dict[str, Any]]:
         "ours-landmark": {"renderer": "generator", "driving": "landmarks"},
         "3d-warp-audio": {"renderer": "3d-warp"},
         "3d-warp-landmark": {"renderer": "3d-warp", "driving": "landmarks"},
+        # the product from one photo: the first benchmark reference frame only (head motion: Phi's prior)
+        "pipeline-single-image": {"single_image": True},
     }
     for ablation in ABLATION_CHECKPOINTS:
         # generator ablations isolate the generator: driven by the real landmarks (Table 3)
