@@ -321,19 +321,16 @@ def controls_figure(records: str, out_png: str, reference: str, motion_from: str
     rows = []
 
     drv = load_clip(records, motion_from)
-    pose = retarget_motion(
-        mesh.source_rotation,
-        mesh.source_translation,
-        mesh.source_scale,
-        drv.rotation,
-        drv.translation,
-        drv.scale,
-        drv.frontal_index,
+    k = drv.frontal_index
+    driving = np.concatenate([drv.rotation, drv.translation], axis=1)
+    source_pose = np.concatenate([mesh.source_rotation, mesh.source_translation])
+    moved, moved_scale = retarget_motion(
+        driving, drv.scale, driving[k], float(drv.scale[k]), source_pose, float(mesh.source_scale)
     )
-    pick = np.linspace(0, min(len(pose), 100) - 1, cols).round().astype(int)
+    pick = np.linspace(0, min(len(moved), 100) - 1, cols).round().astype(int)
     drv_frames = drv.frames()
     rows.append([caption(drv_frames[i], "motion source" if j == 0 else "") for j, i in enumerate(pick)])
-    out = warp.render(pose.rotation[pick], pose.translation[pick], pose.scale[pick])
+    out = warp.render(moved[pick, :3], moved[pick, 3:], moved_scale[pick])
     rows.append([caption(o, "(a) its head motion" if j == 0 else "") for j, o in enumerate(out)])
     for kind, label in (("shake", "(b) synthetic shake 20 deg"), ("nod", "(b) synthetic nod 15 deg")):
         amp = 20.0 if kind == "shake" else 15.0
@@ -344,7 +341,7 @@ def controls_figure(records: str, out_png: str, reference: str, motion_from: str
         out = warp.render(pose.rotation[sel], pose.translation[sel], pose.scale[sel])
         rows.append([caption(o, label if j == 0 else "") for j, o in enumerate(out)])
     src = load_clip(records, expression_from)
-    expr = transfer_expression(src.frontal68, src.frontal68[src.frontal_index], warp.rig.reference68)
+    expr = transfer_expression(src.frontal68, warp.rig.reference68)
     mouth_open = np.linalg.norm(src.frontal68[:, 66] - src.frontal68[:, 62], axis=1)
     pick = np.sort(np.argsort(-mouth_open)[:: max(1, len(mouth_open) // (cols * 3))][:cols])
     src_frames = src.frames()

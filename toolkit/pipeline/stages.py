@@ -430,28 +430,6 @@ def _rotations(axis_angle: np.ndarray):
     return Rotation.from_rotvec(np.asarray(axis_angle, np.float64).reshape(-1, 3))
 
 
-def retarget_motion(
-    motion: np.ndarray, scale: np.ndarray | None, anchor: np.ndarray, anchor_scale: float,
-    target_pose: np.ndarray, target_scale: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Apply ``motion`` relative to its ``anchor`` pose on top of ``target_pose``.
-
-    Rotation: R_t R_anchor^-1 R_target (the same head turn from the target's
-    pose); translation: the displacement from the anchor, rescaled by the ratio
-    of head sizes; scale: the relative scale change. Returns (motion, scale).
-    """
-    rel = _rotations(motion[:, :3]) * _rotations(anchor[:3]).inv()
-    rot = (rel * _rotations(target_pose[:3])).as_rotvec().astype(np.float32)
-    ratio = target_scale / max(anchor_scale, 1e-6)
-    trans = target_pose[3:] + (motion[:, 3:] - anchor[3:]) * ratio
-    out_scale = (
-        np.full(len(motion), target_scale, np.float32)
-        if scale is None
-        else (np.asarray(scale, np.float32) * ratio).astype(np.float32)
-    )
-    return np.concatenate([rot, trans], axis=1).astype(np.float32), out_scale
-
-
 def scale_motion(motion: np.ndarray, scale: np.ndarray, centre: np.ndarray, centre_scale: float, factor: float):
     """Scale the motion's deviation from ``centre`` by ``factor`` (rotation on the rotation manifold)."""
     if abs(factor - 1.0) < 1e-9:
@@ -526,6 +504,8 @@ def motion_from_source(
         motion6 = arr[:, :6]
         scale = arr[:, 6] if arr.shape[1] == 7 else None
         anchor_scale = float(scale[0]) if scale is not None else target_scale
+        from toolkit.render.controls import retarget_motion
+
         return retarget_motion(motion6, scale, motion6[0], anchor_scale, reference.frontal_pose, target_scale)
     return motion_from_track(track_driving_video(source.path, config, n, clock), reference, n)  # type: ignore[arg-type]
 
@@ -544,6 +524,8 @@ def motion_from_track(drv: DrivingTrack, reference: Reference, n: int) -> tuple[
     anchor_scale = float(np.median(drv.scale))
     target_pose = np.concatenate([anchor[:3], np.nanmedian(reference.head_motion[:, 3:], axis=0)])
     target_scale = float(np.nanmedian(reference.scale))
+    from toolkit.render.controls import retarget_motion
+
     return retarget_motion(motion6, scale, anchor, anchor_scale, target_pose, target_scale)
 
 
@@ -562,19 +544,9 @@ def expression_from_video(
 
 def expression_from_track(drv: DrivingTrack, reference: Reference, n: int) -> np.ndarray:
     """A tracked driving video's expression on the reference identity (see ``expression_from_video``)."""
-    neutral = np.median(drv.frontal68, axis=0)
-    ratio = _face_width(reference.identity68) / max(_face_width(neutral), 1e-6)
-    deltas = loop_back_and_forth(drv.frontal68 - neutral[None], n)
-    target = reference.identity68[None] + ratio * deltas
-    # the lips touch when the driver's touch: the inner-lip gap is the driver's own, not relative to its median
-    from toolkit.render.lips import set_inner_lip_gap
+    from toolkit.render.controls import transfer_expression
 
-    return set_inner_lip_gap(target, loop_back_and_forth(drv.frontal68, n), ratio)
-
-
-def _face_width(points68: np.ndarray) -> float:
-    jaw = points68[:17, 0]
-    return float(jaw.max() - jaw.min())
+    return transfer_expression(drv.frontal68, reference.identity68, n)
 
 
 def scale_expression(expression68: np.ndarray, identity68: np.ndarray, factor: float) -> np.ndarray:

@@ -93,15 +93,13 @@ def _run(args: argparse.Namespace) -> int:
     motion: Pose | None = None
     if args.motion_from:
         drv = _record(args.motion_from, cache)
-        motion = retarget_motion(
-            mesh.source_rotation,
-            mesh.source_translation,
-            mesh.source_scale,
-            drv.rotation,
-            drv.translation,
-            drv.scale,
-            drv.frontal_index,
+        k = drv.frontal_index
+        driving = np.concatenate([drv.rotation, drv.translation], axis=1)
+        source_pose = np.concatenate([mesh.source_rotation, mesh.source_translation])
+        moved, moved_scale = retarget_motion(
+            driving, drv.scale, driving[k], float(drv.scale[k]), source_pose, float(mesh.source_scale)
         )
+        motion = Pose(moved[:, :3], moved[:, 3:], moved_scale)
         n = min(n, len(motion))
     elif args.synthetic:
         motion = synthetic_motion(
@@ -116,8 +114,10 @@ def _run(args: argparse.Namespace) -> int:
     expression = None
     if args.expression_from:
         src = _record(args.expression_from, cache)
-        expression = transfer_expression(
-            src.frontal68, src.frontal68[src.frontal_index], warp.rig.reference68, gain=args.expression_gain
+        from toolkit.pipeline.stages import scale_expression
+
+        expression = scale_expression(
+            transfer_expression(src.frontal68, warp.rig.reference68), warp.rig.reference68, args.expression_gain
         )
         n = min(n, len(expression))
     if motion is None:

@@ -4,14 +4,18 @@ Three controls, each producing target poses / expressions for
 :class:`toolkit.render.warp3d.Warp3D` (and so for the learned generator):
 
 * :func:`retarget_motion` - another clip's head motion, applied *relative to
-  that clip's own frontal frame*, on top of the reference's frontal pose
+  an anchor pose of that clip*, on top of a target pose of the reference
   (rotation composed, translation rescaled by the face-size ratio);
 * :func:`synthetic_motion` - a nod (pitch), shake (yaw), tilt (roll) or
   circle, as a sine of given amplitude and period around the reference's
   frontal pose;
 * :func:`transfer_expression` - another clip's expression (its frontalised
-  68 points relative to its own neutral frame), rescaled to the reference
-  face by the outer-eye-corner distance and added to the reference's 68 points.
+  68 points relative to its own median face), rescaled to the reference
+  face by the ratio of face widths and added to the reference's 68 points,
+  with the driver's own inner-lip gap.
+
+The pipeline (``toolkit generate --motion VIDEO / --expression VIDEO``) and the
+render demo use these same functions, so both give the same head and mouth.
 
 :func:`render_controls` wires them to a :class:`Warp3D` for the demo CLI.
 """
@@ -26,8 +30,6 @@ from toolkit.errors import ToolkitError
 from toolkit.motion.rigid import axis_angle_to_matrix, matrix_to_axis_angle
 
 SYNTHETIC_KINDS: tuple[str, ...] = ("nod", "shake", "tilt", "circle")
-#: iBUG-68 outer eye corners (subject's right, left): the face-size yardstick for expression transfer
-_EYE_CORNERS = (36, 45)
 
 
 @dataclass
@@ -43,39 +45,36 @@ class Pose:
 
 
 def retarget_motion(
-    reference_rotation: np.ndarray,
-    reference_translation: np.ndarray,
-    reference_scale: float,
-    driving_rotation: np.ndarray,
-    driving_translation: np.ndarray,
-    driving_scale: np.ndarray,
-    driving_anchor: int = 0,
+    motion: np.ndarray,
+    scale: np.ndarray | None,
+    anchor: np.ndarray,
+    anchor_scale: float,
+    target_pose: np.ndarray,
+    target_scale: float,
     translation_gain: float = 1.0,
-) -> Pose:
-    """Apply a driving clip's head motion, relative to its anchor frame, to the reference's pose.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply a driving head motion ``(T, 6)``, relative to its ``anchor`` pose ``(6,)``, on top of ``target_pose``.
 
-    ``R_t = (R_drv,t R_drv,a^T) R_ref``, ``T_t = T_ref + g (T_drv,t - T_drv,a) s_ref / s_drv,a``,
-    ``s_t = s_ref s_drv,t / s_drv,a`` with ``a`` the driving clip's anchor (its frontal frame).
+    ``R_t = R_drv,t R_anchor^T R_target`` (the same head turn from the target's pose),
+    ``T_t = T_target + g (T_drv,t - T_anchor) r``, ``s_t = s_drv,t r`` with ``r = target_scale / anchor_scale``
+    (the target's scale throughout when ``scale`` is None). Returns (motion (T, 6), scale (T,)), float32.
+    The pipeline's ``--motion VIDEO`` and ``toolkit render-demo --motion-from`` both use it.
     """
-    d_rot = np.asarray(driving_rotation, np.float64).reshape(-1, 3)
-    d_trans = np.asarray(driving_translation, np.float64).reshape(-1, 3)
-    d_scale = np.asarray(driving_scale, np.float64).reshape(-1)
-    n = d_rot.shape[0]
-    if d_trans.shape[0] != n or d_scale.shape[0] != n:
-        raise ToolkitError("The driving motion's rotation, translation and scale differ in length.", "")
-    if not 0 <= driving_anchor < n:
-        raise ToolkitError(f"Anchor frame {driving_anchor} is outside the {n} driving frames.", "")
-    ref_mat = axis_angle_to_matrix(np.asarray(reference_rotation).reshape(1, 3))[0]
-    mats = axis_angle_to_matrix(d_rot)
-    rel = mats @ mats[driving_anchor].T[None]
-    rot = matrix_to_axis_angle(rel @ ref_mat[None])
-    ratio = float(reference_scale) / d_scale[driving_anchor]
-    trans = (
-        np.asarray(reference_translation, np.float64).reshape(1, 3)
-        + translation_gain * (d_trans - d_trans[driving_anchor]) * ratio
+    drv = np.asarray(motion, np.float64).reshape(-1, 6)
+    anchor = np.asarray(anchor, np.float64).reshape(6)
+    target = np.asarray(target_pose, np.float64).reshape(6)
+    if scale is not None and np.asarray(scale).reshape(-1).shape[0] != drv.shape[0]:
+        raise ToolkitError("The driving motion and its scale differ in length.", "Give one scale per motion frame.")
+    rel = axis_angle_to_matrix(drv[:, :3]) @ axis_angle_to_matrix(anchor[:3]).T[None]
+    rot = matrix_to_axis_angle(rel @ axis_angle_to_matrix(target[:3])[None])
+    ratio = float(target_scale) / max(float(anchor_scale), 1e-6)
+    trans = target[3:] + translation_gain * (drv[:, 3:] - anchor[3:]) * ratio
+    out_scale = (
+        np.full(len(drv), target_scale, np.float32)
+        if scale is None
+        else (np.asarray(scale, np.float32).reshape(-1) * ratio).astype(np.float32)
     )
-    scale = float(reference_scale) * d_scale / d_scale[driving_anchor]
-    return Pose(rot.astype(np.float32), trans.astype(np.float32), scale.astype(np.float32))
+    return np.concatenate([rot, trans], axis=1).astype(np.float32), out_scale
 
 
 def synthetic_motion(
@@ -118,24 +117,32 @@ def synthetic_motion(
     return Pose(rot.astype(np.float32), trans, scale)
 
 
-def transfer_expression(
-    driving68: np.ndarray, driving_neutral68: np.ndarray, reference68: np.ndarray, gain: float = 1.0
-) -> np.ndarray:
-    """Another clip's expression on the reference face: ``ref + g (drv_t - drv_neutral) * size_ratio``.
+def transfer_expression(driving68: np.ndarray, reference68: np.ndarray, n_frames: int | None = None) -> np.ndarray:
+    """Another clip's expression on the reference face (paper Fig. 16, upper part): ``(n, 68, 3)`` float32.
 
-    All three are canonical-frame iBUG-68 points (the motion disentangler's ``frontal68``);
-    ``driving_neutral68`` is usually the driving clip's frontal frame or its mean shape.
-    Returns ``(T, 68, 3)`` target expressions for the reference's expression rig.
+    The driver's frontalised 68 points minus its own neutral face (per-point median over the clip) are
+    added to ``reference68`` (the reference identity p_{t,M}), scaled by the ratio of face widths (jaw
+    extent) so a wide face opens its mouth as wide; the inner-lip gap is then set to the driver's own
+    (toolkit.render.lips), so the lips close exactly when the driver's do. All points are canonical-frame
+    iBUG-68 (the motion disentangler's ``frontal68``). ``n_frames`` longer than the clip plays it back and
+    forth. The pipeline's ``--expression VIDEO`` and ``toolkit render-demo --expression-from`` both use it.
     """
+    from toolkit.render.lips import set_inner_lip_gap
+    from toolkit.timeline import back_and_forth
+
     drv = np.asarray(driving68, np.float64).reshape(-1, 68, 3)
-    neutral = np.asarray(driving_neutral68, np.float64).reshape(68, 3)
     ref = np.asarray(reference68, np.float64).reshape(68, 3)
-    a, b = _EYE_CORNERS
-    size_drv = float(np.linalg.norm(neutral[a] - neutral[b]))
-    size_ref = float(np.linalg.norm(ref[a] - ref[b]))
-    if size_drv <= 1e-9 or size_ref <= 1e-9:
-        raise ToolkitError("Degenerate expression landmarks (zero eye-corner distance).", "Check the tracks.")
-    return (ref[None] + gain * (drv - neutral[None]) * (size_ref / size_drv)).astype(np.float32)
+    neutral = np.median(drv, axis=0)
+    ratio = face_width(ref) / max(face_width(neutral), 1e-6)
+    order = back_and_forth(len(drv) if n_frames is None else n_frames, len(drv))
+    target = ref[None] + ratio * (drv - neutral[None])[order]
+    return set_inner_lip_gap(target, drv[order], ratio)
+
+
+def face_width(points68: np.ndarray) -> float:
+    """Horizontal extent of the jaw line (iBUG points 0-16) of one 68-point face: its size for transfers."""
+    jaw = np.asarray(points68)[:17, 0]
+    return float(jaw.max() - jaw.min())
 
 
 def render_controls(
