@@ -300,7 +300,7 @@ def test_hypernetwork_output_depends_on_the_reference(records):
 def test_checkpoint_round_trip_and_bad_files(trained, tmp_path, records):
     from safetensors.torch import load_file
 
-    from toolkit.learners.checkpoint import load_model, save_model
+    from toolkit.io.checkpoint import load_model, save_model
     from toolkit.learners.expression import KIND, ExpressionLearner
 
     src = trained["expression"] / "model"

@@ -31,15 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.generator.checkpoint import (
-    STATE_DIR,
-    STATE_JSON,
-    STATE_TENSORS,
-    export_generator,
-    flatten_optimizer,
-    save_tensors,
-    unflatten_optimizer,
-)
+from toolkit.generator.checkpoint import export_generator
 from toolkit.generator.config import GeneratorTrainConfig, config_from_dict
 from toolkit.generator.discriminator import MultiScaleDiscriminator
 from toolkit.generator.losses import (
@@ -52,6 +44,7 @@ from toolkit.generator.losses import (
 )
 from toolkit.generator.model import Generator, GeneratorOutput
 from toolkit.io.atomic import atomic_path, write_json_atomic
+from toolkit.io.checkpoint import STATE_DIR, STATE_JSON, has_train_state
 
 #: keys of a training batch (see toolkit.generator.data)
 INPUT_KEYS = (
@@ -209,38 +202,20 @@ class GeneratorTrainer:
 
     # ------------------------------------------------------------------ state
     def save_state(self, out_dir: str | Path) -> Path:
-        folder = Path(out_dir) / STATE_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {f"G.{k}": v for k, v in self.G.state_dict().items()}
-        tensors.update({f"D.{k}": v for k, v in self.D.state_dict().items()})
-        tg, dg = flatten_optimizer("optG", self.opt_g)
-        td, dd = flatten_optimizer("optD", self.opt_d)
-        tensors.update(tg)
-        tensors.update(td)
-        save_tensors(folder / STATE_TENSORS, tensors)
-        doc = {
-            "step": self.step,
-            "config": self.cfg.to_dict(),
-            "optG": dg,
-            "optD": dd,
-            "perceptual": self.pct.backend,
-            "torch_rng": torch.get_rng_state().tolist(),
-        }
-        write_json_atomic(folder / STATE_JSON, doc)
-        return folder
+        """Everything needed to resume (toolkit.io.checkpoint's training state, as the learners')."""
+        from toolkit.io.checkpoint import save_train_state
+
+        save_train_state(
+            out_dir, self.step, {"G": self.G, "D": self.D}, {"optG": self.opt_g, "optD": self.opt_d},
+            {"config": self.cfg.to_dict(), "perceptual": self.pct.backend},
+        )  # fmt: skip
+        return Path(out_dir) / STATE_DIR
 
     def load_state(self, out_dir: str | Path) -> None:
-        from safetensors.torch import load_file
+        from toolkit.io.checkpoint import load_train_state
 
-        folder = Path(out_dir) / STATE_DIR
-        tensors = load_file(str(folder / STATE_TENSORS), device=str(self.device))
-        doc = json.loads((folder / STATE_JSON).read_text())
-        self.G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        self.D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
-        self.opt_g.load_state_dict(unflatten_optimizer("optG", tensors, doc["optG"]))
-        self.opt_d.load_state_dict(unflatten_optimizer("optD", tensors, doc["optD"]))
-        torch.set_rng_state(torch.tensor(doc["torch_rng"], dtype=torch.uint8))
-        self.step = int(doc["step"])
+        info = load_train_state(out_dir, {"G": self.G, "D": self.D}, {"optG": self.opt_g, "optD": self.opt_d})
+        self.step = int(info["step"])
 
 
 def warm_start(generator: nn.Module, folder: str | Path) -> int:
@@ -258,11 +233,6 @@ def warm_start(generator: nn.Module, folder: str | Path) -> int:
         raise ConfigError(f"train.init_from={folder}: no tensor fits this generator.", "Check the network config.")
     generator.load_state_dict(matched, strict=False)
     return len(matched)
-
-
-def has_state(out_dir: str | Path) -> bool:
-    folder = Path(out_dir) / STATE_DIR
-    return (folder / STATE_TENSORS).exists() and (folder / STATE_JSON).exists()
 
 
 def config_of_state(out_dir: str | Path) -> GeneratorTrainConfig:
@@ -436,7 +406,7 @@ def run_training(
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     out_dir = Path(out_dir)
-    if resume and has_state(out_dir):
+    if resume and has_train_state(out_dir):
         saved = config_of_state(out_dir)
         # the image size may change between sessions (progressive training: 128 first, then 256):
         # every weight is resolution independent
@@ -449,7 +419,7 @@ def run_training(
                 "Resume with the same config file, or pick a new --out folder.",
             )
     trainer = GeneratorTrainer(cfg, device, distributed)
-    if resume and has_state(out_dir):
+    if resume and has_train_state(out_dir):
         trainer.load_state(out_dir)
     elif cfg.train.init_from:
         loaded = warm_start(trainer.G, cfg.train.init_from)

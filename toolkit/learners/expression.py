@@ -264,7 +264,7 @@ class ExpressionLearner:
     @classmethod
     def load(cls, path: str | Path | None = None) -> ExpressionLearner:
         """Load a checkpoint folder (or its ``model.safetensors``); default: the shipped one."""
-        from toolkit.learners.checkpoint import load_model
+        from toolkit.io.checkpoint import load_model
         from toolkit.paths import checkpoints_dir
 
         path = Path(path) if path is not None else checkpoints_dir() / "expression"

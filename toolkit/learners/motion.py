@@ -349,7 +349,7 @@ class MotionLearner:
     @classmethod
     def load(cls, path: str | Path | None = None) -> MotionLearner:
         """Load a checkpoint folder (or its ``model.safetensors``); default: the shipped one."""
-        from toolkit.learners.checkpoint import load_model
+        from toolkit.io.checkpoint import load_model
         from toolkit.learners.config import from_dict
         from toolkit.paths import checkpoints_dir
 

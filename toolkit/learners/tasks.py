@@ -370,7 +370,7 @@ class ExpressionTask:
 
     def export(self, folder: Path, extra: dict[str, Any]) -> Path:
         """The inference checkpoint (PCA basis inside it) + the PCA artifact beside it (``expression_pca.npz``)."""
-        from toolkit.learners.checkpoint import save_model
+        from toolkit.io.checkpoint import save_model
 
         state = {k: v for k, v in self.net.state_dict().items()}
         meta = {"net": asdict(self.config.net), "train_config": asdict(self.config), "data": self.data_summary, **extra}
@@ -618,7 +618,7 @@ class MotionTask:
         return out
 
     def export(self, folder: Path, extra: dict[str, Any]) -> Path:
-        from toolkit.learners.checkpoint import save_model
+        from toolkit.io.checkpoint import save_model
 
         meta = {"net": asdict(self.config.net), "train_config": asdict(self.config), "data": self.data_summary, **extra}
         return save_model(folder, dict(self.net.state_dict()), self.kind, meta)

@@ -185,7 +185,7 @@ def train(
     import torch
     import torch.distributed as dist
 
-    from toolkit.learners.checkpoint import has_train_state, load_train_state, save_train_state
+    from toolkit.io.checkpoint import has_train_state, load_train_state, save_train_state
     from toolkit.learners.tasks import make_task
 
     if not config.data.data or not Path(config.data.data).is_dir():

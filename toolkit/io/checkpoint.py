@@ -1,4 +1,5 @@
-"""Checkpoint files: safetensors for tensors, JSON for everything else.
+"""Checkpoint files of every learned part (the learners and the generator): safetensors for tensors,
+JSON for everything else.
 
 Loading never unpickles: tensors come from ``safetensors`` (a flat, typed
 format with no code in it) and configuration from ``json``. A shipped model is
@@ -29,7 +30,8 @@ STATE_TENSORS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
 
 
-def _save_tensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> None:
+def save_tensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> None:
+    """Tensors to ``path`` (safetensors, written atomically)."""
     from safetensors.torch import save_file
 
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
@@ -42,7 +44,7 @@ def save_model(folder: str | Path, tensors: dict[str, Any], kind: str, meta: dic
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / WEIGHTS_NAME
-    _save_tensors(weights, tensors, metadata={"kind": kind, "format_version": str(FORMAT_VERSION)})
+    save_tensors(weights, tensors, metadata={"kind": kind, "format_version": str(FORMAT_VERSION)})
     config = {"kind": kind, "format_version": FORMAT_VERSION, **meta, "sha256": file_sha256(weights)}
     write_json_atomic(folder / CONFIG_NAME, config)
     return folder
@@ -78,7 +80,8 @@ def load_model(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, A
     if config.get("kind") != kind:
         raise ToolkitError(
             f"{config_path.parent} holds a '{config.get('kind')}' checkpoint, not a '{kind}'.",
-            "Give the checkpoint folder of the right model (checkpoints/expression or checkpoints/motion).",
+            "Give the checkpoint folder of the right model (checkpoints/expression, checkpoints/motion or a "
+            "generator folder).",
         )
     if int(config.get("format_version", -1)) != FORMAT_VERSION:
         raise ToolkitError(
@@ -131,7 +134,7 @@ def save_train_state(
                     scalars.setdefault(str(idx), {})[k] = v
         opt_json[name] = {"param_groups": sd["param_groups"], "scalars": scalars}
     tensors["rng/torch"] = torch.get_rng_state()
-    _save_tensors(folder / STATE_TENSORS, tensors, metadata={"step": str(step)})
+    save_tensors(folder / STATE_TENSORS, tensors, metadata={"step": str(step)})
     write_json_atomic(
         folder / STATE_JSON,
         {"format_version": FORMAT_VERSION, "step": step, "optimizers": opt_json, **extra},
@@ -151,6 +154,11 @@ def load_train_state(run_dir: str | Path, modules: dict[str, Any], optimizers: d
 
     folder = Path(run_dir) / STATE_DIR
     info = json.loads((folder / STATE_JSON).read_text())
+    if "optimizers" not in info:
+        raise ToolkitError(
+            f"The training state in {folder} was written by an older toolkit version (another layout).",
+            "Start the run again without --resume (or in a new --out folder).",
+        )
     with safe_open(str(folder / STATE_TENSORS), framework="pt") as f:
         tensor_step = int((f.metadata() or {}).get("step", -1))
     if tensor_step != int(info["step"]):
