@@ -58,7 +58,7 @@ def load_generator(path: str | Path | None = None, map_location: str = "cpu"):  
         raise CheckpointError(
             f"The generator weights do not fit their config: {exc}", "Re-export the checkpoint."
         ) from exc
-    model.checkpoint_meta = doc  # type: ignore[attr-defined]
+    model.checkpoint_meta = doc  # type: ignore[assignment]
     return model.eval()
 
 
