@@ -218,7 +218,8 @@ class FeatureExtractor:
         return files
 
     # -- extraction ----------------------------------------------------------------------------
-    def _timed(self, name: str, n: int, fn: Callable[[], Any]) -> Any:
+    def timed(self, name: str, n: int, fn: Callable[[], Any]) -> Any:
+        """``fn()``, its wall and CPU seconds and ``n`` frames added to step ``name`` of the speed report."""
         start, cpu = time.perf_counter(), time.process_time()
         try:
             return fn()
@@ -238,7 +239,7 @@ class FeatureExtractor:
         def get_frames() -> np.ndarray:
             nonlocal frames
             if frames is None:
-                frames = self._timed("decode", 0, load_frames)
+                frames = self.timed("decode", 0, load_frames)
                 self.frames["decode"] += len(frames)
                 if len(frames) == 0:
                     raise ToolkitError("The video has no frames in the evaluated range.", "Check the file.")
@@ -249,7 +250,7 @@ class FeatureExtractor:
             found = self.cache.load(key, part, part_key)
             if found is None:
                 f = get_frames()
-                found = self._timed(part, len(f), lambda: compute(f))
+                found = self.timed(part, len(f), lambda: compute(f))
                 self.cache.save(key, part, part_key, found)
             return found
 
@@ -344,8 +345,8 @@ class FeatureExtractor:
         if out is None:
             gen, ref = load()
             n = min(len(gen), len(ref))
-            ssim = self._timed("ssim", n, lambda: ssim_frames(gen[:n], ref[:n]))
-            psnr = self._timed("psnr", n, lambda: psnr_frames(gen[:n], ref[:n]))
+            ssim = self.timed("ssim", n, lambda: ssim_frames(gen[:n], ref[:n]))
+            psnr = self.timed("psnr", n, lambda: psnr_frames(gen[:n], ref[:n]))
             out = {"ssim": ssim, "psnr": psnr}
             self.cache.save(key, "ssim_psnr", cfg, out)
         return out

@@ -18,7 +18,9 @@ same name with another video extension, or ``<clip file stem>.mp4``).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +165,40 @@ def make_method(name: str, **options: Any) -> Method:
             f"Built-in methods: {', '.join(sorted(_REGISTRY))}; or give a folder of outputs as NAME=DIR.",
         )
     return _REGISTRY[name](**options)
+
+
+def method_fingerprint(method: Method) -> str:
+    """sha256 of what a built-in method's output depends on besides its inputs, so that stored outputs
+    and per-clip records are reused only while it is unchanged.
+
+    ``method.fingerprint()`` when the method defines it; else the method's name and description, every
+    Python source of the top-level package that defines its class (``eval``, ``toolkit``, ...) and,
+    for a ``toolkit`` method, every file of the project's ``checkpoints/`` (Phi, Psi, the generator).
+    Model files outside the checkout (the shared weights, pip packages) are not hashed: they are
+    pinned by version and SHA-256 where they are loaded.
+    """
+    own = getattr(method, "fingerprint", None)
+    if callable(own):
+        return hashlib.sha256(str(own()).encode()).hexdigest()
+    digest = hashlib.sha256(f"{method.name}\n{method.description}\n".encode())
+    module = inspect.getmodule(type(method))
+    roots: list[Path] = []
+    if module is not None and getattr(module, "__file__", None):
+        package = importlib.import_module(module.__name__.split(".")[0])
+        path = Path(inspect.getfile(package))
+        roots.append(path.parent if path.name == "__init__.py" else path)
+        if module.__name__.split(".")[0] == "toolkit":
+            from toolkit.paths import checkpoints_dir
+
+            roots.append(checkpoints_dir())
+    for root in roots:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for file in files:
+            if root.name != "checkpoints" and file.suffix != ".py":
+                continue
+            digest.update(f"{file.relative_to(root.parent)}\n".encode())
+            digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 @dataclass

@@ -37,7 +37,7 @@ import numpy as np
 
 from eval.benchmark import Benchmark, BenchmarkClip, load_benchmark
 from eval.features import FeatureCache, FeatureConfig, FeatureExtractor, VideoFeatures
-from eval.methods import MethodInputs, MethodSpec, make_method, parse_method
+from eval.methods import MethodInputs, MethodSpec, make_method, method_fingerprint, parse_method
 from eval.metrics import csim as csim_metric
 from eval.metrics import fid as fid_metric
 from eval.metrics import head_motion as hm
@@ -219,6 +219,7 @@ class Runner:
         self.clips_reused = 0
         self.clips_computed = 0
         self._verified: dict[str, str | None] = {}
+        self._fingerprints: dict[str, str] = {}
 
     # -- keys --------------------------------------------------------------------------------
     def _feature_keys(self) -> dict[str, Any]:
@@ -245,11 +246,35 @@ class Runner:
                 clip.entry,
                 self.config.length_tolerance,
                 self.config.encode if spec.builtin else None,
+                self._method_fingerprint(spec),
             ],
             sort_keys=True,
             default=str,
         )
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def _method_fingerprint(self, spec: MethodSpec) -> str | None:
+        """A built-in method's code and model fingerprint (eval.methods.method_fingerprint), once per run."""
+        if not spec.builtin:
+            return None
+        if spec.name not in self._fingerprints:
+            try:
+                self._fingerprints[spec.name] = method_fingerprint(make_method(spec.name))
+            except ToolkitError as exc:  # the method cannot be built: its clips report the error when run
+                self._fingerprints[spec.name] = f"unavailable: {exc}"
+        return self._fingerprints[spec.name]
+
+    def _stored_output_current(self, spec: MethodSpec, output: Path) -> bool:
+        """Whether a built-in method's stored output (frames or video) was made by the method as it is now."""
+        try:
+            made_by = json.loads(output.with_suffix(".json").read_text()).get("method_fingerprint")
+        except (OSError, ValueError, AttributeError):
+            return False
+        return output.is_file() and made_by == self._method_fingerprint(spec)
+
+    def _mark_stored_output(self, spec: MethodSpec, output: Path) -> None:
+        made_by = {"method": spec.name, "method_fingerprint": self._method_fingerprint(spec)}
+        write_json_atomic(output.with_suffix(".json"), made_by)
 
     def _clip_result_path(self, spec: MethodSpec, clip: BenchmarkClip) -> Path:
         return self.out / CLIPS_DIR / spec.name / f"{clip.clip_id}.json"
@@ -267,10 +292,11 @@ class Runner:
                 )
             return path
         path = self.out / VIDEOS_DIR / spec.name / f"{clip.clip_id}.mp4"
-        if path.is_file():
+        if self._stored_output_current(spec, path):
             return path
         crf = parse_encode(self.config.encode)
         self._generate(spec, data, record, video=path, crf=VIEWING_CRF if crf is None else crf)
+        self._mark_stored_output(spec, path)
         return path
 
     def _generate(
@@ -321,7 +347,7 @@ class Runner:
         if spec.builtin and parse_encode(self.config.encode) is None:
             stored = self.out / FRAMES_DIR / spec.name / f"{data.clip.clip_id}_{self.size}.npy"
             frames = None
-            if stored.is_file():
+            if self._stored_output_current(spec, stored):
                 try:
                     frames = np.load(stored)
                 except (OSError, ValueError):
@@ -331,6 +357,7 @@ class Runner:
                 assert frames is not None
                 with atomic_path(stored) as tmp:
                     np.save(tmp, frames)
+                self._mark_stored_output(spec, stored)
             digest = hashlib.sha256(frames.tobytes()).hexdigest()
             record["video"] = None
             record["frames_sha256"] = digest
@@ -407,7 +434,9 @@ class Runner:
         missing = int((~np.isfinite(gen.landmarks[:n]).all(axis=(1, 2))).sum())
         if missing:
             record["warnings"].append(f"no face (dlib) in {missing} of {n} generated frames: left out of LMD/CSIM")
-        metrics.update(self._lip_sync(gen.landmarks[:n], gt.landmarks[:n], data, clip.tau, record))
+        metrics.update(self.extractor.timed(
+            "lip sync", n, lambda: self._lip_sync(gen.landmarks[:n], gt.landmarks[:n], data, clip.tau, record)
+        ))  # fmt: skip
 
         if self.config.features.csim is not None:
             label = self.extractor.embedder.label
@@ -421,9 +450,9 @@ class Runner:
 
         if self.config.features.pose_backend is not None:
             metrics.update(self._head_motion(gen, gt, n, data, record))
-            record.setdefault("naturalness", {}).update(
-                mn.background_values(load_generated()[:n], data.ground_truth()[:n], gen.landmarks[:n], gt.landmarks[:n])
-            )
+            background = self.extractor.timed("naturalness", n, lambda: mn.background_values(
+                load_generated()[:n], data.ground_truth()[:n], gen.landmarks[:n], gt.landmarks[:n]))  # fmt: skip
+            record.setdefault("naturalness", {}).update(background)
 
         if self.config.features.lse is not None:
             tau = clip.tau

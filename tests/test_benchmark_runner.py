@@ -261,3 +261,72 @@ def test_one_stated_encode_for_every_builtin_method(bench: Path, tmp_path: Path)
     assert aggregates["h264-crf10"]["static"]["PSNR"] < aggregates["none"]["static"]["PSNR"]
     with pytest.raises(ToolkitError, match="Unknown --encode"):
         evaluate(bench, ["static"], tmp_path / "bad", EvalConfig(encode="h264-crf99", progress=False))
+
+
+class _Versioned:
+    """A built-in whose output depends on a version it states (like a retrained checkpoint)."""
+
+    name = "versioned"
+    description = "frontal reference frame, darkened by its version"
+    version = 1
+    calls = 0
+
+    def fingerprint(self) -> str:
+        return f"v{_Versioned.version}"
+
+    def generate(self, inputs: MethodInputs):
+        _Versioned.calls += 1
+        frame = inputs.reference_frames[inputs.frontal_index] // _Versioned.version
+        for _ in range(inputs.n_frames):
+            yield frame
+
+
+def test_a_changed_method_is_generated_and_evaluated_again(bench: Path, tmp_path: Path) -> None:
+    """Stored frames and per-clip records are reused only while the method's fingerprint is unchanged."""
+    from eval.features import FeatureConfig
+    from eval.methods import register_method
+    from eval.runner import EvalConfig, evaluate
+
+    register_method("versioned", _Versioned, overwrite=True)
+    features = FeatureConfig(fid=None, csim=None, pose_backend=None)
+    config = EvalConfig(features=features, cache_dir=str(tmp_path / "cache"), progress=False)
+    _Versioned.version, _Versioned.calls = 1, 0
+    first = evaluate(bench, ["versioned"], tmp_path / "results", config)
+    again = evaluate(bench, ["versioned"], tmp_path / "results", config)
+    assert _Versioned.calls == 2 and again["run"]["clips_computed"] == 0  # 2 clips, generated once
+    assert again["methods"]["versioned"]["aggregate"] == first["methods"]["versioned"]["aggregate"]
+    _Versioned.version = 2  # e.g. a new checkpoint: its old frames and numbers must not be reused
+    changed = evaluate(bench, ["versioned"], tmp_path / "results", config)
+    assert _Versioned.calls == 4 and changed["run"]["clips_computed"] == 2
+    assert changed["methods"]["versioned"]["aggregate"]["PSNR"] < first["methods"]["versioned"]["aggregate"]["PSNR"] - 1
+
+
+def test_default_fingerprint_follows_the_method_package_sources_and_checkpoints(tmp_path: Path, monkeypatch) -> None:
+    import importlib
+
+    import toolkit.paths
+    from eval.methods import method_fingerprint
+    from toolkit.pipeline.benchmark_method import PipelineMethod
+
+    package = tmp_path / "fp_pkg_under_test"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "method.py").write_text(
+        "class M:\n    name = 'm'\n    description = 'd'\n    def generate(self, inputs):\n        yield from ()\n"
+    )
+    (package / "helper.py").write_text("SCALE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    method = importlib.import_module("fp_pkg_under_test.method").M()
+    before = method_fingerprint(method)
+    assert before == method_fingerprint(method)  # stable
+    (package / "helper.py").write_text("SCALE = 2\n")  # any source of the package that made the output
+    assert method_fingerprint(method) != before
+
+    checkpoints = tmp_path / "checkpoints"
+    (checkpoints / "motion").mkdir(parents=True)
+    (checkpoints / "motion" / "weights.pt").write_bytes(b"phi v1")
+    monkeypatch.setattr(toolkit.paths, "checkpoints_dir", lambda: checkpoints)
+    pipeline = PipelineMethod(renderer="3d-warp", name="3d-warp-audio")
+    old = method_fingerprint(pipeline)
+    (checkpoints / "motion" / "weights.pt").write_bytes(b"phi v2")  # a retrained learner
+    assert method_fingerprint(pipeline) != old

