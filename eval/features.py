@@ -309,7 +309,7 @@ class FeatureExtractor:
             if self._syncnet is None:
                 self._syncnet = load_syncnet(config.model)
             frames, landmarks, audio = inputs()
-            result = self._timed("lse", len(frames), lambda: lse(frames, landmarks, audio, self._syncnet, config))
+            result = self.timed("lse", len(frames), lambda: lse(frames, landmarks, audio, self._syncnet, config))
             found = {name: np.asarray(value, np.float64) for name, value in result.items()}
             self.cache.save(key, "lse", identity, found)
         return {name: float(value) for name, value in found.items()}
