@@ -1,6 +1,6 @@
 # Two commands on a fresh clone:
 #   make demo   set up .venv, then generate out/demo.mp4 from the embedded example
-#   make test   set up .venv, then run the test suite
+#   make test   set up .venv, then ruff (lint + format), mypy and the test suite
 # and for a first look:
 #   make app        set up .venv, then serve the app on http://127.0.0.1:7860 (APP_PORT=... to change)
 #   make notebooks  set up .venv, then execute every notebook into out/notebooks/ (NOTEBOOK_QUICK=1: shorter)
@@ -44,6 +44,7 @@ test: $(STAMP)
 	# browser tests drive Debian's chromium; CI installs it (elsewhere they skip when it is absent)
 	if [ -n "$$CI" ]; then bash scripts/ci/install_browser.sh; fi
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) -m pytest -q
 

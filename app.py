@@ -240,9 +240,15 @@ def make_handler(settings: AppSettings):
                     )
                 expression_value = expression_video
             config = settings.base_config.with_overrides(
-                k=int(k), motion=motion_value, expression=expression_value,
-                expression_scale=float(expression_scale), motion_scale=float(motion_scale), seed=int(seed),
-                output="paste-back" if paste_back else "crop", max_seconds=settings.max_seconds, views=True,
+                k=int(k),
+                motion=motion_value,
+                expression=expression_value,
+                expression_scale=float(expression_scale),
+                motion_scale=float(motion_scale),
+                seed=int(seed),
+                output="paste-back" if paste_back else "crop",
+                max_seconds=settings.max_seconds,
+                views=True,
                 renderer=renderer or "auto",
             ).validate()
         except ToolkitError as exc:
@@ -347,9 +353,13 @@ def make_reference_check(settings: AppSettings):
         kind = reference_kind(reference)
         name = Path(reference).name
         if not kind:
-            yield hidden, hidden, (
-                f"**Problem**: *{name}* is not a video or a photo. "
-                "Use a video (mp4, mov, webm...) or a photo (jpg, png...) of the person's face."
+            yield (
+                hidden,
+                hidden,
+                (
+                    f"**Problem**: *{name}* is not a video or a photo. "
+                    "Use a video (mp4, mov, webm...) or a photo (jpg, png...) of the person's face."
+                ),
             )
             return
         from toolkit.io.media import probe
@@ -454,22 +464,33 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1):
                 reference = gr.File(
-                    label="Reference: a video or a photo of the person", type="filepath", elem_id="reference",
+                    label="Reference: a video or a photo of the person",
+                    type="filepath",
+                    elem_id="reference",
                     height=90,
                 )
                 reference_check = gr.Markdown("", elem_id="reference-check")
                 reference_preview_video = gr.Video(
-                    label="Reference video", interactive=False, visible=False, height=200,
+                    label="Reference video",
+                    interactive=False,
+                    visible=False,
+                    height=200,
                     elem_id="reference-preview-video",
                 )
                 reference_preview_photo = gr.Image(
-                    label="Reference photo", interactive=False, visible=False, height=200,
+                    label="Reference photo",
+                    interactive=False,
+                    visible=False,
+                    height=200,
                     elem_id="reference-preview-photo",
                 )
                 audio = gr.Audio(label="Speech", type="filepath", sources=["upload", "microphone"], elem_id="audio")
                 button = gr.Button("Generate", variant="primary", elem_id="generate-button")
                 renderer = gr.Radio(
-                    RENDERER_CHOICES, value=defaults.renderer, label="Renderer", elem_id="renderer",
+                    RENDERER_CHOICES,
+                    value=defaults.renderer,
+                    label="Renderer",
+                    elem_id="renderer",
                 )
                 gr.Markdown(RENDERER_HELP, elem_id="renderer-help")
             with gr.Column(scale=1):
@@ -477,13 +498,20 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
                 stages = gr.HTML(_stage_html({}, None, tuple(s for s in STAGES if s != "generator")))
                 with gr.Row():
                     reference_face = gr.Image(
-                        label="Face it is made from", interactive=False, elem_id="reference-face",
-                        height=defaults.size, width=defaults.size,
+                        label="Face it is made from",
+                        interactive=False,
+                        elem_id="reference-face",
+                        height=defaults.size,
+                        width=defaults.size,
                     )
                     # shown at the pipeline's output size (256 px face crops), not stretched
                     video = gr.Video(
-                        label="Talking head", elem_id="result-video", autoplay=False, interactive=False,
-                        height=defaults.size, width=defaults.size,
+                        label="Talking head",
+                        elem_id="result-video",
+                        autoplay=False,
+                        interactive=False,
+                        height=defaults.size,
+                        width=defaults.size,
                     )
                 download = gr.File(label="Download", interactive=False)
         gr.Examples(
@@ -501,7 +529,8 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
             k = gr.Slider(*K_RANGE, value=defaults.k, step=1, label="K reference frames")
             motion = gr.Dropdown(MOTION_CHOICES, value="learned", label="Head motion")
             motion_file = gr.File(
-                label="Motion video or .npy/.csv file", file_types=[*VIDEO_SUFFIXES, ".npy", ".csv"],
+                label="Motion video or .npy/.csv file",
+                file_types=[*VIDEO_SUFFIXES, ".npy", ".csv"],
                 visible=False,
             )
             expression = gr.Dropdown(EXPRESSION_CHOICES, value="audio", label="Expression")
@@ -515,21 +544,38 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
             pose = gr.Image(label="Head motion: reference vs generated (Fig. 3b)", interactive=False)
 
         reference.change(
-            check, reference, [reference_preview_video, reference_preview_photo, reference_check],
-            api_name="check_reference", concurrency_limit=1, trigger_mode="always_last",
+            check,
+            reference,
+            [reference_preview_video, reference_preview_photo, reference_check],
+            api_name="check_reference",
+            concurrency_limit=1,
+            trigger_mode="always_last",
         )
         motion.change(lambda m: gr.update(visible=m == "file"), motion, motion_file, api_visibility="private")
         expression.change(
             lambda e: gr.update(visible=e == "video"), expression, expression_video, api_visibility="private"
         )
         inputs = [
-            reference, audio, renderer, k, motion, motion_file, expression, expression_video,
-            expression_scale, motion_scale, seed, paste_back,
+            reference,
+            audio,
+            renderer,
+            k,
+            motion,
+            motion_file,
+            expression,
+            expression_video,
+            expression_scale,
+            motion_scale,
+            seed,
+            paste_back,
         ]
         # one message per problem: the pre-check's note gives way to what the generation says
         button.click(lambda: "", None, reference_check, api_visibility="private", queue=False)
         button.click(
-            handler, inputs, [video, reference_face, views, pose, download, stages, status], api_name="generate",
+            handler,
+            inputs,
+            [video, reference_face, views, pose, download, stages, status],
+            api_name="generate",
             concurrency_limit=settings.concurrency,
             # the stage bars are the progress display, and a failure is its one message (no per-output badges)
             show_progress="hidden",

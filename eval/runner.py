@@ -100,9 +100,7 @@ def parse_encode(encode: str) -> int | None:
 def describe_encode(encode: str) -> str:
     crf = parse_encode(encode)
     if crf is None:
-        return (
-            "none: built-in methods' frames are evaluated as generated (no codec); folder methods' files as given"
-        )
+        return "none: built-in methods' frames are evaluated as generated (no codec); folder methods' files as given"
     return (
         f"h264-crf{crf}: every built-in method's frames encoded once (libx264, crf {crf}, yuv420p, native size) and "
         "decoded; folder methods' files as given"
@@ -365,8 +363,13 @@ class Runner:
                 from toolkit.io.media import write_video
 
                 path = self.out / VIDEOS_DIR / spec.name / f"{data.clip.clip_id}.mp4"
-                write_video(path, frames, fps=VIDEO_FPS, audio=data.audio()[data.clip.tau * SAMPLES_PER_FRAME :],
-                            crf=VIEWING_CRF)
+                write_video(
+                    path,
+                    frames,
+                    fps=VIDEO_FPS,
+                    audio=data.audio()[data.clip.tau * SAMPLES_PER_FRAME :],
+                    crf=VIEWING_CRF,
+                )
                 record["viewing_copy"] = str(path)
             return f"frames-{digest}", lambda: frames
         video = self._method_video(spec, data, record)
@@ -541,8 +544,12 @@ class Runner:
         out[BEAT] = hm.beat_alignment(beats, onsets, cfg.beat_sigma)
         out[ROT_RATIO] = hm.ratio(out[ROT_DIV], out[GT_ROT_DIV])
         record["naturalness"] = mn.clip_values(
-            gen.rotation[:n], gen.translation[:n], gt.rotation[:n], gt.translation[:n],
-            gen.landmarks[:n], gt.landmarks[:n],
+            gen.rotation[:n],
+            gen.translation[:n],
+            gt.rotation[:n],
+            gt.translation[:n],
+            gen.landmarks[:n],
+            gt.landmarks[:n],
         )
         out[TRANS_RATIO] = hm.ratio(out[TRANS_DIV], out[GT_TRANS_DIV])
         record["beats"] = {"motion": len(beats), "ground_truth_motion": len(gt_beats), "audio_onsets": len(onsets)}

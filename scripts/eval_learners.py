@@ -526,7 +526,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"bad_inputs": results["expression"]["bad_inputs"]["summary"]}, indent=2))
     if args.only in (None, "motion"):
         results["motion"] = evaluate_motion(
-            Path(args.motion), Path(args.data), args.tau, args.seeds, Path(args.plot) if args.plot else None,
+            Path(args.motion),
+            Path(args.data),
+            args.tau,
+            args.seeds,
+            Path(args.plot) if args.plot else None,
             Path(args.plot_baseline) if args.plot_baseline else None,
             args.plot_baseline_label,
         )

@@ -43,8 +43,10 @@ def main() -> None:
         f"{bench.name}), 256x256 -> 299x299"
     )
     print(f"pool3 activations: mean {a.mean():.4f}, max {a.max():.4f}")
-    print(f"pytorch-fid InceptionV3 (mapped) vs TorchScript: max |diff| {diff.max():.3e}, "
-          f"max relative {diff.max() / np.abs(b).max():.3e}, mean |diff| {diff.mean():.3e}")
+    print(
+        f"pytorch-fid InceptionV3 (mapped) vs TorchScript: max |diff| {diff.max():.3e}, "
+        f"max relative {diff.max() / np.abs(b).max():.3e}, mean |diff| {diff.mean():.3e}"
+    )
     corr = min(np.corrcoef(x, y)[0, 1] for x, y in zip(a, b))
     print(f"lowest per-frame correlation: {corr:.9f}")
 

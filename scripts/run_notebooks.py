@@ -74,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         failed += not ok
         status = "ok" if ok else f"FAILED ({problem})"
         print(f"{path.name}: {status} in {seconds:.0f} s -> {out_dir / path.name}", flush=True)
-    print(f"{len(paths) - failed} of {len(paths)} notebooks executed in {time.perf_counter() - total:.0f} s; "
-          f"executed copies and their files in {out_dir}")
+    print(
+        f"{len(paths) - failed} of {len(paths)} notebooks executed in {time.perf_counter() - total:.0f} s; "
+        f"executed copies and their files in {out_dir}"
+    )
     return 1 if failed else 0
 
 

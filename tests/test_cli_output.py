@@ -21,10 +21,30 @@ def _generate(tmp_path: Path, reference: Path, *flags: str) -> subprocess.Comple
     out = tmp_path / f"out{len(list(tmp_path.iterdir()))}.mp4"
     # still head, held expression: the quickest full run (no learners), same tracking as any other
     return subprocess.run(
-        [sys.executable, "-m", "toolkit.cli", "generate", "-r", str(reference),
-         "-a", str(PROJECT_ROOT / "assets" / "example_speech.wav"), "-o", str(out),
-         "--motion", "still", "--expression", "reference", "--max-seconds", "0", *flags],
-        capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "toolkit.cli",
+            "generate",
+            "-r",
+            str(reference),
+            "-a",
+            str(PROJECT_ROOT / "assets" / "example_speech.wav"),
+            "-o",
+            str(out),
+            "--motion",
+            "still",
+            "--expression",
+            "reference",
+            "--max-seconds",
+            "0",
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=300,
     )
 
 

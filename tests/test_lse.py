@@ -27,8 +27,9 @@ def test_lip_sync_is_computed_then_read_from_the_cache(tmp_path) -> None:
     landmarks = Dlib68(Dlib68Config()).video(frames).points
     audio = read_audio(SHARED_CLIP, sr=AUDIO_SAMPLE_RATE)[: len(frames) * AUDIO_SAMPLE_RATE // 25]
     config = LseConfig(model=str(weights), batch_size=8)
-    extractor = FeatureExtractor(FeatureConfig(fid=None, csim=None, pose_backend=None, lse=config),
-                                 FeatureCache(tmp_path / "cache"))
+    extractor = FeatureExtractor(
+        FeatureConfig(fid=None, csim=None, pose_backend=None, lse=config), FeatureCache(tmp_path / "cache")
+    )
     calls = []
 
     def inputs():

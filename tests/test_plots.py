@@ -30,8 +30,10 @@ def test_a_photo_reference_is_drawn_with_the_generated_curve(tmp_path) -> None:
 def test_legends_name_people_and_videos_without_codes() -> None:
     video_pair = pose_curve_series(_motion(40, 0), _motion(30, 1))
     assert _legend(head_motion_figure(video_pair)) == ["reference", "generated"]
-    clips = [MotionSeries(_motion(30, i), person, video) for i, (person, video) in
-             enumerate([("Obama", "clip 1"), ("Obama", "clip 2"), ("Andrew", "clip 1")])]
+    clips = [
+        MotionSeries(_motion(30, i), person, video)
+        for i, (person, video) in enumerate([("Obama", "clip 1"), ("Obama", "clip 2"), ("Andrew", "clip 1")])
+    ]
     labels = _legend(head_motion_figure(clips))
     assert labels == ["Obama: clip 1", "Obama: clip 2", "Andrew"]  # the video is named where a person has several
     assert not any("PID" in x or "VID" in x for x in labels)

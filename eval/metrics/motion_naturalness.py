@@ -268,4 +268,3 @@ def describe(pose_source: str) -> dict[str, str]:
         f"hull of both frames' dlib landmarks grown by {MASK_GROWTH:.0%}) exceeds the ground truth's "
         f"{JUMP_PERCENTILE:g}th percentile, mean over clips",
     }
-

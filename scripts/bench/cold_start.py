@@ -79,16 +79,22 @@ def _child(argv: list[str]) -> None:
         return result
 
     def report(result) -> None:
-        print("BENCH:" + json.dumps({
-            "to_pipeline_end": time.perf_counter() - started,
-            "timers": timers,
-            "counts": counts,
-            "stages": result.timings if result else {},
-            "pipeline_wall": result.wall_seconds if result else None,
-            "frames": result.n_frames if result else 0,
-            "child_start_epoch": started_epoch,
-            "child_end_epoch": time.time(),
-        }), flush=True)
+        print(
+            "BENCH:"
+            + json.dumps(
+                {
+                    "to_pipeline_end": time.perf_counter() - started,
+                    "timers": timers,
+                    "counts": counts,
+                    "stages": result.timings if result else {},
+                    "pipeline_wall": result.wall_seconds if result else None,
+                    "frames": result.n_frames if result else 0,
+                    "child_start_epoch": started_epoch,
+                    "child_end_epoch": time.time(),
+                }
+            ),
+            flush=True,
+        )
 
     TalkingHeadPipeline.generate = capture  # type: ignore[method-assign]
     # as the console script runs it (argv from the command line: its own exit path included)
@@ -108,7 +114,7 @@ def library_import_seconds(importtime_log: str) -> dict[str, float]:
     for line in importtime_log.splitlines():
         if not line.startswith("import time:") or "| cumulative |" in line:
             continue
-        _, cumulative, name = line[len("import time:"):].split("|", 2)
+        _, cumulative, name = line[len("import time:") :].split("|", 2)
         depth = (len(name) - len(name.lstrip(" "))) // 2
         rows.append((depth, name.strip(), int(cumulative) / 1e6))
     out: dict[str, float] = {}
@@ -132,14 +138,17 @@ def run_once(reference: Path, audio: Path, out: Path, checkout: Path = ROOT) -> 
     command = [sys.executable, "-X", "importtime", __file__, "--child"]
     proc = subprocess.run(
         [*command, "-r", str(reference), "-a", str(audio), "-o", str(out)],
-        capture_output=True, text=True, env=env, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     wall = time.perf_counter() - t0
     end_epoch = t0_epoch + wall
     line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH:")), None)
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"child failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}")
-    data = json.loads(line[len("BENCH:"):])
+    data = json.loads(line[len("BENCH:") :])
     data["process_wall"] = wall
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     # CPU seconds of the run (user + system, its ffmpeg children included): steadier than wall on a shared machine
@@ -162,7 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the runs here")
     ap.add_argument(
-        "--baseline", type=Path, metavar="CHECKOUT",
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
         help="another checkout of the project (e.g. `git archive` of an older commit) run alternately with this "
         "one, same inputs: its wall times and the ratio this / baseline are printed",
     )
@@ -196,8 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     for (label, key), group in runs.items():
         medians[label, key] = statistics.median(r["process_wall"] for r in group)
         cpu = statistics.median(r["cpu_seconds"] for r in group)
-        print(f"  [{label}] {key} s speech: {medians[label, key]:.2f} s wall, {cpu:.2f} s CPU (runs: "
-              + ", ".join(f"{r['process_wall']:.2f}" for r in group) + ")")
+        print(
+            f"  [{label}] {key} s speech: {medians[label, key]:.2f} s wall, {cpu:.2f} s CPU (runs: "
+            + ", ".join(f"{r['process_wall']:.2f}" for r in group)
+            + ")"
+        )
     if args.baseline:
         for seconds in args.seconds:
             key = f"{seconds:g}"

@@ -181,8 +181,10 @@ def main() -> None:
         f"{long['peak_total_mb']:.0f} MB, ratio {long['peak_total_mb'] / base['peak_total_mb']:.2f}"
     )
     peak = max(long["peak_rss_mb"], long["peak_total_mb"])
-    print(f"target: peak RSS < 2048 MB -> {'OK' if peak < 2048 else 'OVER'} ({peak:.0f} MB); "
-          f"real-time factor < 4 -> {'OK' if tl < 4 else 'OVER'} ({tl:.2f})")
+    print(
+        f"target: peak RSS < 2048 MB -> {'OK' if peak < 2048 else 'OVER'} ({peak:.0f} MB); "
+        f"real-time factor < 4 -> {'OK' if tl < 4 else 'OVER'} ({tl:.2f})"
+    )
 
 
 if __name__ == "__main__":

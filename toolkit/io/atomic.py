@@ -133,7 +133,9 @@ def interrupt_on_termination() -> Iterator[None]:
 
     # only default actions are replaced: SIGHUP under nohup stays ignored
     defaults = {
-        signal.SIGTERM: signal.SIG_DFL, signal.SIGHUP: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler
+        signal.SIGTERM: signal.SIG_DFL,
+        signal.SIGHUP: signal.SIG_DFL,
+        signal.SIGINT: signal.default_int_handler,
     }
     signals = [s for s, default in defaults.items() if signal.getsignal(s) == default]
     previous = {s: signal.signal(s, interrupt) for s in signals}

@@ -1,7 +1,7 @@
 """The one generation pipeline used by the CLI, the app and the notebooks.
 
-    from toolkit.pipeline import GenerationConfig, TalkingHeadPipeline
-    result = TalkingHeadPipeline(GenerationConfig(k=8)).generate("ref.mp4", "speech.wav", "out.mp4")
+from toolkit.pipeline import GenerationConfig, TalkingHeadPipeline
+result = TalkingHeadPipeline(GenerationConfig(k=8)).generate("ref.mp4", "speech.wav", "out.mp4")
 """
 
 from toolkit.pipeline.config import GenerationConfig

@@ -116,8 +116,12 @@ def run_job(job: BatchJob, base_config: GenerationConfig) -> BatchOutcome:
         cfg.tags = {**cfg.tags, "job": job.job_id}
         result = TalkingHeadPipeline(cfg).generate(job.reference, job.audio, job.out)
         return BatchOutcome(
-            job, "done", n_frames=result.n_frames, seconds=time.perf_counter() - started,
-            real_time_factor=result.real_time_factor, timings=result.timings,
+            job,
+            "done",
+            n_frames=result.n_frames,
+            seconds=time.perf_counter() - started,
+            real_time_factor=result.real_time_factor,
+            timings=result.timings,
             message="; ".join(f"warning: {w}" for w in result.warnings),  # reference problems, in the report
         )
     except ToolkitError as exc:
@@ -146,20 +150,32 @@ def finished_jobs(report_path: str | os.PathLike[str] | None) -> dict[tuple[str,
     for row in csv.DictReader(io.StringIO(Path(report_path).read_text(encoding="utf-8"))):
         if row.get("status") == "done" and Path(row.get("out", "")).is_file():
             job = BatchJob(
-                row["id"], Path(row["reference"]), Path(row["audio"]), Path(row["out"]), overrides={},
+                row["id"],
+                Path(row["reference"]),
+                Path(row["audio"]),
+                Path(row["out"]),
+                overrides={},
                 line=int(row["line"]),
             )
             timings = {s: float(row.get(f"{s}_s") or 0) for s in STAGES}
             done[(row["id"], row["out"])] = BatchOutcome(
-                job, "done", n_frames=int(row["frames"] or 0), seconds=float(row["seconds"] or 0),
-                real_time_factor=float(row["real_time_factor"] or 0), timings=timings,
+                job,
+                "done",
+                n_frames=int(row["frames"] or 0),
+                seconds=float(row["seconds"] or 0),
+                real_time_factor=float(row["real_time_factor"] or 0),
+                timings=timings,
             )
     return done
 
 
 def run_batch(
-    jobs: list[BatchJob], base_config: GenerationConfig, report_path: str | os.PathLike[str] | None = None,
-    echo=print, resume: bool = False, ray=None,
+    jobs: list[BatchJob],
+    base_config: GenerationConfig,
+    report_path: str | os.PathLike[str] | None = None,
+    echo=print,
+    resume: bool = False,
+    ray=None,
 ) -> list[BatchOutcome]:
     """Run every job; a failure is recorded and the batch goes on. Writes the report if asked.
 
@@ -173,8 +189,14 @@ def run_batch(
     for i, job in enumerate(jobs):
         kept = previous.get((job.job_id, str(job.out)))
         if kept is not None:
-            outcomes[i] = BatchOutcome(job, "done", n_frames=kept.n_frames, seconds=kept.seconds,
-                                       real_time_factor=kept.real_time_factor, timings=kept.timings)
+            outcomes[i] = BatchOutcome(
+                job,
+                "done",
+                n_frames=kept.n_frames,
+                seconds=kept.seconds,
+                real_time_factor=kept.real_time_factor,
+                timings=kept.timings,
+            )
             echo(f"[{i + 1}/{len(jobs)}] {job.job_id}: done in an earlier run -> {job.out}")
         else:
             todo.append(i)
@@ -203,15 +225,35 @@ def run_batch(
 
 def write_report(outcomes: list[BatchOutcome], path: str | os.PathLike[str]) -> None:
     buf = io.StringIO()
-    fields = ["id", "line", "status", "error_code", "message", "reference", "audio", "out", "frames",
-              "seconds", "real_time_factor", *[f"{s}_s" for s in STAGES]]
+    fields = [
+        "id",
+        "line",
+        "status",
+        "error_code",
+        "message",
+        "reference",
+        "audio",
+        "out",
+        "frames",
+        "seconds",
+        "real_time_factor",
+        *[f"{s}_s" for s in STAGES],
+    ]
     w = csv.DictWriter(buf, fieldnames=fields)
     w.writeheader()
     for o in outcomes:
         row = {
-            "id": o.job.job_id, "line": o.job.line, "status": o.status, "error_code": o.error_code,
-            "message": o.message, "reference": str(o.job.reference), "audio": str(o.job.audio), "out": str(o.job.out),
-            "frames": o.n_frames, "seconds": f"{o.seconds:.2f}", "real_time_factor": f"{o.real_time_factor:.3f}",
+            "id": o.job.job_id,
+            "line": o.job.line,
+            "status": o.status,
+            "error_code": o.error_code,
+            "message": o.message,
+            "reference": str(o.job.reference),
+            "audio": str(o.job.audio),
+            "out": str(o.job.out),
+            "frames": o.n_frames,
+            "seconds": f"{o.seconds:.2f}",
+            "real_time_factor": f"{o.real_time_factor:.3f}",
         }
         for s in STAGES:
             row[f"{s}_s"] = f"{(o.timings or {}).get(s, 0.0):.3f}"

@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     p.add_argument(
-        "--verbose", "-v", action="store_true",
+        "--verbose",
+        "-v",
+        action="store_true",
         help="also show the native libraries' start-up logs (MediaPipe, TensorFlow Lite)",
     )
     add_config_arguments(p.add_argument_group("generation options"))
@@ -63,7 +65,11 @@ def _generate(args: argparse.Namespace) -> int:
         from toolkit.distributed import ray_options_from_args
 
         outcomes = run_batch(
-            jobs, config, report, echo=(lambda *a, **k: None) if args.quiet else print, resume=args.resume,
+            jobs,
+            config,
+            report,
+            echo=(lambda *a, **k: None) if args.quiet else print,
+            resume=args.resume,
             ray=ray_options_from_args(args),
         )
         failed = [o for o in outcomes if o.status != "done"]

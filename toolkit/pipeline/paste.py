@@ -42,8 +42,9 @@ class PasteBack:
         )
         self.indices = np.array(sorted(ref.full_frames), int)
         self.backgrounds = {
-            i: cv2.resize(frame, self.out_size, interpolation=cv2.INTER_AREA) if f < 1.0 or frame.shape[1::-1] !=
-            self.out_size else frame
+            i: cv2.resize(frame, self.out_size, interpolation=cv2.INTER_AREA)
+            if f < 1.0 or frame.shape[1::-1] != self.out_size
+            else frame
             for i, frame in ref.full_frames.items()
         }
         bw, bh = self.box[2] - self.box[0], self.box[3] - self.box[1]
@@ -67,8 +68,10 @@ class PasteBack:
         """
         import cv2
 
-        key = int(matched) if int(matched) in self.backgrounds else int(
-            self.indices[np.argmin(np.abs(self.indices - int(matched)))]
+        key = (
+            int(matched)
+            if int(matched) in self.backgrounds
+            else int(self.indices[np.argmin(np.abs(self.indices - int(matched)))])
         )
         if self._key >= 0 and key != self._key and self.crossfade > 0:
             self._fading, self._fade_step = self._key, 0
@@ -104,6 +107,7 @@ class PasteBack:
 
 def _feather_mask(h: int, w: int, feather: float) -> np.ndarray:
     """1 inside, falling smoothly to 0 at the border over ``feather`` of the side."""
+
     def ramp(n: int) -> np.ndarray:
         band = max(1.0, feather * n)
         d = np.minimum(np.arange(n) + 0.5, n - np.arange(n) - 0.5)

@@ -251,9 +251,7 @@ class TalkingHeadPipeline:
         reference_audio: np.ndarray | None = None,
     ) -> Reference:
         """Only the reference stage (crop, track, disentangle): for notebooks that re-render many times."""
-        return prepare_reference(
-            reference, self.config, StageClock(progress), reference_indices, reference_audio
-        )
+        return prepare_reference(reference, self.config, StageClock(progress), reference_indices, reference_audio)
 
     def plan_motion(
         self, ref: Reference, speech: AudioInput, clock: StageClock | None = None
@@ -374,7 +372,6 @@ class TalkingHeadPipeline:
                     else:
                         w.abort()
 
-
     def _chunks(
         self,
         ref: Reference,
@@ -398,9 +395,7 @@ class TalkingHeadPipeline:
                 with clock.stage("render"):
                     masks = chunk.mask if chunk.mask is not None else [None] * len(frames)
                     flows = chunk.background_flow if chunk.background_flow is not None else [None] * len(frames)
-                    frames = [
-                        paste.apply(f, int(m), a, d) for f, m, a, d in zip(frames, chunk.matched, masks, flows)
-                    ]
+                    frames = [paste.apply(f, int(m), a, d) for f, m, a, d in zip(frames, chunk.matched, masks, flows)]
             clock.report("render", stop / n, f"frame {stop}/{n}")
             yield start, stop, chunk, frames
 

@@ -237,8 +237,14 @@ class GeneratorRenderer:
             if self._reference_cache is None:
                 self._reference_cache = encode_references(self.model, ref.crops[idx], ref.landmarks68[idx])
             frames = synthesize_frames(
-                self.model, ref.crops[idx], ref.landmarks68[idx], target, inputs.rendered, inputs.mask,
-                inputs.matched, render_landmarks68=target,
+                self.model,
+                ref.crops[idx],
+                ref.landmarks68[idx],
+                target,
+                inputs.rendered,
+                inputs.mask,
+                inputs.matched,
+                render_landmarks68=target,
                 matched_landmarks68=ref.landmarks68[idx][inputs.matched_index],
                 reference_cache=self._reference_cache,
             )

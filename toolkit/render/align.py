@@ -77,6 +77,7 @@ def background_flow(
     ex_t = np.ascontiguousarray(ex.transpose(0, 2, 1))  # (T, C, G)
     total = ey @ ex_t  # (T, G rows, G columns)
     flow = np.stack([(ey * disp[:, None, :, d]) @ ex_t for d in (0, 1)], axis=-1) / (total[..., None] + FLOW_REST)
+
     # nothing moves at the image border: a sample from beyond it would smear the edge row into streaks
     def ramp(centres: np.ndarray, n: int) -> np.ndarray:
         edge = np.minimum(centres, n - centres) / n
@@ -129,9 +130,7 @@ def warp_by_flow(image: np.ndarray, flow: np.ndarray, offset: tuple[float, float
     x0, y0 = int(offset[0]), int(offset[1])
     xs = np.arange(fw, dtype=np.float32)[None, :] + np.float32(x0)
     ys = np.arange(fh, dtype=np.float32)[:, None] + np.float32(y0)
-    window = cv2.remap(
-        img, xs - flow[..., 0], ys - flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
+    window = cv2.remap(img, xs - flow[..., 0], ys - flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if (x0, y0) == (0, 0) and (fh, fw) == img.shape[:2]:
         return window
     out = img.copy()
