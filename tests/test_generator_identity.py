@@ -151,6 +151,7 @@ def test_inception_perceptual_loss_is_labelled_and_orders_real_frames(two_people
 def test_mouth_synthesis_starts_at_the_composite_and_needs_residual(clip_batch) -> None:
     b = clip_batch
     cfg = dataclasses.replace(tiny_generator(), composition_output="residual", mouth_synthesis=True)
+    torch.manual_seed(0)  # the starting weight depends on the random init: one fixed init, not whatever ran before
     g = Generator(cfg).eval()
     with torch.no_grad():
         out = g(**g_inputs(b), return_aux=True)
