@@ -225,6 +225,7 @@ WRITER_SCRIPT = """
 import contextlib, signal, sys, time
 import numpy as np
 signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, even if the tests run under nohup
+signal.signal(signal.SIGINT, signal.default_int_handler)  # and in the foreground: a background job ignores Ctrl-C
 from toolkit.io.media import VideoWriter
 try:  # what `toolkit generate` installs
     from toolkit.io.atomic import interrupt_on_termination
