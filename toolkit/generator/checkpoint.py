@@ -21,7 +21,7 @@ import torch
 
 from toolkit.errors import ToolkitError
 from toolkit.generator.config import GeneratorConfig, generator_config_from_dict
-from toolkit.io.checkpoint import CONFIG_NAME, load_model, save_model
+from toolkit.io.checkpoint import checkpoint_files, load_model, save_model
 
 KIND = "generator"
 
@@ -70,11 +70,8 @@ def beats_3d_warp(path: str | Path) -> bool:
     CSIM with paired bootstrap intervals). Without the record it does not: ``auto`` then renders
     with the 3D warp.
     """
-    folder = Path(path)
-    if folder.suffix == ".safetensors" or folder.name == CONFIG_NAME:
-        folder = folder.parent
     try:
-        doc = json.loads((folder / CONFIG_NAME).read_text())
+        doc = json.loads(checkpoint_files(path)[1].read_text())
     except (OSError, json.JSONDecodeError):
         return False
     record = doc.get("validation")

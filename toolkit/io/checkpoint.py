@@ -50,7 +50,8 @@ def save_model(folder: str | Path, tensors: dict[str, Any], kind: str, meta: dic
     return folder
 
 
-def _resolve(path: str | Path) -> tuple[Path, Path]:
+def checkpoint_files(path: str | Path) -> tuple[Path, Path]:
+    """(weights, config.json) of a checkpoint given as its folder, its weights file or its config file."""
     path = Path(path)
     if path.suffix == ".safetensors":
         return path, path.with_name(CONFIG_NAME)
@@ -63,7 +64,7 @@ def load_model(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, A
     """Read a model folder written by :func:`save_model`; returns (tensors, config)."""
     from safetensors.torch import load_file
 
-    weights, config_path = _resolve(path)
+    weights, config_path = checkpoint_files(path)
     for p in (weights, config_path):
         if not p.exists():
             raise WeightsNotFoundError(
