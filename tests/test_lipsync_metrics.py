@@ -88,3 +88,14 @@ def test_non_english_speech_is_not_applicable(shared_file) -> None:
     assert not al.applicable and "not English" in al.reason
     s = L.viseme_scores(np.full(40, 0.1), al)
     assert np.isnan(s["Bilabial-Closed"]) and "not applicable" in s["viseme_note"]
+
+
+def test_alignment_is_deterministic_where_greedy_whisper_scores_badly(shared_file) -> None:
+    """0.76 s of Obama whose greedy transcript scores below -1: no sampled fallback, the same result every time."""
+    audio = read_audio(shared_file("av/FuxiVirtualHuman__styletalk__Obama_clip1.wav"))[16 * 640 : 35 * 640]
+    runs = []
+    for _ in range(4):
+        L._ALIGN_CACHE.clear()
+        runs.append(L.align_speech(audio))
+    assert all(r == runs[0] for r in runs), [(r.text, r.mean_logprob) for r in runs]
+    assert runs[0].mean_logprob < L.MIN_ENGLISH_LOGPROB  # the case where a temperature fallback would have sampled

@@ -243,7 +243,15 @@ def _align_cached(key: str, a: np.ndarray, model: str | None) -> SpeechAlignment
         return _ALIGN_CACHE[key]
     asr, model_name = _whisper_asr(model)
     segments, _ = asr.transcribe(
-        a, language="en", word_timestamps=True, beam_size=1, condition_on_previous_text=False, vad_filter=False
+        a,
+        language="en",
+        word_timestamps=True,
+        beam_size=1,
+        # greedy only: faster-whisper's default temperature fallback samples when the greedy transcript scores
+        # badly, and that sampling made the metric differ from run to run (and between Ray workers)
+        temperature=0.0,
+        condition_on_previous_text=False,
+        vad_filter=False,
     )
     segments = list(segments)
     words = [w for s in segments for w in (s.words or [])]
