@@ -38,8 +38,8 @@ def whisper_run(records, speech_dir, tmp_path_factory):  # noqa: F811 - pytest f
 
 
 def test_neutral_identity_is_the_low_opening_frames() -> None:
-    from eval.metrics.lipsync import mouth_opening_px
     from toolkit.learners.expression import reference_identity
+    from toolkit.metrics.lipsync import mouth_opening_px
 
     rng = np.random.default_rng(0)
     frames = rng.normal(size=(20, 68, 3)).astype(np.float32)

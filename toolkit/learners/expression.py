@@ -434,16 +434,16 @@ def reference_identity(landmarks: np.ndarray, mode: str = "mean") -> tuple[np.nd
             "Reference landmarks contain NaN or infinite values.", "Use frames where a face was tracked."
         )
     if mode == "neutral" and lm.shape[0] > 1:
-        from eval.metrics.lipsync import mouth_opening_px
+        from toolkit.metrics.lipsync import mouth_opening_px
 
         return lm[neutral_frame_indices(mouth_opening_px(lm))].mean(axis=0), int(lm.shape[0])
     return lm.mean(axis=0), int(lm.shape[0])
 
 
 def _net_config(d: dict[str, Any]) -> ExpressionNetConfig:
-    from toolkit.learners.config import from_dict
+    from toolkit.config import dataclass_from_dict
 
-    return from_dict(ExpressionNetConfig, d)
+    return dataclass_from_dict(ExpressionNetConfig, d)
 
 
 def _check_audio(audio: np.ndarray) -> np.ndarray:
