@@ -74,16 +74,24 @@ def test_seed_ensemble_checkpoint_round_trip(whisper_run, records, tmp_path) -> 
     from toolkit.learners.expression import ExpressionEnsemble, ExpressionLearner, save_ensemble
 
     member = whisper_run / "model"
-    out = save_ensemble([member, member], tmp_path / "ens", {"delay_frames": 1})
+    out = save_ensemble([member, member], tmp_path / "ens", {"delay_frames": 1, "inference_identity": "mean"})
     ens = ExpressionLearner.load(out)
     single = ExpressionLearner.load(member)
     assert isinstance(ens.net, ExpressionEnsemble) and len(ens.net.members) == 2
-    assert ens.info["ensemble"]["members"] == 2 and ens.config.delay_frames == 1
+    assert ens.info["ensemble"]["members"] == 2 and ens.config.delay_frames == 1 and ens.identity_mode == "mean"
+    assert ens.info["train_config"]["net"]["identity"] == "neutral"  # what the members were trained with
     assert (out / "expression_pca.npz").is_file()
     rec = _clip(records, "Input_00010")
     audio, refs = rec.audio()[: 50 * SAMPLES_PER_FRAME], rec.frontal68[:16]
     single.net.config.delay_frames = 1
+    single.net.config.inference_identity = "mean"
     np.testing.assert_allclose(ens.predict(audio, refs), single.predict(audio, refs), atol=1e-4)  # mean of equals
+    # the "mean" identity: the network sees the reference frames' mean, and the output is built on it
+    # and on the reference frames themselves the calibrated prediction averages to that mean
+    single.net.config.delay_frames = 0
+    ref_audio = rec.audio()[: 16 * SAMPLES_PER_FRAME]
+    on_refs = single.predict(ref_audio, refs, ref_audio, smooth_frames=0, pause_gate=False, lip_contact=False)
+    np.testing.assert_allclose(on_refs.mean(0), refs.mean(0), atol=1e-3)
 
     other = ExpressionLearner.load(member).net
     other.pca_components.mul_(-1.0)
@@ -91,3 +99,5 @@ def test_seed_ensemble_checkpoint_round_trip(whisper_run, records, tmp_path) -> 
         ExpressionEnsemble([single.net, other])
     with pytest.raises(ToolkitError):
         save_ensemble([member], tmp_path / "bad", {"no_such_field": 1})
+    with pytest.raises(ToolkitError, match="inference identity"):
+        save_ensemble([member], tmp_path / "bad2", {"inference_identity": "median"})
