@@ -243,7 +243,8 @@ class ExpressionEnsemble(nn.Module):
             raise ToolkitError("An expression ensemble needs at least one network.", "Pass trained networks.")
         first = members[0]
         for m in members[1:]:
-            if asdict(m.config) != asdict(first.config) or not torch.equal(m.pca_components, first.pca_components):
+            same_basis = torch.equal(m.state_dict()["pca_components"], first.state_dict()["pca_components"])
+            if asdict(m.config) != asdict(first.config) or not same_basis:
                 raise ToolkitError(
                     "The expression networks of an ensemble differ in configuration or PCA basis.",
                     "Ensemble only runs of one recipe on one data folder (same PCA), differing by --seed.",
