@@ -61,11 +61,11 @@ def dev_config(data: str, overrides: list[str]):
 
 def score(net, clips) -> dict[str, float]:
     """Dev-clip means of the lip-sync and LMD scores (see module doc)."""
-    from eval.metrics.lipsync import mouth_opening, opening_correlation, reenactment_scores
     from toolkit.constants import SAMPLES_PER_FRAME
     from toolkit.learners.evaluation import mouth_lmd
     from toolkit.learners.expression import ExpressionLearner
     from toolkit.learners.tasks import reference_frame
+    from toolkit.metrics.lipsync import mouth_opening, opening_correlation, reenactment_scores
 
     learner = ExpressionLearner(net)
     cfg = net.config

@@ -20,8 +20,8 @@ def _signed_gaps(lm: np.ndarray) -> np.ndarray:
 
 
 def test_crossed_lips_are_put_in_contact_and_others_left_alone(records) -> None:  # noqa: F811
-    from eval.metrics.lipsync import mouth_opening_px
     from toolkit.learners.expression import uncross_lips
+    from toolkit.metrics.lipsync import mouth_opening_px
     from toolkit.render.lips import INNER_LIP_PAIRS, OUTER_LIP_PAIRS
 
     real = _clip(records, "Input_00010").frontal68[:40].astype(np.float32)

@@ -15,10 +15,10 @@ import numpy as np
 sys.path.insert(0, str(Path.cwd() / "scripts"))
 from eval_learners import _split_clips
 
-from eval.metrics.lipsync import reenactment_scores
 from toolkit.constants import SAMPLES_PER_FRAME
 from toolkit.learners.evaluation import mouth_lmd
 from toolkit.learners.expression import ExpressionLearner
+from toolkit.metrics.lipsync import reenactment_scores
 
 TAU = 64
 v3_path, ens_path, data, out_path = sys.argv[1:5]
