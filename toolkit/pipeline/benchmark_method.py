@@ -66,6 +66,7 @@ class PipelineMethod:
             motion=motion,
             expression=expression,
             output="paste-back",
+            size=256,  # the benchmarks' renders at the models' size, whatever the face's size in the clip
             max_seconds=0,
             allow_silent_audio=True,  # a benchmark clip may have an empty sound track: a still mouth
             generator_checkpoint=generator_checkpoint,

@@ -249,8 +249,11 @@ def prepare_reference(
     del sparse
     clock.report("tracking", 0.3, "finding the face")
 
+    # paste-back: rendered at about the face's size in the written frame (size 0 = auto), not upscaled
+    paste_scale = min(1.0, config.max_paste_side / max(source.size))
+    face_size = config.face_size((box[2] - box[0]) * paste_scale)
     with clock.stage("load"):
-        crops = np.stack(list(source.crops(box, config.size)))[:n]
+        crops = np.stack(list(source.crops(box, face_size)))[:n]
         ref_audio = source.audio(len(crops))
         if ref_audio is None and reference_audio is not None:
             from toolkit.io.media import fit_audio
@@ -399,7 +402,8 @@ def track_driving_video(
         fronts.append(np.asarray(mo.frontal68, np.float32))
         chunk.clear()
 
-    crops = source.crops(box, config.size)
+    crop_size = config.face_size()  # tracking only: the models' size
+    crops = source.crops(box, crop_size)
     done = 0
     while True:
         with clock.stage("load"):
@@ -423,7 +427,7 @@ def track_driving_video(
         source.name,
         crop_box=tuple(int(v) for v in box),  # type: ignore[arg-type]
         frame_size=(int(source.size[0]), int(source.size[1])),
-        crop_size=int(config.size),
+        crop_size=crop_size,
     )
 
 
