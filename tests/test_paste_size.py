@@ -24,7 +24,9 @@ def test_auto_size_follows_the_face_in_the_written_frame():
         GenerationConfig(size=300).validate()
 
 
-@pytest.mark.parametrize(("clip", "size", "expected"), [(KIM, 0, 512), (SMALL, 0, 256), (KIM, 256, 256), (SMALL, 512, 512)])
+@pytest.mark.parametrize(
+    ("clip", "size", "expected"), [(KIM, 0, 512), (SMALL, 0, 256), (KIM, 256, 256), (SMALL, 512, 512)]
+)
 def test_reference_crops_at_the_chosen_size(clip, size, expected):
     """Real clips: kim's face crop is ~600 px across in its 1080p frame (rendered at 512), a 256x256 clip's fits
     in 256; ``--size`` overrides the choice either way."""
