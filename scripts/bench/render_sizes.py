@@ -87,8 +87,7 @@ def measure(size: int, clip: Path, n_frames: int, repeats: int) -> tuple[float, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from scripts.bench.render_speed import DEFAULT_CLIP
-    from toolkit.paths import shared_data_dir
+    from scripts.bench.render_speed import DEFAULT_CLIP, clip_path
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clip", default=None, help=f"video (default: shared data {DEFAULT_CLIP})")
@@ -96,9 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sizes", default="256,512")
     args = ap.parse_args(argv)
-    clip = Path(args.clip) if args.clip else shared_data_dir() / DEFAULT_CLIP
-    if not clip.is_file():
-        print(f"clip {clip} not found: give --clip or set TOOLKIT_DATA")
+    clip = clip_path(args.clip)
+    if clip is None:
         return 1
     print(f"{clip.name}, {args.frames} frames, best of {args.repeats}; nice {os.nice(0)}, load {os.getloadavg()}")
     targets = {256: 200.0, 512: 60.0}
