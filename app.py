@@ -501,8 +501,8 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
                         label="Face it is made from",
                         interactive=False,
                         elem_id="reference-face",
-                        height=defaults.size,
-                        width=defaults.size,
+                        height=defaults.face_size(),
+                        width=defaults.face_size(),
                     )
                     # shown at the pipeline's output size (256 px face crops), not stretched
                     video = gr.Video(
@@ -510,8 +510,8 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
                         elem_id="result-video",
                         autoplay=False,
                         interactive=False,
-                        height=defaults.size,
-                        width=defaults.size,
+                        height=defaults.face_size(),
+                        width=defaults.face_size(),
                     )
                 download = gr.File(label="Download", interactive=False)
         gr.Examples(

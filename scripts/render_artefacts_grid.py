@@ -68,7 +68,9 @@ def render_case(reference: str, driving: str | None) -> tuple[np.ndarray, np.nda
         n_frames=n,
         driving_frames=drv,
     )
-    method = PipelineMethod(renderer="3d-warp", driving="landmarks", name="3d-warp-landmark")
+    method = PipelineMethod(
+        renderer="3d-warp", driving="landmarks", name="3d-warp-landmark", driving_same_camera=driving is None
+    )
     gen = np.stack([to_eval_frame(f) for f in method.generate(inputs)])
     return gen[list(SHOW)], real[list(SHOW)]
 

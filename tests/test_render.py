@@ -308,6 +308,11 @@ def test_controls_reproduce_identity_and_requested_amplitude(clip, warp):
     neutral = np.median(ref.frontal68, axis=0)
     expr = transfer_expression(ref.frontal68, neutral)  # the clip's own expression on its own median face
     assert np.allclose(expr, ref.frontal68, atol=1e-4)
+    # given the reference's frames, its neutral face is their median (as the driver's): the clip comes back
+    assert np.allclose(transfer_expression(ref.frontal68, ref.frontal68), ref.frontal68, atol=1e-4)
+    # one frame's face as the neutral adds that frame's own expression to every frame
+    one = transfer_expression(ref.frontal68, ref.frontal68[k])
+    assert np.abs(one - ref.frontal68).max() > 100 * np.abs(expr - ref.frontal68).max()
 
 
 def test_warp3d_method_returns_frames(clip):

@@ -50,6 +50,7 @@ class PipelineMethod:
         finetune_steps: int | None = None,
         name: str = "pipeline",
         single_image: bool = False,
+        driving_same_camera: bool = True,
         **_: Any,
     ) -> None:
         from toolkit.pipeline.config import GenerationConfig
@@ -59,6 +60,9 @@ class PipelineMethod:
             raise ToolkitError(f"Unknown driving '{driving}'.", f"Use one of: {', '.join(DRIVINGS)}.")
         self.name = name
         self.uses_driving_video = driving == "landmarks"
+        #: landmark-driven: the driving video is the reference clip's own continuation (the benchmarks'
+        #: self-reenactment), so the head is put where it really is; False for a driver from another video
+        self.driving_same_camera = driving_same_camera
         #: only the first of the K reference frames, as a photo: no reference motion or audio (Phi's prior, tau = 1)
         self.single_image = single_image
         self.config = GenerationConfig(
@@ -66,6 +70,7 @@ class PipelineMethod:
             motion=motion,
             expression=expression,
             output="paste-back",
+            size=256,  # the benchmarks' renders at the models' size, whatever the face's size in the clip
             max_seconds=0,
             allow_silent_audio=True,  # a benchmark clip may have an empty sound track: a still mouth
             generator_checkpoint=generator_checkpoint,
@@ -123,6 +128,7 @@ class PipelineMethod:
             reference_indices=reference_indices,
             reference_audio=reference_audio,
             driving_frames=driving,
+            driving_same_camera=self.driving_same_camera,
         )
         for i, frame in enumerate(out):
             if i >= inputs.n_frames:

@@ -37,6 +37,17 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_CLIP = "av/Hangz-nju-cuhk__Talking-Face_PC-AVS__Pose_Source_731200067.mp4"
 
 
+def clip_path(given: str | None) -> Path | None:
+    """The clip to time: ``given``, else the shared data's DEFAULT_CLIP; None (after saying so) when missing."""
+    from toolkit.paths import shared_data_dir
+
+    clip = Path(given) if given else shared_data_dir() / DEFAULT_CLIP
+    if not clip.is_file():
+        print(f"clip {clip} not found: give --clip or set TOOLKIT_DATA")
+        return None
+    return clip
+
+
 def load(clip: Path, n_frames: int, size: int):  # type: ignore[no-untyped-def]
     from toolkit.io.media import read_video
     from toolkit.motion import disentangle
@@ -121,11 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="", help="comma-separated subset (default: every available one)")
     args = parser.parse_args(argv)
 
-    from toolkit.paths import shared_data_dir
-
-    clip = Path(args.clip) if args.clip else shared_data_dir() / DEFAULT_CLIP
-    if not clip.is_file():
-        print(f"clip {clip} not found: give --clip or set TOOLKIT_DATA")
+    clip = clip_path(args.clip)
+    if clip is None:
         return 1
     print(f"cores visible: {len(os.sched_getaffinity(0))}, nice {os.nice(0)}, load before: {os.getloadavg()}")
     frames, ref, motion = load(clip, args.frames, args.size)

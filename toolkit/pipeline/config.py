@@ -29,6 +29,10 @@ RENDERERS: tuple[str, ...] = ("auto", "3d-warp", "generator")
 K_RANGE: tuple[int, int] = (1, 64)
 SCALE_RANGE: tuple[float, float] = (0.0, 3.0)
 OUTPUT_MODES: tuple[str, ...] = ("crop", "paste-back")
+#: face sizes rendered (pixels); ``size = 0`` chooses among OUTPUT_SIZES[1:] from the face's size in the frame
+OUTPUT_SIZES: tuple[int, ...] = (128, 256, 512)
+#: a face upscaled by at most this factor at paste-back is not worth the next render size (4x the pixels)
+AUTO_SIZE_SLACK: float = 1.1
 
 
 SourceKind = Literal["learned", "still", "reference", "audio", "video", "file"]
@@ -67,7 +71,10 @@ class GenerationConfig:
     #: ``crop``: a size x size face video; ``paste-back``: the face crop pasted back into the
     #: original reference frame (full resolution, capped at ``max_paste_side``)
     output: str = "crop"
-    size: int = 256
+    #: face crop side in pixels (128, 256, 512); 0 = auto: paste-back renders the face at about its size in
+    #: the written frame (256, or 512 when the face is larger there, so it is never upscaled past 1.1x unless
+    #: it is larger than 512 px), a crop output at 256 (see ``face_size``)
+    size: int = 0
     #: ``auto``: the learned generator when its checkpoint is present, else the 3D warp
     renderer: str = "auto"
     #: longest audio accepted, seconds (0 = no limit)
@@ -125,8 +132,11 @@ class GenerationConfig:
                 )
         if self.output not in OUTPUT_MODES:
             raise ConfigError(f"Unknown output mode '{self.output}'.", f"Use one of: {', '.join(OUTPUT_MODES)}.")
-        if self.size not in (128, 256, 512):
-            raise ConfigError(f"Output size must be 128, 256 or 512, got {self.size}.", "The models work at 256.")
+        if self.size not in (0, *OUTPUT_SIZES):
+            raise ConfigError(
+                f"Output size must be 0 (auto), 128, 256 or 512, got {self.size}.",
+                "Use 0 to match the face's size in the frame, or 256 (the models' size) / 512 for a sharper face.",
+            )
         if self.renderer not in RENDERERS:
             raise ConfigError(f"Unknown renderer '{self.renderer}'.", f"Use one of: {', '.join(RENDERERS)}.")
         if self.max_seconds < 0:
@@ -145,6 +155,17 @@ class GenerationConfig:
         self.motion_source()
         self.expression_source()
         return self
+
+    def face_size(self, face_side_in_output: float | None = None) -> int:
+        """The face crop's side in pixels: ``size`` when set; auto (0): for a paste-back output the smallest
+        of 256 and 512 that the face's side in the written frame (``face_side_in_output``, pixels) does not
+        exceed by more than ``AUTO_SIZE_SLACK``, capped at 512; otherwise 256."""
+        if self.size:
+            return int(self.size)
+        if self.output != "paste-back" or face_side_in_output is None:
+            return 256
+        fits = [s for s in OUTPUT_SIZES[1:] if s * AUTO_SIZE_SLACK >= face_side_in_output]
+        return fits[0] if fits else OUTPUT_SIZES[-1]
 
     # ------------------------------------------------------------- conversions
     def to_dict(self) -> dict[str, Any]:
@@ -217,7 +238,7 @@ _HELP: dict[str, str] = {
     "motion_scale": "scale of the head motion around the reference's frontal pose",
     "seed": "random seed (reference frame sampling, learned motion)",
     "output": "crop (size x size face video) or paste-back (into the original frame)",
-    "size": "output face size in pixels",
+    "size": "face size in pixels: 128, 256, 512, or 0 = auto (paste-back: the face's size in the frame, 256 or 512)",
     "renderer": "auto | 3d-warp | generator",
     "max_seconds": "refuse audio longer than this (0 = no limit)",
     "allow_silent_audio": "accept silent audio (a still mouth) instead of refusing it",

@@ -183,15 +183,20 @@ class TalkingHeadPipeline:
         reference_indices: Sequence[int] | None = None,
         reference_audio: np.ndarray | None = None,
         driving_frames: np.ndarray | None = None,
+        driving_same_camera: bool = False,
     ) -> Iterator[np.ndarray]:
         """The output frames (uint8 RGB, as ``generate`` would encode them) without encoding anything.
 
         The array-in / frames-out entry point of the benchmarking suite, so that every method's
         frames meet the same (or no) codec. ``driving_frames`` (T, H, W, 3) is a driving video
         given as frames: tracked once, its head motion and expression drive the output
-        (landmark-driven reenactment), whatever the config's motion / expression say.
+        (landmark-driven reenactment), whatever the config's motion / expression say; with
+        ``driving_same_camera`` (self-reenactment: the reference clip's own continuation) the head is put
+        where it is in the driving frames, not relative to each clip's median position.
         """
-        plan = self._plan(reference, audio, progress, reference_indices, reference_audio, driving_frames)
+        plan = self._plan(
+            reference, audio, progress, reference_indices, reference_audio, driving_frames, driving_same_camera
+        )
         chunks = self._chunks(plan.ref, plan.renderer, plan.head_motion, plan.head_scale, plan.expression, plan.clock)
         for _, _, _, frames in chunks:
             yield from frames
@@ -205,6 +210,7 @@ class TalkingHeadPipeline:
         reference_indices: Sequence[int] | None,
         reference_audio: np.ndarray | None,
         driving_frames: np.ndarray | None = None,
+        driving_same_camera: bool = False,
     ) -> _Plan:
         """Everything before the frames: audio, reference, head motion, expression, renderer."""
         from toolkit.pipeline import models, renderers
@@ -226,7 +232,7 @@ class TalkingHeadPipeline:
 
         if driving_frames is not None:  # tracked once, shared by motion and expression
             drv = track_driving_video(np.asarray(driving_frames), cfg, speech.n_frames, clock)
-            motion, scale = motion_from_track(drv, ref, speech.n_frames)
+            motion, scale = motion_from_track(drv, ref, speech.n_frames, same_camera=driving_same_camera)
             head_motion, head_scale = self._scaled_motion(ref, motion, scale)
             expression = scale_expression(
                 expression_from_track(drv, ref, speech.n_frames), ref.identity68, cfg.expression_scale

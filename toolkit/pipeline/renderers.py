@@ -151,6 +151,20 @@ class Warp3DRenderer:
         # (toolkit.render.checks.reference_warnings): one message per problem
         self.warnings = [str(w.message) for w in caught if not str(w.message).startswith("hair over the forehead")]
         self.match_state = MatchState()  # the output video's matcher state, carried from chunk to chunk
+        if baseline and self.warp.mouth is not None and len(ref.crops) > len(idx):
+            from toolkit.render.mouth import MouthInterior
+
+            # the mouth interior may come from any reference frame (the matcher's backgrounds stay the K): with
+            # K = 1 one frame's interior filled every opening and thin ones read as open (landmark-driven V-Express
+            # AOC at K = 1: 20 % closed frames by dlib, real 40 %; 40 % with every reference frame's interior)
+            self.warp.mouth = MouthInterior.from_references(
+                self.warp.mesh,
+                ref.crops,
+                ref.landmarks,
+                ref.frontal68,
+                detected,
+                self.warp.config.mesh.open_mouth_min_area,
+            )
 
     def inputs(self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, continuous: bool = False):
         """The 3D-aware module's products for these targets (``toolkit.render.warp3d.GeneratorInputs``);

@@ -249,8 +249,11 @@ def prepare_reference(
     del sparse
     clock.report("tracking", 0.3, "finding the face")
 
+    # paste-back: rendered at about the face's size in the written frame (size 0 = auto), not upscaled
+    paste_scale = min(1.0, config.max_paste_side / max(source.size))
+    face_size = config.face_size((box[2] - box[0]) * paste_scale)
     with clock.stage("load"):
-        crops = np.stack(list(source.crops(box, config.size)))[:n]
+        crops = np.stack(list(source.crops(box, face_size)))[:n]
         ref_audio = source.audio(len(crops))
         if ref_audio is None and reference_audio is not None:
             from toolkit.io.media import fit_audio
@@ -355,6 +358,10 @@ class DrivingTrack:
     frontal68: np.ndarray  # (T, 68, 3)
     frontal_index: int
     source: str
+    #: where its crops were cut: x0, y0, x1, y1 in its full frame of frame_size (H, W), crops crop_size px
+    crop_box: tuple[int, int, int, int] | None = None
+    frame_size: tuple[int, int] | None = None
+    crop_size: int = 0
 
 
 def track_driving_video(
@@ -395,7 +402,8 @@ def track_driving_video(
         fronts.append(np.asarray(mo.frontal68, np.float32))
         chunk.clear()
 
-    crops = source.crops(box, config.size)
+    crop_size = config.face_size()  # tracking only: the models' size
+    crops = source.crops(box, crop_size)
     done = 0
     while True:
         with clock.stage("load"):
@@ -412,7 +420,14 @@ def track_driving_video(
     head_motion = np.concatenate(motions)
     rot_norm = np.linalg.norm(head_motion[:, :3], axis=1)
     return DrivingTrack(
-        head_motion, np.concatenate(scales), np.concatenate(fronts), int(np.argmin(rot_norm)), source.name
+        head_motion,
+        np.concatenate(scales),
+        np.concatenate(fronts),
+        int(np.argmin(rot_norm)),
+        source.name,
+        crop_box=tuple(int(v) for v in box),  # type: ignore[arg-type]
+        frame_size=(int(source.size[0]), int(source.size[1])),
+        crop_size=crop_size,
     )
 
 
@@ -510,10 +525,19 @@ def motion_from_source(
     return motion_from_track(track_driving_video(source.path, config, n, clock), reference, n)  # type: ignore[arg-type]
 
 
-def motion_from_track(drv: DrivingTrack, reference: Reference, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """A tracked driving video's head motion retargeted onto the reference (before motion scaling)."""
+def motion_from_track(
+    drv: DrivingTrack, reference: Reference, n: int, same_camera: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """A tracked driving video's head motion retargeted onto the reference (before motion scaling).
+
+    ``same_camera``: the driving video was filmed by the reference's camera (self-reenactment: it is the
+    reference clip's own continuation), so the head is put where it really is in that frame (its pose
+    mapped from the driver's crop into the reference's) instead of relative to each clip's median.
+    """
     motion6 = loop_back_and_forth(drv.head_motion, n)
     scale = loop_back_and_forth(drv.scale, n)
+    if same_camera and drv.crop_box is not None and drv.frame_size is not None and drv.crop_size > 0:
+        return _pose_in_reference_crop(motion6, scale, drv, reference)
     # the rotation stays the driver's own (relative to the camera; the tracker's canonical face is shared):
     # anchored at the driver's most frontal frame, a driver that never faces the camera came out turned towards
     # it by that frame's angle (PC-AVS Pose_Source_741400163: 20 deg, so its landmark-driven render was judged
@@ -527,6 +551,31 @@ def motion_from_track(drv: DrivingTrack, reference: Reference, n: int) -> tuple[
     from toolkit.render.controls import retarget_motion
 
     return retarget_motion(motion6, scale, anchor, anchor_scale, target_pose, target_scale)
+
+
+def _pose_in_reference_crop(
+    motion6: np.ndarray, scale: np.ndarray, drv: DrivingTrack, reference: Reference
+) -> tuple[np.ndarray, np.ndarray]:
+    """Poses tracked in the driver's crop, expressed in the reference's crop of the same camera frame.
+
+    A crop pixel is ``(full - box0) * size / side``, so a driver crop point ``l_d`` is the reference crop
+    point ``a l_d + b`` with ``a = side_d / side_r`` (in the reference's crop pixels per driver crop pixel)
+    and ``b = (box0_d - box0_r) size_r / side_r``: scale and translation are mapped, the rotation is kept.
+    """
+    assert drv.crop_box is not None and drv.frame_size is not None
+    # the two boxes in one full-frame coordinate system (the reference's frame may have been scaled down)
+    fy = reference.frame_size[0] / max(drv.frame_size[0], 1)
+    fx = reference.frame_size[1] / max(drv.frame_size[1], 1)
+    dx0, dy0, dx1, _ = drv.crop_box
+    rx0, ry0, rx1, _ = reference.crop_box
+    side_r = max(rx1 - rx0, 1)
+    to_ref = reference.size / side_r  # reference crop pixels per full-frame pixel
+    a = (dx1 - dx0) * fx / max(drv.crop_size, 1) * to_ref
+    trans = np.asarray(motion6[:, 3:], np.float64) * a
+    trans[:, 0] += (dx0 * fx - rx0) * to_ref
+    trans[:, 1] += (dy0 * fy - ry0) * to_ref
+    out = np.concatenate([np.asarray(motion6[:, :3], np.float64), trans], axis=1)
+    return out.astype(np.float32), (np.asarray(scale, np.float64) * a).astype(np.float32)
 
 
 def expression_from_video(
@@ -546,7 +595,10 @@ def expression_from_track(drv: DrivingTrack, reference: Reference, n: int) -> np
     """A tracked driving video's expression on the reference identity (see ``expression_from_video``)."""
     from toolkit.render.controls import transfer_expression
 
-    return transfer_expression(drv.frontal68, reference.identity68, n)
+    # the reference's neutral face is its median over the frames where the face was really seen, as the
+    # driver's is (identity68 alone would add t_M's own expression, e.g. a smile, to every frame)
+    seen = np.ones(reference.n_frames, bool) if reference.track is None else np.asarray(reference.track.reliable, bool)
+    return transfer_expression(drv.frontal68, reference.frontal68[seen if seen.any() else slice(None)], n)
 
 
 def scale_expression(expression68: np.ndarray, identity68: np.ndarray, factor: float) -> np.ndarray:

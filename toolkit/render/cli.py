@@ -116,8 +116,9 @@ def _run(args: argparse.Namespace) -> int:
         src = _record(args.expression_from, cache)
         from toolkit.pipeline.stages import scale_expression
 
+        # the reference's neutral face: the median of its frames (as the pipeline's --expression VIDEO)
         expression = scale_expression(
-            transfer_expression(src.frontal68, warp.rig.reference68), warp.rig.reference68, args.expression_gain
+            transfer_expression(src.frontal68, ref.frontal68[ids]), warp.rig.reference68, args.expression_gain
         )
         n = min(n, len(expression))
     if motion is None:

@@ -121,17 +121,21 @@ def transfer_expression(driving68: np.ndarray, reference68: np.ndarray, n_frames
     """Another clip's expression on the reference face (paper Fig. 16, upper part): ``(n, 68, 3)`` float32.
 
     The driver's frontalised 68 points minus its own neutral face (per-point median over the clip) are
-    added to ``reference68`` (the reference identity p_{t,M}), scaled by the ratio of face widths (jaw
-    extent) so a wide face opens its mouth as wide; the inner-lip gap is then set to the driver's own
-    (toolkit.render.lips), so the lips close exactly when the driver's do. All points are canonical-frame
-    iBUG-68 (the motion disentangler's ``frontal68``). ``n_frames`` longer than the clip plays it back and
-    forth. The pipeline's ``--expression VIDEO`` and ``toolkit render-demo --expression-from`` both use it.
+    added to the reference's neutral face, scaled by the ratio of face widths (jaw extent) so a wide
+    face opens its mouth as wide; the inner-lip gap is then set to the driver's own
+    (toolkit.render.lips), so the lips close exactly when the driver's do. ``reference68`` is either one
+    face ``(68, 3)`` (a photo: its expression is the neutral) or the reference clip's faces ``(N, 68, 3)``,
+    whose per-point median is the neutral, as for the driver: one frame's expression (a smile at t_M)
+    would otherwise be added to every output frame (AOC's rendered mouth was 11-15 % wider than the real
+    one in self-reenactment). All points are canonical-frame iBUG-68 (the motion disentangler's
+    ``frontal68``). ``n_frames`` longer than the clip plays it back and forth. The pipeline's
+    ``--expression VIDEO`` and ``toolkit render-demo --expression-from`` both use it.
     """
     from toolkit.render.lips import set_inner_lip_gap
     from toolkit.timeline import back_and_forth
 
     drv = np.asarray(driving68, np.float64).reshape(-1, 68, 3)
-    ref = np.asarray(reference68, np.float64).reshape(68, 3)
+    ref = np.nanmedian(np.asarray(reference68, np.float64).reshape(-1, 68, 3), axis=0)
     neutral = np.median(drv, axis=0)
     ratio = face_width(ref) / max(face_width(neutral), 1e-6)
     order = back_and_forth(len(drv) if n_frames is None else n_frames, len(drv))
