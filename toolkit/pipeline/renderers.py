@@ -121,6 +121,7 @@ class Warp3DRenderer:
         import warnings
 
         from toolkit.render.matcher import MatchState
+        from toolkit.render.mesh import HairOverForeheadWarning
         from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig, baseline_config, choose_texture_frame
 
         self.ref = ref
@@ -149,7 +150,7 @@ class Warp3DRenderer:
             self.warp = Warp3D(ref.crops[idx], ReferenceTrack.from_any(full, idx), make(frontal_index=frontal))
         # the mesh's hair note repeats the reference check the pipeline reports before rendering
         # (toolkit.render.checks.reference_warnings): one message per problem
-        self.warnings = [str(w.message) for w in caught if not str(w.message).startswith("hair over the forehead")]
+        self.warnings = [str(w.message) for w in caught if not issubclass(w.category, HairOverForeheadWarning)]
         self.match_state = MatchState()  # the output video's matcher state, carried from chunk to chunk
         if baseline and self.warp.mouth is not None and len(ref.crops) > len(idx):
             from toolkit.render.mouth import MouthInterior

@@ -61,6 +61,14 @@ MOUTH_CORNERS = (78, 308)
 _MOUTH_STRIP_ROWS = 4
 
 
+class HairOverForeheadWarning(UserWarning):
+    """The texture frame's forehead is partly hair: those points take the matched reference frame instead.
+
+    Its own category, so that a caller which already reports the reference check for hair
+    (:func:`toolkit.render.checks.reference_warnings`) can drop this repeat by category, not by its text.
+    """
+
+
 class MeshBuildError(ToolkitError):
     """The frontal frame or its landmarks cannot make a face mesh."""
 
@@ -321,7 +329,7 @@ def build_face_mesh(
             "Re-run the motion disentangler on the reference clip.",
         )
     topo = mediapipe_topology()
-    notes: list[str] = []
+    notes: list[tuple[str, type[UserWarning]]] = []
     h, w = img.shape[:2]
     n_lm = lm.shape[0]
     canon = canonical_vertices(lm, rot, trans, s)  # (N, 3)
@@ -329,14 +337,20 @@ def build_face_mesh(
     face_w = float(np.linalg.norm(lm[234, :2] - lm[454, :2]))  # temple to temple, pixels
     if face_w < cfg.min_face_width_px:
         notes.append(
-            f"tiny face: {face_w:.0f} px between the temples (< {cfg.min_face_width_px:.0f}); the rendered face "
-            "will be blurry. Use a tighter crop of the reference video."
+            (
+                f"tiny face: {face_w:.0f} px between the temples (< {cfg.min_face_width_px:.0f}); the rendered "
+                "face will be blurry. Use a tighter crop of the reference video.",
+                UserWarning,
+            )
         )
     angle = float(np.degrees(np.linalg.norm(rot)))
     if angle > cfg.max_frontal_rotation_deg:
         notes.append(
-            f"profile-ish frontal frame: its head is turned {angle:.0f} deg (> {cfg.max_frontal_rotation_deg:.0f});"
-            " the far side of the face has no texture and falls back to the matched reference frame."
+            (
+                f"profile-ish frontal frame: its head is turned {angle:.0f} deg (> {cfg.max_frontal_rotation_deg:.0f});"
+                " the far side of the face has no texture and falls back to the matched reference frame.",
+                UserWarning,
+            )
         )
 
     verts = [canon]
@@ -417,13 +431,16 @@ def build_face_mesh(
         alpha_v[: len(hair)][hair] = 0.0
         if hair.any():
             notes.append(
-                f"hair over the forehead: {int(hair.sum())} forehead points of the texture frame are hair, not skin;"
-                " the matched reference frame shows there"
+                (
+                    f"hair over the forehead: {int(hair.sum())} forehead points of the texture frame are hair, not "
+                    "skin; the matched reference frame shows there",
+                    HairOverForeheadWarning,
+                )
             )
     lower = _lower_face_weight(vertices, canon, n_lm, oval, ring_ids)
     tex = np.concatenate([img, _mouth_strip(w, cfg)], axis=0)
-    for note in notes:
-        warnings.warn(note, stacklevel=2)
+    for note, category in notes:
+        warnings.warn(note, category, stacklevel=2)
 
     return FaceMesh(
         vertices=vertices,
