@@ -264,6 +264,48 @@ def sweep_gains(clip, cache: Path, amplitude_deg: float = 10.0, period: int = 50
     return out
 
 
+def plot_curves(curves: dict[str, dict[str, np.ndarray]], path: Path, n_clips: int = 3) -> None:
+    """Yaw and pitch (degrees, relative to the frontal pose of the first drawn frame) of Phi's motion as drawn and
+    as read back from the rendered video by the evaluation's tracker and by dlib, next to the real motion."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.spatial.transform import Rotation
+
+    from toolkit.io.atomic import atomic_path
+    from toolkit.render.project import euler_yaw_pitch_roll
+
+    shown = [c for c in curves if "phi_render_dlib" in curves[c]][:n_clips]
+    fig, axes = plt.subplots(len(shown), 2, figsize=(12, 2.6 * len(shown)), squeeze=False)
+    lines = (
+        ("gt_eval", "real (MediaPipe)", "0.6"),
+        ("phi", "Phi, drawn", "C0"),
+        ("phi_render", "Phi rendered, read by MediaPipe", "C3"),
+        ("phi_render_dlib", "Phi rendered, read by dlib-68", "C2"),
+    )
+    for row, clip_id in zip(axes, shown):
+        for key, label, colour in lines:
+            rot = np.asarray(curves[clip_id][key], np.float64)
+            ok = np.isfinite(rot).all(axis=1)
+            ypr = np.full((len(rot), 3), np.nan)
+            mats = Rotation.from_rotvec(rot[ok]).as_matrix()
+            ypr[ok] = np.degrees(euler_yaw_pitch_roll(mats @ mats[0].T[None]))
+            for ax, k in zip(row, (0, 1)):
+                ax.plot(ypr[:, k] - np.nanmean(ypr[:, k]), color=colour, lw=1.2, label=label)
+        for ax, name in zip(row, ("yaw", "pitch")):
+            ax.set_title(f"{clip_id.split('__')[-1]}: {name}", fontsize=8)
+            ax.set_ylabel("deg (minus mean)", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    axes[-1, 0].set_xlabel("frame (25 fps)")
+    axes[-1, 1].set_xlabel("frame (25 fps)")
+    fig.suptitle("Rotation of Phi's head motion, drawn and read back (scripts/motion_spread_stages.py)", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--benchmark", default="eval/benchmarks/shared_val8_k8.json")
@@ -276,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--sweep", action="store_true", help="only the known-rotation sweep through the renderer")
     ap.add_argument("--clips", default="", help="comma-separated clip-id prefixes (default: all)")
+    ap.add_argument("--plot", default="", help="PNG: yaw and pitch of three clips, drawn and read back (with --dlib)")
     args = ap.parse_args(argv)
 
     import torch
@@ -302,12 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     method = PipelineMethod(single_image=args.single_image)
     landmark_method = PipelineMethod(driving="landmarks")
     fresh = {s for s in args.fresh.split(",") if s}
-    rows, dynamics = {}, {}
+    rows, dynamics, curves = {}, {}, {}
     for clip in bench.clips:
         if prefixes and not any(clip.clip_id.startswith(p) for p in prefixes):
             continue
         rot = clip_stages(clip, method, landmark_method, args.single_image, not args.no_render, out, fresh, args.dlib)
         rows[clip.clip_id] = {name: rotation_std_deg(r) for name, r in rot.items()}
+        curves[clip.clip_id] = rot
         dynamics[clip.clip_id] = {name: rotation_dynamics(r) for name, r in rot.items()}
         print(clip.clip_id[:44].ljust(44), " ".join(f"{k}={v:5.2f}" for k, v in rows[clip.clip_id].items()), flush=True)
     means = {
@@ -341,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         "note": "rotation only (degrees): translation units differ between the stages",
     }
     (out / "stages.json").write_text(json.dumps(result, indent=2))
+    if args.plot:
+        plot_curves(curves, Path(args.plot))
     return 0
 
 
