@@ -63,6 +63,26 @@ def rotation_std_deg(rotation: np.ndarray) -> float:
     return pose_diversity(rot, np.zeros_like(rot))[0]
 
 
+def axis_slopes(drawn: dict[str, np.ndarray], read: dict[str, np.ndarray]) -> dict[str, float]:
+    """Least-squares slope read / drawn of yaw, pitch and roll (relative to each clip's first frame, minus the
+    clip's mean), pooled over clips: 1 = the rendered turn is read at the size it was drawn."""
+    from scipy.spatial.transform import Rotation
+
+    from toolkit.render.project import euler_yaw_pitch_roll
+
+    def angles(rot: np.ndarray) -> np.ndarray:
+        mats = Rotation.from_rotvec(np.asarray(rot, np.float64)).as_matrix()
+        a = np.degrees(euler_yaw_pitch_roll(mats @ mats[0].T[None]))
+        return a - a.mean(axis=0)
+
+    pairs = [(angles(drawn[c]), angles(read[c][: len(drawn[c])])) for c in drawn if c in read]
+    d = np.concatenate([p[0][: len(p[1])] for p in pairs])
+    r = np.concatenate([p[1] for p in pairs])
+    return {
+        name: float((d[:, k] * r[:, k]).sum() / (d[:, k] ** 2).sum()) for k, name in enumerate(("yaw", "pitch", "roll"))
+    }
+
+
 def rotation_dynamics(rotation: np.ndarray) -> dict[str, float]:
     """Mean |first / second difference| (deg per frame) and the share of power above 3 Hz of a rotation curve
     (``eval.metrics.motion_naturalness``, rotation part only)."""
@@ -384,6 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         "dynamics": dyn,
         "note": "rotation only (degrees): translation units differ between the stages",
     }
+    for drawn, read in (("phi", "phi_render"), ("real_cmd", "real_render")):
+        have = {c: r for c, r in curves.items() if drawn in r and read in r}
+        if have:
+            slopes = axis_slopes({c: r[drawn] for c, r in have.items()}, {c: r[read] for c, r in have.items()})
+            result[f"slopes {read}/{drawn}"] = slopes
+            print(f"read / drawn, {read} / {drawn}:", " ".join(f"{k} {v:.3f}" for k, v in slopes.items()))
     (out / "stages.json").write_text(json.dumps(result, indent=2))
     if args.plot:
         plot_curves(curves, Path(args.plot))
