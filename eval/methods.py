@@ -4,13 +4,14 @@ A built-in method implements :class:`Method`: given one benchmark clip's
 :class:`MethodInputs` it yields the generated frames (uint8 RGB, any size,
 25 fps), exactly ``inputs.n_frames`` of them. The runner writes them to
 ``<out>/videos/<method>/<clip_id>.mp4`` (with the driving audio) and evaluates
-that file like any other method's output. Register a new built-in with::
+that file like any other method's output. The built-ins beyond ``static`` and
+``reference-loop`` come from the adapter modules listed in :data:`METHOD_MODULES`
+(``eval/adapters/``: each has ``methods() -> {name: factory}``, loaded when the
+registry is first used), so ``toolkit evaluate --method 3d-warp`` finds it. The
+plugin point for code outside the project::
 
     from eval.methods import register_method
-    register_method("3d-warp", lambda **options: ThreeDWarpMethod(**options))
-
-in a module listed in :data:`METHOD_MODULES` (imported when the registry is
-first used), so ``toolkit evaluate --method 3d-warp`` finds it.
+    register_method("my-method", lambda **options: MyMethod(**options))
 
 A folder method (``--method NAME=DIR``) reads ``DIR/<clip_id>.mp4`` (or the
 same name with another video extension, or ``<clip file stem>.mp4``).
@@ -33,10 +34,11 @@ from toolkit.errors import InputFileError, ToolkitError
 from toolkit.io.formats import VIDEO_SUFFIXES
 from toolkit.timeline import back_and_forth
 
-#: modules that register further built-in methods when imported (later issues add theirs here)
+#: the explicit registry of built-in methods beyond ``static`` and ``reference-loop``: modules whose
+#: ``methods()`` returns ``{name: factory}``, loaded on first use (they import the toolkit's models)
 METHOD_MODULES: tuple[str, ...] = (
-    "toolkit.render.benchmark_method",  # 3d-warp (issue 4)
-    "toolkit.pipeline.benchmark_method",  # pipeline: learners + renderer (issue 7)
+    "eval.adapters.warp3d",  # 3d-warp
+    "eval.adapters.pipeline",  # pipeline, pipeline-single-image, ours, 3d-warp-audio/-landmark, ablations
 )
 
 
@@ -144,11 +146,8 @@ def _load_method_modules() -> None:
         return
     _loaded_modules = True
     for module in METHOD_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # the module exists but a dependency is missing: a real error
-                raise
+        for name, factory in importlib.import_module(module).methods().items():
+            register_method(name, factory, overwrite=True)
 
 
 def builtin_methods() -> list[str]:
@@ -173,7 +172,8 @@ def method_fingerprint(method: Method) -> str:
 
     ``method.fingerprint()`` when the method defines it; else the method's name and description, every
     Python source of the top-level package that defines its class (``eval``, ``toolkit``, ...) and,
-    for a ``toolkit`` method, every file of the project's ``checkpoints/`` (Phi, Psi, the generator).
+    for a method of ``eval.adapters`` or ``toolkit``, every Python source of ``toolkit`` and every file
+    of the project's ``checkpoints/`` (Phi, Psi, the generator).
     Model files outside the checkout (the shared weights, pip packages) are not hashed: they are
     pinned by version and SHA-256 where they are loaded.
     """
@@ -184,10 +184,13 @@ def method_fingerprint(method: Method) -> str:
     module = inspect.getmodule(type(method))
     roots: list[Path] = []
     if module is not None and getattr(module, "__file__", None):
-        package = importlib.import_module(module.__name__.split(".")[0])
-        path = Path(inspect.getfile(package))
-        roots.append(path.parent if path.name == "__init__.py" else path)
-        if module.__name__.split(".")[0] == "toolkit":
+        packages = [module.__name__.split(".")[0]]
+        if module.__name__.startswith("eval.adapters."):
+            packages.append("toolkit")  # an adapter's output is the toolkit's
+        for name in packages:
+            path = Path(inspect.getfile(importlib.import_module(name)))
+            roots.append(path.parent if path.name == "__init__.py" else path)
+        if "toolkit" in packages:
             from toolkit.paths import checkpoints_dir
 
             roots.append(checkpoints_dir())

@@ -40,15 +40,16 @@ from eval.features import FeatureCache, FeatureConfig, FeatureExtractor, VideoFe
 from eval.methods import MethodInputs, MethodSpec, make_method, method_fingerprint, parse_method
 from eval.metrics import csim as csim_metric
 from eval.metrics import fid as fid_metric
-from eval.metrics import head_motion as hm
-from eval.metrics import lipsync, ssim_psnr
-from eval.metrics import lmd as lmd_metric
 from eval.metrics import motion_naturalness as mn
+from eval.metrics import ssim_psnr
 from eval.video import clip_audio, read_eval_frames, read_native_frames, to_eval_frame
 from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.errors import InputFileError, ToolkitError
 from toolkit.io.atomic import atomic_path, write_json_atomic, write_text_atomic
 from toolkit.io.hashing import file_sha256
+from toolkit.metrics import head_motion as hm
+from toolkit.metrics import lipsync
+from toolkit.metrics import lmd as lmd_metric
 
 RESULTS_VERSION = 1
 CLIPS_DIR = "clips"
@@ -68,7 +69,7 @@ GT_TRANS_DIV = "GT trans. diversity (px)"
 GT_BEAT = "GT beat align"
 LSE_D = "LSE-D"
 LSE_C = "LSE-C"
-# lip-sync columns without SyncNet (eval/metrics/lipsync.py): per clip, then over clips
+# lip-sync columns without SyncNet (toolkit/metrics/lipsync.py): per clip, then over clips
 GT_BILABIAL = "GT bilabial-closed"
 GT_VOWEL_BILABIAL = "GT vowel/bilabial"
 LIPSYNC_MEAN = (

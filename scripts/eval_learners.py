@@ -10,7 +10,7 @@ training config held out (``data.val_speakers``, see toolkit/learners/split.py).
 
 Expression learner Psi (landmark space: frontalised 68 points, canonical
 units ~ pixels of a 256 px face crop; the author's mouth LMD from
-``eval.metrics.lmd``):
+``toolkit.metrics.lmd``):
   reference = the most frontal of the first tau = 64 frames; scored on frames
   tau.. of every validation clip with audio; baselines: the reference
   expression held still, the clip's own mean expression (validation mean).
@@ -20,13 +20,13 @@ Generalisation: Psi on speech of speakers seen nowhere in training or
 validation (``../shared/data/speech`` minus the babble sources and minus files
 of people in the video data), with a validation person's face as identity:
 Pearson correlation of mouth opening (inner lips) with frame energy (dB).
-Lip sync (``eval.metrics.lipsync``, on the frontalised landmarks): MOC, amplitude
+Lip sync (``toolkit.metrics.lipsync``, on the frontalised landmarks): MOC, amplitude
 ratio, closure rate vs the real landmarks per validation clip, and the
 phone-aligned viseme checks (bilabial closure share, vowel/bilabial opening) of
 Psi and of the real landmarks (the reference range), also on the unseen speech.
 Head motion learner Phi: tau = 64 reference frames, the rest of each
 validation clip predicted (mean over seeds); pose error, diversity ratios to
-the ground truth and beat alignment (``eval.metrics.head_motion``) vs a still
+the ground truth and beat alignment (``toolkit.metrics.head_motion``) vs a still
 head (last reference pose held) and the reference motion replayed back and forth;
 motion naturalness (``eval.metrics.motion_naturalness``: velocity and
 acceleration ratios, share of power above 3 Hz) of the same predictions, and of
@@ -103,8 +103,8 @@ def _mean(rows: list[dict], key: str) -> float:
 
 
 def _viseme_row(pred68: np.ndarray, audio: np.ndarray) -> dict:
-    """Phone-aligned viseme checks (eval.metrics.lipsync) of predicted landmarks against their audio."""
-    from eval.metrics.lipsync import align_speech, mouth_opening, viseme_scores
+    """Phone-aligned viseme checks (toolkit.metrics.lipsync) of predicted landmarks against their audio."""
+    from toolkit.metrics.lipsync import align_speech, mouth_opening, viseme_scores
 
     v = viseme_scores(mouth_opening(pred68), align_speech(audio))
     return {"bilabial_closed": v["Bilabial-Closed"], "vowel_bilabial": v["Vowel/Bilabial"]}
@@ -112,7 +112,7 @@ def _viseme_row(pred68: np.ndarray, audio: np.ndarray) -> dict:
 
 def _lip_sync_row(psi: np.ndarray, psi_single: np.ndarray, gt: np.ndarray, audio: np.ndarray) -> dict:
     """MOC, amplitude ratio, closures (vs the real landmarks) and viseme checks of one validation clip."""
-    from eval.metrics.lipsync import reenactment_scores
+    from toolkit.metrics.lipsync import reenactment_scores
 
     row = {f"psi_{k}": v for k, v in reenactment_scores(psi, gt).items()}
     row.update({f"psi_single_{k}": v for k, v in reenactment_scores(psi_single, gt).items()})
@@ -161,7 +161,7 @@ def synthetic_music(seconds: float, seed: int = 0) -> np.ndarray:
 
 def _mouth_activity(pred68: np.ndarray) -> dict:
     """How much the mouth moves: std of the opening, mean |frame-to-frame change| (chatter), closure rate."""
-    from eval.metrics.lipsync import closure_rate, mouth_opening
+    from toolkit.metrics.lipsync import closure_rate, mouth_opening
 
     o = mouth_opening(pred68)
     return {
@@ -174,8 +174,8 @@ def _mouth_activity(pred68: np.ndarray) -> dict:
 def bad_input_checks(learner, refs: np.ndarray, ref_audio: np.ndarray, speech: list[np.ndarray], bank) -> dict:
     """Mouth activity for speech vs noise (the bank's room tone and coloured noise), synthetic music and
     non-English speech; viseme checks must say "not applicable" on the non-English audio."""
-    from eval.metrics.lipsync import align_speech
     from toolkit.io.media import read_audio
+    from toolkit.metrics.lipsync import align_speech
     from toolkit.paths import shared_data_dir
 
     groups: dict[str, list[dict]] = {
@@ -321,7 +321,7 @@ def evaluate_expression(
         "checkpoint": str(path),
         "training_data_licenses": training_licenses(data, learner.info, with_silent=True),
         "units": "frontalised 68-point landmarks, canonical units (~ px of a 256 px face crop)",
-        "metric": "LMD (author variant, eval.metrics.lmd.LMD_AUTHOR): mouth 48-67, centred, sum over points, "
+        "metric": "LMD (author variant, toolkit.metrics.lmd.LMD_AUTHOR): mouth 48-67, centred, sum over points, "
         "mean over frames; summary = mean over clips (frame_weighted: every frame counts once)",
         "tau": tau,
         "validation_clips": len(per_clip),
@@ -433,8 +433,8 @@ def evaluate_motion(
         "definitions": {
             "rot_err_deg": "mean geodesic angle between predicted and true head rotation (degrees)",
             "trans_err_px": "mean Euclidean translation error (px of the 256 px crop)",
-            "rot_div_ratio / trans_div_ratio": "pose_diversity (eval.metrics.head_motion): prediction / truth",
-            "beat_align": "eval.metrics.head_motion.beat_alignment(motion_beats(prediction), audio_onsets(audio)); "
+            "rot_div_ratio / trans_div_ratio": "pose_diversity (toolkit.metrics.head_motion): prediction / truth",
+            "beat_align": "toolkit.metrics.head_motion.beat_alignment(motion_beats(prediction), audio_onsets(audio)); "
             "beat_align_gt = the same for the real motion",
             "still": "the last reference pose held",
             "reference_loop": "the reference motion replayed back and forth from its last frame",

@@ -7,7 +7,7 @@ Panels: two speaker-disjoint validation clips driven by their own audio, with th
 their first tau = 64 frames (reference video, calibrated on the reference audio), and the first clip
 again with one frame as the identity (a photo: its most frontal reference frame). Each panel shows the
 waveform, the phones (pocketsphinx alignment of Whisper's words; P/B/M red, open vowels blue), the real
-mouth opening and Psi's (``eval.metrics.lipsync.mouth_opening``: inner-lip gap / inter-ocular distance)
+mouth opening and Psi's (``toolkit.metrics.lipsync.mouth_opening``: inner-lip gap / inter-ocular distance)
 with the closure threshold. ``--before`` adds a second checkpoint's curve (e.g. the previous Psi).
 """
 
@@ -40,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from eval.metrics.lipsync import BILABIALS, CLOSED_OPENING, OPEN_VOWELS, align_speech, mouth_opening
     from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
     from toolkit.data.records import done_clip_ids
     from toolkit.io.atomic import atomic_path
     from toolkit.learners.data import load_clip_data
     from toolkit.learners.expression import ExpressionLearner
     from toolkit.learners.tasks import reference_frame
+    from toolkit.metrics.lipsync import BILABIALS, CLOSED_OPENING, OPEN_VOWELS, align_speech, mouth_opening
 
     learners = {"Psi (this checkpoint)": ExpressionLearner.load(args.expression)}
     if args.before:

@@ -40,11 +40,11 @@ N_DRIVE = 44
 
 def render_case(reference: str, driving: str | None) -> tuple[np.ndarray, np.ndarray]:
     """(generated, real) frames at 256x256 for the SHOW driving frames."""
+    from eval.adapters.pipeline import PipelineMethod
     from eval.methods import MethodInputs
     from eval.video import read_native_frames, to_eval_frame
     from toolkit.constants import SAMPLES_PER_FRAME
     from toolkit.paths import shared_data_dir
-    from toolkit.pipeline.benchmark_method import PipelineMethod
 
     data = shared_data_dir()
     if reference == "astronaut":

@@ -79,12 +79,12 @@ def _boxes(points68: np.ndarray, idx: list[int], margin: float) -> np.ndarray:
 def evaluate_clip(
     clip: Any, dlib68: Any, embedder: Any, cache: Path, save_frames: Path | None = None
 ) -> dict[str, Any]:
+    from eval.adapters.pipeline import PipelineMethod
     from eval.metrics.csim import cosine_per_frame
-    from eval.metrics.lmd import LMD_AUTHOR, per_frame_distance
     from eval.metrics.ssim_psnr import psnr_frames, ssim_frames
     from eval.runner import _ClipData
     from eval.video import to_eval_frame
-    from toolkit.pipeline.benchmark_method import PipelineMethod
+    from toolkit.metrics.lmd import LMD_AUTHOR, per_frame_distance
 
     data = _ClipData(clip, EVAL_SIZE)
     inputs = data.method_inputs(seed=0, with_driving_video=True)

@@ -90,7 +90,7 @@ def rotation_deg(rot_a: np.ndarray, rot_b: np.ndarray) -> np.ndarray:
 
 
 def evaluate_clip(record, k: int, max_gt: int, dlib68) -> dict:  # type: ignore[no-untyped-def]
-    from eval.metrics.lmd import LMD_AUTHOR, lmd
+    from toolkit.metrics.lmd import LMD_AUTHOR, lmd
     from toolkit.render.warp3d import ReferenceTrack, Warp3D, compose
 
     frames = record.frames()

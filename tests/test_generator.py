@@ -454,6 +454,22 @@ def test_shipped_config_files_match_the_dataclasses() -> None:
     assert AblationConfig(baseline=True).resolved().no_warping
 
 
+def test_generator_recipes_take_the_same_overrides_as_the_learners(tmp_path) -> None:
+    """One config loader (toolkit.config): --set key=value, type checks and unknown keys as for the learners."""
+    from toolkit.learners.config import load_config as load_learner_config
+
+    cfg = load_config(PROJECT_ROOT / "configs" / "generator_small.yaml", ["train.steps=7", "generator.image_size=128"])
+    assert cfg.train.steps == 7 and cfg.generator.image_size == 128
+    for bad, message in ((["train.stepz=7"], "Unknown config key.*train.stepz"), (["train.steps=many"], "must be int")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(PROJECT_ROOT / "configs" / "generator_small.yaml", bad)
+        with pytest.raises(ConfigError, match=message.replace("train.", "optim.")):
+            load_learner_config("motion", None, [b.replace("train.", "optim.") for b in bad])
+    (tmp_path / "bad.yaml").write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
+
+
 # ----------------------------------------------------------------------------- data pipeline
 
 

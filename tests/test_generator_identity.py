@@ -2,7 +2,7 @@
 
 Real inputs: frames of two shared talking-head clips (two different people) with dlib's 68
 landmarks. The identity network is faceplugin's ``fr_feature.onnx`` (npm, fetched by
-``make face-models`` / ``python -m eval.face_models fetch``); tests that need it skip when it is
+``make face-models`` / ``python -m toolkit.pretrained.face_models fetch``); tests that need it skip when it is
 not fetched, and one test checks the error a user gets without it.
 """
 
@@ -39,12 +39,12 @@ SIZE = 128
 
 
 def _face_model_or_skip() -> None:
-    from eval.face_models import model_path
+    from toolkit.pretrained.face_models import model_path
 
     try:
         model_path("faceplugin-512")
     except WeightsNotFoundError:
-        pytest.skip("faceplugin fr_feature.onnx not fetched (python -m eval.face_models fetch)")
+        pytest.skip("faceplugin fr_feature.onnx not fetched (python -m toolkit.pretrained.face_models fetch)")
 
 
 def _frames_with_landmarks(path: Path, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -58,9 +58,9 @@ def test_spreadsheet_safe_cell_rule() -> None:
 
 @needs_shared_clips
 def test_aggregate_csv_files_cannot_start_a_formula(tmp_path: Path) -> None:
-    from toolkit.survey.aggregate import ANSWER_FILE_FORMAT, aggregate_study
-    from toolkit.survey.build import StudyConfig, build_study
-    from toolkit.survey.study import load_study
+    from eval.survey.aggregate import ANSWER_FILE_FORMAT, aggregate_study
+    from eval.survey.build import StudyConfig, build_study
+    from eval.survey.study import load_study
 
     methods = make_methods(tmp_path / "methods", seconds=1.0)[:2]
     study = tmp_path / "s"
@@ -104,7 +104,7 @@ def test_batch_report_and_results_csv_cannot_start_a_formula(tmp_path: Path) -> 
 # ---------------------------------------------------------------------------- 3 and 5. the study server
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory) -> Path:
-    from toolkit.survey.build import StudyConfig, build_study
+    from eval.survey.build import StudyConfig, build_study
 
     methods = make_methods(tmp_path_factory.mktemp("methods"), seconds=1.0)[:1]
     out = tmp_path_factory.mktemp("study") / "s"
@@ -114,7 +114,7 @@ def small_study(tmp_path_factory) -> Path:
 
 @needs_shared_clips
 def test_deep_json_and_lone_surrogates_are_refused_with_4xx(small_study: Path) -> None:
-    from toolkit.survey.study import load_study
+    from eval.survey.study import load_study
 
     rater_id, token = next(iter(rater_tokens(small_study).items()))
     item = load_study(small_study).plans[rater_id].items[0].item_id
@@ -133,8 +133,8 @@ def test_deep_json_and_lone_surrogates_are_refused_with_4xx(small_study: Path) -
 
 @needs_shared_clips
 def test_answer_files_with_deep_json_or_surrogates_are_refused(small_study: Path, tmp_path: Path) -> None:
-    from toolkit.survey.aggregate import read_answer_file
-    from toolkit.survey.study import load_study
+    from eval.survey.aggregate import read_answer_file
+    from eval.survey.study import load_study
 
     s = load_study(small_study)
     bad = tmp_path / "deep.json"
@@ -157,7 +157,7 @@ def test_serving_on_a_network_interface_needs_allowed_host(small_study: Path) ->
         proc = subprocess.run([*cmd, "--host", host], capture_output=True, text=True, timeout=20, cwd=PROJECT_ROOT)
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "--allowed-host" in proc.stderr and "Traceback" not in proc.stderr
-    from toolkit.survey.server import serve_study
+    from eval.survey.server import serve_study
 
     with pytest.raises(ToolkitError, match="allowed-host"):
         serve_study(small_study, "192.0.2.1", 0)

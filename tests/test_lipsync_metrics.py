@@ -1,4 +1,4 @@
-"""Lip-sync metrics without SyncNet (eval/metrics/lipsync.py) on synthetic shapes and a real clip."""
+"""Lip-sync metrics without SyncNet (toolkit/metrics/lipsync.py) on synthetic shapes and a real clip."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from eval.metrics import lipsync as L
 from toolkit.io.media import read_audio, read_video
+from toolkit.metrics import lipsync as L
 
 #: 6 s of English speech ("My biggest weakness is asking for help..."), 25 fps, own audio
 CLIP = "av_more/OpenTalker__video-retalking__1.mp4"

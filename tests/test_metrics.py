@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from eval.metrics import head_motion as hm
-from eval.metrics.lmd import F_LMD, LMD_AUTHOR, M_LMD, VARIANTS, lmd, per_frame_distance
 from eval.metrics.ssim_psnr import PSNR_CAP_DB, psnr_frames, ssim_frames, ssim_psnr_reference_loop
+from toolkit.metrics import head_motion as hm
+from toolkit.metrics.lmd import F_LMD, LMD_AUTHOR, M_LMD, VARIANTS, lmd, per_frame_distance
 from toolkit.paths import shared_data_dir, shared_weights_dir
 
 DATA = shared_data_dir() / "av"
@@ -128,7 +128,7 @@ def test_tracked_box_landmarks_stay_close_to_detector_every_frame(real_frames: n
 
 
 def test_five_points_from_68() -> None:
-    from eval.metrics.csim import five_points_from_68
+    from toolkit.tracking.landmarks68 import five_points_from_68
 
     lm = np.zeros((68, 2))
     lm[36:42] = [10, 20]
@@ -150,7 +150,6 @@ def _clip_embedding(embedder, dlib68, path) -> np.ndarray:
 @pytest.mark.skipif(not (OBAMA_1.exists() and MOBILEFACENET.exists()), reason="shared data/weights not found")
 @pytest.mark.parametrize("kind", ["substitute", "dlib", "faceplugin-512", "expo-mobilefacenet-192"])
 def test_csim_same_person_beats_different_people(kind: str, dlib68) -> None:
-    from eval.face_models import NPM_MODELS, model_path
     from eval.metrics.csim import (
         LABEL_DLIB,
         LABEL_EXPO,
@@ -161,6 +160,7 @@ def test_csim_same_person_beats_different_people(kind: str, dlib68) -> None:
         make_embedder,
     )
     from toolkit.errors import WeightsNotFoundError
+    from toolkit.pretrained.face_models import NPM_MODELS, model_path
 
     if kind in NPM_MODELS:
         try:
@@ -208,8 +208,8 @@ def test_fid_identical_near_zero_and_grows_with_distortion(real_frames: np.ndarr
 
 
 def test_npm_face_model_missing_names_its_package(tmp_path, monkeypatch) -> None:
-    from eval.face_models import model_path
     from toolkit.errors import WeightsNotFoundError
+    from toolkit.pretrained.face_models import model_path
 
     monkeypatch.setenv("TOOLKIT_NPM_MODELS", str(tmp_path))
     with pytest.raises(WeightsNotFoundError, match=r"faceplugin-face-recognition-js@0\.0\.1") as err:
@@ -223,9 +223,9 @@ def test_npm_face_model_missing_names_its_package(tmp_path, monkeypatch) -> None
 
 
 def test_csim_default_is_the_best_substitute_else_the_shared_one(tmp_path, monkeypatch, capsys) -> None:
-    from eval.face_models import model_path
     from eval.metrics import csim
     from toolkit.errors import WeightsNotFoundError
+    from toolkit.pretrained.face_models import model_path
 
     try:
         model_path(csim.DEFAULT_EMBEDDER)

@@ -175,9 +175,9 @@ def test_phi_v3_band_shares_place_drift_and_sway_and_match_the_hf_share(record):
 
 
 def test_phi_v3_soft_beat_alignment_ranks_like_the_metric(dataset_root, record):
-    from eval.metrics import head_motion as hm
     from toolkit.learners.data import MotionBatcher, load_clip_data
     from toolkit.learners.tasks import soft_beat_alignment
+    from toolkit.metrics import head_motion as hm
 
     clip = load_clip_data(dataset_root, [record.clip_id])[0]
     closeness = MotionBatcher([clip], 16).beat_closeness(clip)
@@ -230,9 +230,9 @@ def test_phi_v3_training_batches_with_cached_log_mel_give_the_same_features(data
 def test_single_image_benchmark_method_hands_the_pipeline_one_frame_and_no_reference_motion(monkeypatch):
     """`pipeline-single-image` (Phi's prior, tau = 1, rendered): only the first of the K reference frames, as a
     photo, and no reference audio reach the pipeline; everything else is the `pipeline` method."""
+    from eval.adapters.pipeline import PipelineMethod
     from eval.methods import MethodInputs
     from toolkit.pipeline import pipeline as pipeline_module
-    from toolkit.pipeline.benchmark_method import PipelineMethod
 
     seen = {}
 

@@ -63,7 +63,7 @@ def test_wheel_install_finds_the_installed_copy(tmp_path: Path, monkeypatch: pyt
 def test_wheel_install_keeps_fetched_face_models_out_of_site_packages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import eval.face_models as face_models
+    import toolkit.pretrained.face_models as face_models
 
     monkeypatch.delenv("TOOLKIT_NPM_MODELS", raising=False)
     monkeypatch.setenv("TOOLKIT_CACHE", str(tmp_path / "cache"))

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eval.survey.aggregate import AggregateConfig, aggregate_study, binomial_two_sided_p, bootstrap_group_means
+from eval.survey.answers import validate_answer
+from eval.survey.build import StudyConfig, build_study
+from eval.survey.export import export_static
+from eval.survey.simulate import SimulationConfig, simulate_answers
+from eval.survey.store import AnswerStore
+from eval.survey.study import load_study
 from tests.survey_support import make_methods, needs_shared_clips, rater_tokens
 from toolkit.errors import InputFileError
-from toolkit.survey.aggregate import AggregateConfig, aggregate_study, binomial_two_sided_p, bootstrap_group_means
-from toolkit.survey.answers import validate_answer
-from toolkit.survey.build import StudyConfig, build_study
-from toolkit.survey.export import export_static
-from toolkit.survey.simulate import SimulationConfig, simulate_answers
-from toolkit.survey.store import AnswerStore
-from toolkit.survey.study import load_study
 
 TRUTH = {
     "genuine": {"realism": 8.5, "sync": 8.0},

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from eval.survey.build import StudyConfig, build_study
+from eval.survey.encode import ffmpeg_exe
+from eval.survey.export import export_static
+from eval.survey.study import ROLE_MAIN, ROLE_OFFSET, ROLE_REPEAT, load_study
 from tests.survey_support import make_methods, needs_shared_clips, rater_tokens, served
-from toolkit.survey.build import StudyConfig, build_study
-from toolkit.survey.encode import ffmpeg_exe
-from toolkit.survey.export import export_static
-from toolkit.survey.study import ROLE_MAIN, ROLE_OFFSET, ROLE_REPEAT, load_study
 
 pytestmark = needs_shared_clips
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eval.survey.build import StudyConfig, build_study
+from eval.survey.encode import ffmpeg_exe
+from eval.survey.sources import parse_method_arg
+from eval.survey.study import ROLE_MAIN, ROLE_OFFSET, ROLE_REPEAT, load_study
 from tests.survey_support import CLIPS, SECONDS, make_methods, needs_shared_clips
 from toolkit.errors import InputFileError, ToolkitError
-from toolkit.survey.build import StudyConfig, build_study
-from toolkit.survey.encode import ffmpeg_exe
-from toolkit.survey.sources import parse_method_arg
-from toolkit.survey.study import ROLE_MAIN, ROLE_OFFSET, ROLE_REPEAT, load_study
 
 pytestmark = needs_shared_clips
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from eval.survey.build import StudyConfig, build_study
+from eval.survey.study import load_study
 from tests.survey_support import make_methods, needs_shared_clips, rater_tokens, served
-from toolkit.survey.build import StudyConfig, build_study
-from toolkit.survey.study import load_study
 
 pytestmark = needs_shared_clips
 

@@ -116,3 +116,20 @@ def test_user_model_folder_and_unknown_name(tmp_path: Path) -> None:
         W.resolve_whisper_model(tmp_path)
     with pytest.raises(WeightsNotFoundError, match="not on this machine"):
         W.resolve_whisper_model("no-such-whisper-size")
+
+
+def test_thread_count_follows_torch_and_does_not_change_the_features(frontend, speech) -> None:
+    import torch
+
+    assert frontend.threads is None  # resolved at each call from torch's thread count
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = frontend.compute(speech[: 3 * 16000], 75)
+        torch.set_num_threads(2)
+        two = frontend.compute(speech[: 3 * 16000], 75)
+    finally:
+        torch.set_num_threads(saved)
+    assert W._load_encoder.cache_info().currsize >= 2  # two encoders: one per thread count
+    np.testing.assert_allclose(one, two, atol=1e-5)
+    np.testing.assert_allclose(W.WhisperFrontEnd(threads=1).compute(speech[: 3 * 16000], 75), one, atol=1e-5)

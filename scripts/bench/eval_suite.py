@@ -156,13 +156,13 @@ class Baseline:
     def run(self, bench: Any, videos: dict[str, dict[str, Path]]) -> dict[str, dict[str, float]]:
         from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-        from eval.metrics import head_motion as hm
         from eval.metrics.fid import frechet_distance_pytorch_fid
-        from eval.metrics.lmd import VARIANTS, per_frame_distance
         from eval.metrics.ssim_psnr import PSNR_CAP_DB, to_grey
         from eval.video import clip_audio, to_eval_frame
         from toolkit.audio.features import audio_onsets
         from toolkit.io.media import iter_frames
+        from toolkit.metrics import head_motion as hm
+        from toolkit.metrics.lmd import VARIANTS, per_frame_distance
 
         out = {}
         for method, per_clip in videos.items():
@@ -287,7 +287,7 @@ def main() -> int:
     print(f"suite rerun (everything cached): {rerun_wall:.2f} s wall", flush=True)
 
     # suite without FID, cold cache (the speech alignments that lip sync keeps per process too)
-    from eval.metrics import lipsync
+    from toolkit.metrics import lipsync
 
     lipsync._ALIGN_CACHE.clear()
     out_nofid, cache_nofid = work / "suite_nofid", work / "suite_nofid_cache"

@@ -3,9 +3,12 @@
     nice -n 10 .venv/bin/python scripts/bench/speech_features.py [--seconds 30] [--long-seconds 600]
         [--expression checkpoints/expression] [--json out.json]
 
-* real-time factor (compute seconds per second of audio, wall clock, one thread) of the Whisper
-  encoder features (``toolkit.audio.whisper``, no cache) and, as the baseline in the same run, of the
-  v1 log-mel window front end (``toolkit.audio.features.audio_windows`` + ``LogMel``); their ratio;
+* real-time factor (compute seconds per second of audio, wall clock) of the Whisper encoder features
+  (``toolkit.audio.whisper``, no cache) with one CTranslate2 thread and with one per core (the default
+  follows torch's thread count, i.e. all cores unless OMP_NUM_THREADS says otherwise), and, as the
+  baseline in the same run, of the v1 log-mel window front end (``toolkit.audio.features.audio_windows``
+  + ``LogMel``, one thread); their ratios, and the largest difference between the two thread counts'
+  features;
 * the Silero VAD speech gate (``toolkit.audio.vad``, per video frame) on the same audio;
 * the expression learner's whole ``predict`` on ``--seconds`` of audio (features + network), cold cache;
 * peak resident memory (ru_maxrss) of a child process that runs the pipeline's chunked expression
@@ -91,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
 
     audio = _speech(args.seconds)
     n = audio.size // 640
-    front = WhisperFrontEnd()
+    front = WhisperFrontEnd(threads=1)
     front.compute(audio[:16000], 25)  # load the model once, outside the timing
+    cores = os.cpu_count() or 1
+    front_all = WhisperFrontEnd(threads=cores)
+    front_all.compute(audio[:16000], 25)
     logmel = LogMel()
 
     def run_logmel() -> None:
@@ -100,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             logmel(torch.from_numpy(np.array(audio_windows(audio, n))))
 
     t_whisper = _timed(lambda: front.compute(audio, n))
+    t_whisper_all = _timed(lambda: front_all.compute(audio, n))
+    thread_diff = float(np.abs(front.compute(audio, n) - front_all.compute(audio, n)).max())
     t_logmel = _timed(run_logmel)
     from toolkit.audio.vad import frame_speech_probability
 
@@ -131,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         "whisper_features_rtf": t_whisper / args.seconds,
         "logmel_baseline_rtf": t_logmel / args.seconds,
         "whisper_over_logmel": t_whisper / max(t_logmel, 1e-9),
+        "whisper_threads_all": cores,
+        "whisper_features_rtf_all_threads": t_whisper_all / args.seconds,
+        "whisper_all_threads_over_logmel": t_whisper_all / max(t_logmel, 1e-9),
+        "whisper_thread_count_max_abs_feature_diff": thread_diff,
         "silero_vad_rtf": t_vad / args.seconds,
         "expression_predict_rtf_cold_cache": t_predict / args.seconds,
         "expression_frontend": learner.config.frontend,

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from eval.survey.build import StudyConfig, build_study
+from eval.survey.study import load_study
 from tests.survey_support import make_methods, needs_shared_clips, rater_tokens, served
-from toolkit.survey.build import StudyConfig, build_study
-from toolkit.survey.study import load_study
 
 pytestmark = [pytest.mark.browser, needs_shared_clips]
 
@@ -142,8 +142,8 @@ def test_rate_submit_reload_resume_in_chromium(browser, tmp_path: Path) -> None:
 
 
 def test_static_package_keeps_and_downloads_answers(browser, methods, tmp_path: Path) -> None:
-    from toolkit.survey.aggregate import collect_answers
-    from toolkit.survey.export import export_static
+    from eval.survey.aggregate import collect_answers
+    from eval.survey.export import export_static
 
     study = tmp_path / "s"
     build_study(methods, study, StudyConfig(n_raters=2, seed=5))

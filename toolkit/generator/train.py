@@ -8,7 +8,7 @@ the concatenated batch, so DDP sees one forward per backward). Adam lr 2e-4, bet
 Runs on one CPU, one GPU (bf16 autocast when ``train.mixed_precision``), or several processes
 under ``torchrun`` (DDP; gloo on CPU, nccl on GPU). Rank 0 writes, atomically:
 
-* ``<out>/state/`` - everything needed to resume (``--resume``);
+* ``<out>/state/`` - everything needed to resume (the CLI resumes by default; ``--no-resume`` starts over);
 * ``<out>/generator/`` - the exportable generator (model.safetensors + config.json);
 * ``<out>/samples/step_XXXXXXX.png`` - sample grids (references, landmark, render, matched,
   warped render, output, real);

@@ -158,7 +158,7 @@ def load_train_state(run_dir: str | Path, modules: dict[str, Any], optimizers: d
     if "optimizers" not in info:
         raise ToolkitError(
             f"The training state in {folder} was written by an older toolkit version (another layout).",
-            "Start the run again without --resume (or in a new --out folder).",
+            "Start the run again with --no-resume (or in a new --out folder).",
         )
     with safe_open(str(folder / STATE_TENSORS), framework="pt") as f:
         tensor_step = int((f.metadata() or {}).get("step", -1))

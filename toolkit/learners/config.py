@@ -1,24 +1,19 @@
 """Typed training configurations, loaded from YAML (``configs/*.yaml``).
 
-One dataclass tree per model; the YAML file mirrors it key for key. Unknown
-keys are errors (a typo must not silently fall back to a default), and
-command-line overrides use dotted keys (``--set optim.steps=200``).
+One dataclass tree per model; the YAML file mirrors it key for key, read by the
+one config loader :mod:`toolkit.config` (unknown keys are errors; command-line
+overrides use dotted keys, ``--set optim.steps=200``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
-from toolkit.errors import InputFileError, ToolkitError
+from toolkit.config import apply_overrides, dataclass_from_dict, read_yaml_mapping
+from toolkit.errors import ToolkitError
 from toolkit.learners.expression import ExpressionNetConfig
 from toolkit.learners.motion import MotionNetConfig
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -160,86 +155,13 @@ TrainConfig = ExpressionTrainConfig | MotionTrainConfig
 CONFIG_CLASSES: dict[str, type] = {"expression": ExpressionTrainConfig, "motion": MotionTrainConfig}
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if not isinstance(value, dict):
-            raise ToolkitError(f"Config key '{where}' must be a mapping, got {value!r}.", "Fix the YAML file.")
-        return from_dict(tp, value, where)
-    if origin in (list, tuple):
-        (item_tp, *_) = typing.get_args(tp) or (Any,)
-        if not isinstance(value, list | tuple):
-            raise ToolkitError(f"Config key '{where}' must be a list, got {value!r}.", "Fix the YAML file.")
-        items = [_convert(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin in (typing.Union, types.UnionType):
-        return value
-    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float, str, bool) and not isinstance(value, tp):
-        raise ToolkitError(
-            f"Config key '{where}' must be {tp.__name__}, got {value!r}.", "Fix the YAML file or the --set override."
-        )
-    return value
-
-
-def from_dict(cls: type[T], d: dict[str, Any], where: str = "") -> T:
-    """Build dataclass ``cls`` from a nested dict; unknown keys raise ToolkitError."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(d) - names)
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ToolkitError(
-            f"Unknown config key(s) {', '.join(prefix + k for k in unknown)} for {cls.__name__}.",
-            f"Valid keys: {', '.join(sorted(names))}.",
-        )
-    kwargs = {k: _convert(hints[k], v, f"{where}.{k}" if where else k) for k, v in d.items()}
-    return cls(**kwargs)
-
-
-def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
-def _parse_scalar(text: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(text)
-
-
-def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``key.sub=value`` overrides (values parsed as YAML scalars/lists)."""
-    for item in overrides:
-        if "=" not in item:
-            raise ToolkitError(f"Override '{item}' is not of the form key=value.", "Example: --set optim.steps=500")
-        key, value = item.split("=", 1)
-        node = d
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ToolkitError(f"Override '{item}': '{p}' is not a section.", "Check the key path.")
-        node[parts[-1]] = _parse_scalar(value)
-    return d
-
-
 def load_config(
     model: str, path: str | Path | None = None, overrides: list[str] | None = None, data: str | None = None
 ) -> TrainConfig:
     """Defaults <- YAML file (if any) <- overrides <- ``data`` folder; validated into the model's dataclass."""
-    import yaml
-
     if model not in CONFIG_CLASSES:
         raise ToolkitError(f"Unknown model '{model}'.", f"Choose one of {', '.join(CONFIG_CLASSES)}.")
-    d: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise InputFileError(f"Config file {path} does not exist.", "Give a YAML file such as configs/motion.yaml.")
-        d = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(d, dict):
-            raise ToolkitError(f"Config file {path} is not a YAML mapping.", "See configs/*.yaml for the layout.")
+    d = read_yaml_mapping(path, f"configs/{model}.yaml") if path is not None else {}
     d = apply_overrides(d, overrides or [])
     if data is not None:
         d.setdefault("data", {})["data"] = str(data)
@@ -248,4 +170,4 @@ def load_config(
         raise ToolkitError(
             f"Config file {path} is for model '{d['model']}', not '{model}'.", f"Use configs/{model}.yaml."
         )
-    return from_dict(CONFIG_CLASSES[model], d)
+    return dataclass_from_dict(CONFIG_CLASSES[model], d)

@@ -355,10 +355,10 @@ class MotionBatcher:
 
     def beat_closeness(self, clip: ClipData) -> np.ndarray:
         """(T,) exp(-d^2 / (2 sigma^2)) of every frame to the clip's nearest audio onset (sigma: the beat
-        alignment metric's, eval.metrics.head_motion); all NaN for a clip without speech or onsets."""
+        alignment metric's, toolkit.metrics.head_motion); all NaN for a clip without speech or onsets."""
         if clip.clip_id not in self._beat_closeness:
-            from eval.metrics.head_motion import BEAT_SIGMA_FRAMES
             from toolkit.audio.features import audio_onsets
+            from toolkit.metrics.head_motion import BEAT_SIGMA_FRAMES
 
             closeness = np.full(clip.n_frames, np.nan, np.float32)
             onsets = audio_onsets(clip.audio, clip.n_frames) if clip.has_audio else np.zeros(0)

@@ -1,6 +1,6 @@
 """Validation numbers for the learners, reusing the benchmark suite's metric definitions.
 
-* mouth LMD: ``eval.metrics.lmd`` (the author's variant: mouth points 48-67,
+* mouth LMD: ``toolkit.metrics.lmd`` (the author's variant: mouth points 48-67,
   each set centred on its mean, per-frame *sum* of the 20 distances, mean over
   frames), applied here to frontalised 68-point landmarks (x, y) in the
   canonical frame of ``toolkit.motion`` instead of dlib points on video
@@ -19,15 +19,15 @@ import numpy as np
 
 
 def mouth_lmd(pred: np.ndarray, gt: np.ndarray) -> float:
-    """The author's LMD on the mouth (eval.metrics.lmd.LMD_AUTHOR) of two (T, 68, 3) landmark arrays."""
-    from eval.metrics.lmd import LMD_AUTHOR, lmd
+    """The author's LMD on the mouth (toolkit.metrics.lmd.LMD_AUTHOR) of two (T, 68, 3) landmark arrays."""
+    from toolkit.metrics.lmd import LMD_AUTHOR, lmd
 
     return float(lmd(np.asarray(pred)[..., :2], np.asarray(gt)[..., :2], LMD_AUTHOR))
 
 
 def mouth_opening(landmarks68: np.ndarray) -> np.ndarray:
-    """(T,) mean vertical inner-lip gap in landmark units (``eval.metrics.lipsync.mouth_opening_px``)."""
-    from eval.metrics.lipsync import mouth_opening_px
+    """(T,) mean vertical inner-lip gap in landmark units (``toolkit.metrics.lipsync.mouth_opening_px``)."""
+    from toolkit.metrics.lipsync import mouth_opening_px
 
     return mouth_opening_px(landmarks68)
 
@@ -62,7 +62,7 @@ def reference_loop(ref_motion: np.ndarray, n: int) -> np.ndarray:
 
 def head_motion_metrics():  # -> module or None
     try:
-        from eval.metrics import head_motion
+        from toolkit.metrics import head_motion
     except ImportError:
         return None
     return head_motion

@@ -349,13 +349,13 @@ class MotionLearner:
     @classmethod
     def load(cls, path: str | Path | None = None) -> MotionLearner:
         """Load a checkpoint folder (or its ``model.safetensors``); default: the shipped one."""
+        from toolkit.config import dataclass_from_dict
         from toolkit.io.checkpoint import load_model
-        from toolkit.learners.config import from_dict
         from toolkit.paths import checkpoints_dir
 
         path = Path(path) if path is not None else checkpoints_dir() / "motion"
         tensors, meta = load_model(path, KIND)
-        net = MotionNet(from_dict(MotionNetConfig, meta["net"]))
+        net = MotionNet(dataclass_from_dict(MotionNetConfig, meta["net"]))
         net.load_state_dict(tensors, strict=True)
         return cls(net, meta)
 

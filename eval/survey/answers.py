@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from eval.survey.study import ITEM_ID_RE, RaterPlan, StudyInfo
 from toolkit.errors import ToolkitError
-from toolkit.survey.study import ITEM_ID_RE, RaterPlan, StudyInfo
 
 #: a request body larger than this is refused before it is read (an answer is < 2 KiB with a long comment)
 MAX_BODY_BYTES = 16 * 1024

@@ -13,9 +13,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from eval.survey.encode import ffmpeg_exe
 from toolkit.errors import InputFileError, MediaError
 from toolkit.io.atomic import atomic_path
-from toolkit.survey.encode import ffmpeg_exe
 
 ANCHOR_KINDS = ("copy", "frozen", "blur")
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toolkit.survey.study import ROLE_OFFSET, ROLE_REPEAT, Study
+from eval.survey.study import ROLE_OFFSET, ROLE_REPEAT, Study
 
 
 @dataclass

@@ -33,26 +33,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from toolkit.errors import InputFileError
-from toolkit.io.atomic import atomic_dir, write_json_atomic, write_text_atomic
-from toolkit.io.csvsafe import safe_row
-from toolkit.io.formats import IMAGE_SUFFIXES
-from toolkit.survey.anchors import ANCHOR_KINDS, make_anchor_video
-from toolkit.survey.encode import (
+from eval.survey.anchors import ANCHOR_KINDS, make_anchor_video
+from eval.survey.encode import (
     EncodeSettings,
     Variation,
     draw_variation,
     encode_study_video,
     has_audio,
 )
-from toolkit.survey.sources import (
+from eval.survey.sources import (
     BenchmarkClip,
     generate_builtin_videos,
     load_benchmark_clips,
     method_videos,
     prepare_benchmark_clip,
 )
-from toolkit.survey.study import (
+from eval.survey.study import (
     CRITERIA,
     DESIGNS,
     ROLE_MAIN,
@@ -64,6 +60,10 @@ from toolkit.survey.study import (
     private_dir,
     token_hash,
 )
+from toolkit.errors import InputFileError
+from toolkit.io.atomic import atomic_dir, write_json_atomic, write_text_atomic
+from toolkit.io.csvsafe import safe_row
+from toolkit.io.formats import IMAGE_SUFFIXES
 
 GROUND_TRUTH = "ground_truth"
 
@@ -409,7 +409,7 @@ def build_study(
 
 @dataclass(frozen=True)
 class EncodeJob:
-    """One study video to encode (see :func:`toolkit.survey.encode.encode_study_video`)."""
+    """One study video to encode (see :func:`eval.survey.encode.encode_study_video`)."""
 
     source: Path
     audio: Path | None

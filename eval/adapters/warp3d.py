@@ -1,7 +1,7 @@
 """The benchmarking suite's built-in ``3d-warp`` method (paper's "w/o generator" flavour).
 
-Importing this module registers the method with :mod:`eval.methods` (it is
-listed in ``eval.methods.METHOD_MODULES``). For one benchmark clip it:
+:func:`methods` gives the method to :mod:`eval.methods` (this module is listed in
+``eval.methods.METHOD_MODULES``). For one benchmark clip it:
 
 1. tracks the reference video ``y_1..tau`` (default MediaPipe tracker) and
    disentangles its head motion (``toolkit.motion``);
@@ -126,12 +126,6 @@ class ThreeDWarpMethod:
         return track.frontal68[back_and_forth(n, len(track.frontal68))]
 
 
-def _register() -> None:
-    try:
-        from eval.methods import register_method
-    except ModuleNotFoundError:  # the toolkit without the evaluation suite
-        return
-    register_method("3d-warp", lambda **options: ThreeDWarpMethod(**options), overwrite=True)
-
-
-_register()
+def methods() -> dict[str, Callable[..., ThreeDWarpMethod]]:
+    """The built-in methods this module adds to :mod:`eval.methods`."""
+    return {"3d-warp": lambda **options: ThreeDWarpMethod(**options)}

@@ -31,10 +31,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from eval.survey.answers import MAX_BODY_BYTES, AnswerError, parse_json, validate_answer
+from eval.survey.store import AnswerStore
+from eval.survey.study import MEDIA_NAME_RE, RaterPlan, Study, StudyInfo, load_study
 from toolkit.errors import InputFileError, ToolkitError
-from toolkit.survey.answers import MAX_BODY_BYTES, AnswerError, parse_json, validate_answer
-from toolkit.survey.store import AnswerStore
-from toolkit.survey.study import MEDIA_NAME_RE, RaterPlan, Study, StudyInfo, load_study
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (
@@ -52,7 +52,7 @@ ASSETS: dict[str, str] = {"app.js": "text/javascript; charset=utf-8", "style.css
 
 
 def web_file(name: str) -> str:
-    return resources.files("toolkit.survey").joinpath("web", name).read_text(encoding="utf-8")
+    return resources.files("eval.survey").joinpath("web", name).read_text(encoding="utf-8")
 
 
 def json_for_html(obj: Any) -> str:

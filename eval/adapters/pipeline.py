@@ -8,7 +8,7 @@ frames from the 3D-aware module or the learned generator (``renderer``), the
 face pasted back into the matched full reference frame so the output has the
 ground truth's framing. Nothing from the ground truth is used (audio-driven).
 
-Importing this module registers the methods with :mod:`eval.methods`: ``pipeline``
+:func:`methods` gives :mod:`eval.methods` its built-in methods: ``pipeline``
 (the product as configured by default), ``ours`` / ``ours-landmark`` (the learned
 generator, audio- / landmark-driven), ``3d-warp-audio`` / ``3d-warp-landmark`` (the
 same inputs rendered by the 3D-aware module alone) and ``ours-<ablation>`` for the
@@ -19,7 +19,7 @@ head motion and expression come from the ground-truth video, not from Phi and Ps
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -158,17 +158,10 @@ def _methods() -> dict[str, dict[str, Any]]:
     return methods
 
 
-def _register() -> None:
-    try:
-        from eval.methods import register_method
-    except ModuleNotFoundError:  # the toolkit without the evaluation suite
-        return
-    for name, options in _methods().items():
-        register_method(
-            name,
-            lambda _options=options, _name=name, **given: PipelineMethod(**{**_options, **given, "name": _name}),
-            overwrite=True,
-        )
+def methods() -> dict[str, Callable[..., PipelineMethod]]:
+    """The built-in methods this module adds to :mod:`eval.methods` (name -> factory)."""
 
+    def factory(name: str, options: dict[str, Any]) -> Callable[..., PipelineMethod]:
+        return lambda **given: PipelineMethod(**{**options, **given, "name": name})
 
-_register()
+    return {name: factory(name, options) for name, options in _methods().items()}

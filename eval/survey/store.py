@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.survey.answers import Answer
-from toolkit.survey.study import StudyError
+from eval.survey.answers import Answer
+from eval.survey.study import StudyError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

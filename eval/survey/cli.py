@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="survey_command", metavar="STEP")
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
-    from toolkit.survey.build import StudyConfig
-    from toolkit.survey.encode import EncodeSettings
+    from eval.survey.build import StudyConfig
+    from eval.survey.encode import EncodeSettings
 
     d, e = StudyConfig(), EncodeSettings()
     b = s.add_parser(
@@ -94,9 +94,9 @@ def _scale(text: str) -> tuple[int, int]:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from toolkit.survey.build import StudyConfig, build_study
-    from toolkit.survey.encode import EncodeSettings
-    from toolkit.survey.sources import parse_method_arg
+    from eval.survey.build import StudyConfig, build_study
+    from eval.survey.encode import EncodeSettings
+    from eval.survey.sources import parse_method_arg
 
     methods = [parse_method_arg(m) for m in args.method]
     lo, hi = _scale(args.scale)
@@ -127,14 +127,14 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from toolkit.survey.server import serve_study
+    from eval.survey.server import serve_study
 
     serve_study(args.study, args.host, args.port, allowed_hosts=args.allowed_host, access_log=args.access_log)
     return 0
 
 
 def _aggregate(args: argparse.Namespace) -> int:
-    from toolkit.survey.aggregate import AggregateConfig, aggregate_study
+    from eval.survey.aggregate import AggregateConfig, aggregate_study
 
     config = AggregateConfig(n_boot=args.n_boot, seed=args.seed, repeat_tolerance=args.repeat_tolerance)
     result = aggregate_study(args.study, args.out, args.answers, config)
@@ -143,7 +143,7 @@ def _aggregate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from toolkit.survey.export import export_static
+    from eval.survey.export import export_static
 
     print(export_static(args.study, args.out, args.rater).text())
     return 0

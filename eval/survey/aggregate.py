@@ -40,11 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from eval.survey.answers import AnswerError, parse_json, validate_answer
+from eval.survey.study import ROLE_MAIN, ROLE_OFFSET, ROLE_REPEAT, Study, VideoKey, load_study
 from toolkit.errors import InputFileError
 from toolkit.io.atomic import atomic_path, write_json_atomic, write_text_atomic
 from toolkit.io.csvsafe import safe_dict
-from toolkit.survey.answers import AnswerError, parse_json, validate_answer
-from toolkit.survey.study import ROLE_MAIN, ROLE_OFFSET, ROLE_REPEAT, Study, VideoKey, load_study
 
 ANSWER_FILE_FORMAT = "toolkit-survey-answers"
 ALL = "all"  # the dataset label of the overall rows
@@ -210,7 +210,7 @@ def read_answer_file(path: Path, study: Study) -> tuple[str, list[CollectedAnswe
 
 def collect_answers(study: Study, answer_files: Sequence[Path] = ()) -> tuple[list[CollectedAnswer], list[str]]:
     """Answers from the study database and from answer files; one per (rater, item), files win ties."""
-    from toolkit.survey.store import AnswerStore
+    from eval.survey.store import AnswerStore
 
     by_key: dict[tuple[str, str], CollectedAnswer] = {}
     if study.db_path.exists():

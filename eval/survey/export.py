@@ -22,11 +22,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.survey.server import render_rater_page, web_file
+from eval.survey.study import Study, StudyError, load_study, private_dir
 from toolkit.errors import InputFileError
 from toolkit.io.atomic import atomic_dir, write_text_atomic
 from toolkit.io.csvsafe import safe_row
-from toolkit.survey.server import render_rater_page, web_file
-from toolkit.survey.study import Study, StudyError, load_study, private_dir
 
 LANDING = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">

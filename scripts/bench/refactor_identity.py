@@ -1,0 +1,87 @@
+"""Same numbers before and after a refactor: a small leaderboard of the built-in methods, compared exactly.
+
+Evaluates the first --clips clips of a benchmark (cut to --max-seconds) with every metric and pinned models
+(FID with the default Inception, CSIM with expo-mobilefacenet-192, LMD, SSIM/PSNR, head motion, lip sync)
+for ``static``, ``3d-warp``, ``pipeline`` and ``3d-warp-audio``, with an empty feature cache, and writes
+OUT/metrics.json. Run it from two checkouts (before / after) and compare:
+
+    PYTHONPATH=$PWD python scripts/bench/refactor_identity.py --out /tmp/before
+    PYTHONPATH=$PWD python scripts/bench/refactor_identity.py --compare /tmp/before /tmp/after
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+METHODS = ["static", "3d-warp", "pipeline", "3d-warp-audio"]
+
+
+def run(out: Path, source: str, clips: int, max_seconds: float) -> None:
+    from eval.benchmark import BenchmarkConfig, load_benchmark, make_benchmark
+    from eval.features import FeatureConfig
+    from eval.metrics.csim import CsimConfig
+    from eval.metrics.fid import FidConfig
+    from eval.runner import EvalConfig, evaluate
+
+    out.mkdir(parents=True, exist_ok=True)
+    src = load_benchmark(source)
+    bench = out / "bench.json"
+    config = BenchmarkConfig(max_seconds=max_seconds, min_driving_frames=10)
+    make_benchmark([c.video for c in src.clips[:clips]], bench, config, data_root=src.data_root, progress=False)
+    eval_config = EvalConfig(
+        features=FeatureConfig(fid=FidConfig(threads=1), csim=CsimConfig(embedder="expo-mobilefacenet-192")),
+        cache_dir=str(out / "cache"),
+        progress=False,
+    )
+    res = evaluate(bench, METHODS, out / "results", eval_config)
+    metrics = {
+        name: {**{r["clip_id"]: r.get("metrics") for r in m["per_clip"]}, "ALL": m["aggregate"]}
+        for name, m in res["methods"].items()
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+    print(f"wrote {out / 'metrics.json'}")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+def compare(a_dir: Path, b_dir: Path) -> int:
+    a = json.loads((a_dir / "metrics.json").read_text())
+    b = json.loads((b_dir / "metrics.json").read_text())
+    differences = 0
+    for method in sorted(set(a) | set(b)):
+        for clip in sorted(set(a.get(method, {})) | set(b.get(method, {}))):
+            ma, mb = a.get(method, {}).get(clip) or {}, b.get(method, {}).get(clip) or {}
+            for key in sorted(set(ma) | set(mb)):
+                if not _same(ma.get(key), mb.get(key)):
+                    differences += 1
+                    print(f"DIFF {method} {clip} {key}: {ma.get(key)} vs {mb.get(key)}")
+    n = sum(len(m or {}) for method in a.values() for m in method.values())
+    print(f"{differences} differences among {n} numbers ({', '.join(sorted(a))})")
+    return 1 if differences else 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    ap.add_argument("--source", default="eval/benchmarks/shared_av10.json")
+    ap.add_argument("--clips", type=int, default=4)
+    ap.add_argument("--max-seconds", type=float, default=4.0)
+    args = ap.parse_args()
+    if args.compare:
+        raise SystemExit(compare(*args.compare))
+    if not args.out:
+        ap.error("give --out DIR or --compare BEFORE AFTER")
+    run(args.out, args.source, args.clips, args.max_seconds)
+
+
+if __name__ == "__main__":
+    main()
