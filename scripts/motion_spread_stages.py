@@ -5,7 +5,7 @@
     PYTHONPATH=$PWD .venv/bin/python scripts/motion_spread_stages.py --out /tmp/sweep --sweep
 
 For every clip of a benchmark (reference = the first tau frames, the rest of the clip = the real
-continuation) it measures the rotation diversity (``eval.metrics.head_motion.pose_diversity``: std over
+continuation) it measures the rotation diversity (``toolkit.metrics.head_motion.pose_diversity``: std over
 time of each axis-angle component, degrees, mean of the three) at each stage between the learned head
 motion and the evaluated video:
 
@@ -56,7 +56,7 @@ STAGES = (
 
 
 def rotation_std_deg(rotation: np.ndarray) -> float:
-    from eval.metrics.head_motion import pose_diversity
+    from toolkit.metrics.head_motion import pose_diversity
 
     rot = np.asarray(rotation, np.float64).reshape(-1, 3)
     rot = rot[np.isfinite(rot).all(axis=1)]
@@ -343,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from eval.adapters.pipeline import PipelineMethod
     from eval.benchmark import load_benchmark
-    from toolkit.pipeline.benchmark_method import PipelineMethod
 
     torch.set_num_threads(1)
     out = Path(args.out)
