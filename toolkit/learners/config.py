@@ -137,6 +137,10 @@ class MotionTrainConfig:
     long_batch_size: int = 0
     #: probability that a batch uses the full tau (else tau is drawn from 1..tau-1)
     full_tau_probability: float = 0.6
+    #: probability that a batch uses tau = 1 (a single photo: the learned prior), taken out of the short-tau
+    #: share. 0 (v3) leaves tau = 1 to the uniform draw: (1 - 0.6) / 63 = 0.6 % of the batches, about six of
+    #: 1000 steps, so the single-image prior was barely trained
+    single_tau_probability: float = 0.0
     #: use clips without audio (silent/) for motion; their audio input is silence
     use_silent_clips: bool = True
     net: MotionNetConfig = field(default_factory=MotionNetConfig)

@@ -498,9 +498,16 @@ class MotionTask:
             g["lr"] = self.config.disc_lr * factor
 
     def sample_tau(self, rng: np.random.Generator) -> int:
+        """The batch's reference length: the full tau, 1 (a single photo) or uniform in 1..tau-1 (one draw
+        decides, so a recipe without ``single_tau_probability`` draws exactly as before)."""
         tau = self.config.data.tau
-        if tau <= 1 or rng.random() < self.config.full_tau_probability:
+        if tau <= 1:
             return tau
+        draw = rng.random()
+        if draw < self.config.full_tau_probability:
+            return tau
+        if draw < self.config.full_tau_probability + self.config.single_tau_probability:
+            return 1
         return int(rng.integers(1, tau))
 
     def train_step(self, rng: np.random.Generator) -> dict[str, float]:
