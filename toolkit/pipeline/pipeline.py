@@ -85,7 +85,8 @@ class GenerationResult:
     pose_plot_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
-    #: the reference's most frontal frame t_M as the face crop (size, size, 3) uint8: what the video is made from
+    #: the reference frame whose face textures the video (the renderer's texture frame: near-frontal, eyes open,
+    #: mouth near neutral; t_M unless that one blinks or opens its mouth wide), as the face crop (size, size, 3)
     reference_face: np.ndarray | None = None
 
     @property
@@ -171,7 +172,7 @@ class TalkingHeadPipeline:
             pose_plot_path=pose_plot,
             warnings=warnings,
             wall_seconds=time.perf_counter() - started,
-            reference_face=ref.crops[ref.frontal_index],
+            reference_face=ref.crops[renderer.texture_index],
         )
 
     def generate_frames(

@@ -30,6 +30,8 @@ from toolkit.pipeline.views import RenderedChunk
 
 class FrameRenderer(Protocol):
     name: str
+    #: the reference frame whose face textures the output (the 3D-aware mesh's texture frame)
+    texture_index: int
 
     def render(
         self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
@@ -210,6 +212,7 @@ class GeneratorRenderer:
 
         self.warp = Warp3DRenderer(ref, config, baseline=False)
         self.warnings = self.warp.warnings
+        self.texture_index = self.warp.texture_index
         self.ref = ref
         checkpoint = generator_checkpoint(config)
         # one load per checkpoint even when the app runs two jobs at once

@@ -458,7 +458,7 @@ def build_face_mesh(
         mouth_fill=mouth_fill,
         mouth_faces_start=int(mouth_faces_start),
         mouth_textured=bool(mouth_textured),
-        warnings=notes,
+        warnings=[note for note, _ in notes],
         build_seconds=time.perf_counter() - t0,
     )
 
