@@ -1,7 +1,7 @@
 """Does a generator checkpoint improve on its 3D-warp input for people it has not seen?
 
     .venv/bin/python scripts/generator_heldout_check.py --config RUN.yaml --weights RUN/generator \
-        [--data RECORDS] [--renders CACHE] gap
+        [--data RECORDS] [--renders CACHE] gap [--json FILE]
     .venv/bin/python scripts/generator_heldout_check.py --config RUN.yaml --weights RUN/generator \
         [--data RECORDS] [--renders CACHE] finetune [--steps 100] [--lr 1e-4]
 
@@ -39,28 +39,44 @@ def _composite(batch):
     return m * batch["rendered"] + (1 - m) * batch["matched"]
 
 
-def gap(cfg, weights: str) -> None:
+def gap(cfg, weights: str, json_out: dict | None = None) -> None:
+    """Output, warped-base and composite SSIM (whole frame) and L1 in the mouth box, on training
+    clips and held-out speakers; for residual models also the mean |correction| and the synthesis weight a."""
     import torch
 
     from toolkit.generator.checkpoint import load_generator
     from toolkit.generator.data import GeneratorDataset
     from toolkit.generator.losses import ssim
-    from toolkit.generator.train import INPUT_KEYS, make_val_batches
+    from toolkit.generator.train import INPUT_KEYS, make_val_batches, mouth_box_mask
 
     g = load_generator(weights).eval()
+    size = cfg.generator.image_size
     for split in ("train", "val"):
-        ds = GeneratorDataset(cfg.data, cfg.generator.image_size, cfg.generator.ablation.resolved(), split)
+        ds = GeneratorDataset(cfg.data, size, cfg.generator.ablation.resolved(), split)
         batches = make_val_batches(ds, 12, 4, k=8)
-        acc = {"output": 0.0, "warped base": 0.0, "3D-warp composite": 0.0}
+        sums: dict[str, list[float]] = {}
         with torch.no_grad():
             for b in batches:
                 out = g(**{k: b[k] for k in INPUT_KEYS}, return_aux=True)
-                acc["output"] += float(ssim(out.image, b["target"])) / len(batches)
                 base = out.base if out.base is not None else out.image
-                acc["warped base"] += float(ssim(base, b["target"])) / len(batches)
-                acc["3D-warp composite"] += float(ssim(_composite(b), b["target"])) / len(batches)
+                box = mouth_box_mask(b["target_points"], size)
+                for name, image in (("output", out.image), ("warped base", base), ("3D-warp composite", _composite(b))):
+                    sums.setdefault(name, []).append(float(ssim(image, b["target"])))
+                    mouth_l1 = ((image - b["target"]).abs() * box).sum() / (box.sum() * 3)
+                    sums.setdefault(f"{name} mouth L1", []).append(float(mouth_l1))
+                if out.base is not None:  # residual models: how much the decoder changes its input
+                    sums.setdefault("|correction|", []).append(float(out.raw.abs().mean()))
+                    in_box = (out.raw.abs() * box).sum() / (box.sum() * 3)
+                    sums.setdefault("|correction| mouth", []).append(float(in_box))
+                if out.synthesis_weight is not None:  # mouth synthesis: where its weight a is used
+                    a = out.synthesis_weight
+                    sums.setdefault("a mouth", []).append(float((a * box).sum() / box.sum()))
+                    sums.setdefault("a elsewhere", []).append(float((a * (1 - box)).sum() / (1 - box).sum()))
+        acc = {k: float(np.mean(v)) for k, v in sums.items()}
         name = "training clips" if split == "train" else "held-out speakers"
         print(f"{name:18s} " + "  ".join(f"{k} {v:.4f}" for k, v in acc.items()) + f"  ({len(ds.clips)} clips)")
+        if json_out is not None:
+            json_out[name] = {**acc, "clips": len(ds.clips)}
 
 
 def _score(g, batches) -> tuple[float, float]:
@@ -117,6 +133,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", help="gap: also write the numbers here")
     args = ap.parse_args()
 
     import torch
@@ -131,7 +148,12 @@ def main() -> int:
         cfg.data.renders = args.renders
     cfg.data.colour_jitter = 0.0  # scored frames as they are
     if args.mode == "gap":
-        gap(cfg, args.weights)
+        report: dict = {"weights": args.weights}
+        gap(cfg, args.weights, report)
+        if args.json:
+            from toolkit.io.atomic import write_json_atomic
+
+            write_json_atomic(args.json, report)
     else:
         cfg.data.hflip_prob = 0.0
         finetune(cfg, args.weights, args.steps, args.lr)

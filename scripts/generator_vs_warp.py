@@ -13,11 +13,18 @@ on boxes from the ground truth's dlib 68 points (the evaluation's cached landmar
 * face SSIM: the box of all 68 points, widened by 10 % each side, resized to 128x128 (area);
 * mouth SSIM: the box of points 48-67, widened by 25 % each side, resized to 64x64 (area).
 
+FID: the one number ``toolkit evaluate`` wrote for the method over all its frames (``OUT/results.json``;
+no interval: it is not a per-clip mean).
+
 ``--grid PNG`` also draws held-out frames with open mouths (the widest inner-lip opening of the ground
-truth per clip): baseline, each candidate and the real frame, each with its mouth enlarged below.
+truth per clip): baseline, each candidate and the real frame, each with its mouth enlarged below
+(``--grid-clips`` keeps the clips whose id contains one of its comma-separated words).
+
+A method may be given a label (``OUT:method=LABEL``), so that the same method from several folders
+(checkpoints after different numbers of training steps) can be compared in one table.
 
     python scripts/generator_vs_warp.py --benchmark eval/benchmarks/shared_val8_k8.json \\
-        --baseline OUT_A:3d-warp-landmark --candidate OUT_B:ours-landmark [--json FILE] [--grid PNG]
+        --baseline OUT_A:3d-warp-landmark --candidate OUT_B:ours-landmark[=LABEL] [--json FILE] [--grid PNG]
 """
 
 from __future__ import annotations
@@ -90,8 +97,24 @@ def clip_rows(out_dir: Path, method: str, benchmark, extractor) -> dict[str, dic
     return rows
 
 
-def open_mouth_grid(specs: list[tuple[str, Path]], benchmark, extractor, ids: list[str], png: str) -> None:
-    """One row per clip: its most open ground-truth mouth; columns = methods then the real frame."""
+def parse_spec(spec: str) -> tuple[Path, str, str]:
+    """``OUT:method[=LABEL]`` -> (folder, method, label)."""
+    folder, rest = spec.rsplit(":", 1)
+    method, _, label = rest.partition("=")
+    return Path(folder), method, label or method
+
+
+def method_fid(folder: Path, method: str) -> float:
+    """The FID ``toolkit evaluate`` wrote for ``method`` in ``folder/results.json`` (NaN when absent)."""
+    path = folder / "results.json"
+    if not path.exists():
+        return float("nan")
+    aggregate = json.loads(path.read_text()).get("methods", {}).get(method, {}).get("aggregate", {})
+    return float(next((v for k, v in aggregate.items() if k.startswith("FID") and v is not None), float("nan")))
+
+
+def open_mouth_grid(specs: list[tuple[str, Path, str]], benchmark, extractor, ids: list[str], png: str) -> None:
+    """One row per clip: its most open ground-truth mouth; columns = methods (method, folder, label), then real."""
     import cv2
 
     from eval.video import read_eval_frames
@@ -114,7 +137,7 @@ def open_mouth_grid(specs: list[tuple[str, Path]], benchmark, extractor, ids: li
         x0, y0 = np.clip((c - half).astype(int), 0, 255)
         x1, y1 = np.clip((c + half).astype(int), 1, 256)
         tiles = []
-        for method, folder in specs:
+        for method, folder, _ in specs:
             frames = np.load(folder / "frames" / method / f"{clip.clip_id}_256.npy", mmap_mode="r")
             tiles.append(np.asarray(frames[t]))
         tiles.append(gt[t])
@@ -124,7 +147,7 @@ def open_mouth_grid(specs: list[tuple[str, Path]], benchmark, extractor, ids: li
         rows.append(np.concatenate([top, zoom], axis=0))
     image = np.concatenate(rows, axis=0)
     header = np.full((28, image.shape[1], 3), 255, np.uint8)
-    for i, name in enumerate([m for m, _ in specs] + ["real"]):
+    for i, name in enumerate([label for _, _, label in specs] + ["real"]):
         cv2.putText(header, name, (i * 256 + 8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
     image = np.concatenate([header, image], axis=0)
     with atomic_path(png) as tmp:
@@ -154,6 +177,7 @@ def main() -> int:
     ap.add_argument("--cache", help="evaluation feature cache (default: $TOOLKIT_CACHE/eval)")
     ap.add_argument("--json", help="also write the numbers here")
     ap.add_argument("--grid", help="also draw the open-mouth frames grid into this PNG")
+    ap.add_argument("--grid-clips", help="comma-separated words: only clips whose id contains one (default: all)")
     args = ap.parse_args()
 
     from eval.benchmark import load_benchmark
@@ -165,8 +189,12 @@ def main() -> int:
     extractor = FeatureExtractor(FeatureConfig(fid=None, csim=None, pose_backend=None), cache)
 
     def rows_of(spec: str) -> tuple[str, dict]:
-        folder, method = spec.rsplit(":", 1)
-        return method, clip_rows(Path(folder), method, benchmark, extractor)
+        folder, method, label = parse_spec(spec)
+        rows = clip_rows(folder, method, benchmark, extractor)
+        fids[label] = method_fid(folder, method)
+        return label, rows
+
+    fids: dict[str, float] = {}
 
     base_name, base = rows_of(args.baseline)
     candidates = [rows_of(spec) for spec in args.candidate]
@@ -188,9 +216,15 @@ def main() -> int:
                 f"{diff:+9.4f} [{lo:+.4f}, {hi:+.4f}] {better:>7d} of {len(ids)}"
             )
             report["paired"][name][metric] = {"diff": diff, "ci": [lo, hi], "clips_better": better}
+        fid = {"baseline": fids[base_name], "candidate": fids[name], "diff": fids[name] - fids[base_name]}
+        values = f"{fid['baseline']:18.2f} {fid['candidate']:18.2f} {fid['diff']:+9.2f}"
+        print(f"{'FID':12s} {values} (all frames, no interval)")
+        report["paired"][name]["FID"] = fid
     if args.grid:
-        specs = [(m, Path(f)) for f, m in (spec.rsplit(":", 1) for spec in [args.baseline, *args.candidate])]
-        open_mouth_grid(specs, benchmark, extractor, ids, args.grid)
+        specs = [(m, f, label) for f, m, label in map(parse_spec, [args.baseline, *args.candidate])]
+        words = args.grid_clips.split(",") if args.grid_clips else None
+        shown = [c for c in ids if words is None or any(w in c for w in words)]
+        open_mouth_grid(specs, benchmark, extractor, shown, args.grid)
     if args.json:
         from toolkit.io.atomic import write_json_atomic
 

@@ -261,13 +261,20 @@ class GeneratorRenderer:
                 target,
                 inputs.rendered,
                 inputs.mask,
-                inputs.matched,
+                # the matched frame as the 3D warp uses it, moved with the head (toolkit.render.align) when it is:
+                # with the unmoved one the generator lost 0.011 CSIM to the warp on shared_val8_k8, with it 0.0005
+                inputs.background if inputs.background is not None else inputs.matched,
                 render_landmarks68=target,
                 matched_landmarks68=ref.landmarks68[idx][inputs.matched_index],
                 reference_cache=self._reference_cache,
             )
         return RenderedChunk(
-            frames=frames, matched=idx[inputs.matched_index], landmarks2d=target[..., :2], rendered=inputs.rendered
+            frames=frames,
+            matched=idx[inputs.matched_index],
+            landmarks2d=target[..., :2],
+            rendered=inputs.rendered,
+            mask=inputs.mask,  # paste-back as for the 3D warp: the full-resolution frame outside the render
+            background_flow=inputs.background_flow,
         )
 
 
