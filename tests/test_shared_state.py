@@ -49,7 +49,9 @@ def test_generator_loads_once_when_two_jobs_start_together(monkeypatch: pytest.M
     import toolkit.generator.checkpoint as checkpoint
 
     monkeypatch.setattr(checkpoint, "load_generator", slow_load)
-    monkeypatch.setattr(renderers, "Warp3DRenderer", lambda ref, config, **_: type("W", (), {"warnings": []})())
+    monkeypatch.setattr(
+        renderers, "Warp3DRenderer", lambda ref, config, **_: type("W", (), {"warnings": [], "texture_index": 0})()
+    )
     monkeypatch.setattr(renderers, "_generators", {})
     config = GenerationConfig(renderer="generator", generator_checkpoint=str(tmp_path / "g"))
     models = []
