@@ -55,9 +55,8 @@ from typing import Any
 import numpy as np
 
 from toolkit.constants import AUDIO_SAMPLE_RATE, VIDEO_FPS
+from toolkit.tracking.landmarks68 import INNER_LIP_PAIRS
 
-#: inner-lip pairs (upper, lower) of the 68-point scheme
-INNER_LIP_PAIRS: tuple[tuple[int, int], ...] = ((61, 67), (62, 66), (63, 65))
 #: outer eye corners, for the inter-ocular distance
 OUTER_EYE_CORNERS: tuple[int, int] = (36, 45)
 #: lips count as closed below this opening (inner-lip gap / inter-ocular distance)

@@ -21,11 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from toolkit.errors import ToolkitError
-
-#: inner-lip point pairs (upper, lower), iBUG-68, 0-based
-INNER_LIP_PAIRS: tuple[tuple[int, int], ...] = ((61, 67), (62, 66), (63, 65))
-#: outer-lip point that moves with each inner-lip point of those pairs (upper, lower)
-OUTER_LIP_PAIRS: tuple[tuple[int, int], ...] = ((50, 58), (51, 57), (52, 56))
+from toolkit.tracking.landmarks68 import INNER_LIP_PAIRS, OUTER_LIP_PAIRS
 
 
 def inner_lip_gap(points68: np.ndarray) -> np.ndarray:

@@ -104,3 +104,10 @@ def five_points_from_68(landmarks68: np.ndarray) -> np.ndarray:
         ],
         axis=-2,
     )
+
+
+#: inner-lip point pairs (upper, lower) of the 68-point scheme, 0-based: the lip gap of the lip-sync
+#: metrics (toolkit.metrics.lipsync) and of the renderer's lips (toolkit.render.lips)
+INNER_LIP_PAIRS: tuple[tuple[int, int], ...] = ((61, 67), (62, 66), (63, 65))
+#: the outer-lip point that moves with each inner-lip point of those pairs (upper, lower)
+OUTER_LIP_PAIRS: tuple[tuple[int, int], ...] = ((50, 58), (51, 57), (52, 56))
