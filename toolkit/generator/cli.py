@@ -23,7 +23,7 @@ def register_train(train_sub: argparse._SubParsersAction) -> None:
         default=str(configs_dir() / "generator_small.yaml"),
         help="YAML config (configs/generator_small.yaml: CPU model; configs/generator_full.yaml: paper scale)",
     )
-    p.add_argument("--data", help="records folder of `toolkit preprocess` (shortcut for --set data.records=DIR)")
+    p.add_argument("--data", help="records folder written by `toolkit preprocess` (overrides data.records)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, samples, curves)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.steps=500")
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if --out holds a run")
@@ -48,8 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     from toolkit.generator.data import build_cache
     from toolkit.generator.train import run_training
 
-    shortcuts = {
-        "data.records": args.data,
+    shortcuts = {  # numbers only: a path given as an override would be parsed as YAML ("yes", "~", "a #b")
         "train.steps": args.steps,
         "train.batch_size": args.batch_size,
         "generator.image_size": args.image_size,
@@ -58,6 +57,8 @@ def _run(args: argparse.Namespace) -> int:
     overrides = [f"{key}={value}" for key, value in shortcuts.items() if value] + list(args.set)
     overrides += [f"generator.ablation.{a}=true" for a in args.ablation]
     cfg = load_config(args.config, overrides)
+    if args.data:
+        cfg.data.records = args.data
     out = Path(args.out)
     if args.no_resume and (out / "state").exists():
         shutil.rmtree(out / "state")
