@@ -490,7 +490,7 @@ def uncross_lips(landmarks68: np.ndarray) -> np.ndarray:
     their mean height, the outer-lip point above/below each moving with it so that the lips keep
     their thickness. Other frames and points are unchanged.
     """
-    from toolkit.render.lips import INNER_LIP_PAIRS, OUTER_LIP_PAIRS
+    from toolkit.tracking.landmarks68 import INNER_LIP_PAIRS, OUTER_LIP_PAIRS
 
     lm = np.array(landmarks68, np.float32, copy=True)
     for (up, low), (oup, olow) in zip(INNER_LIP_PAIRS, OUTER_LIP_PAIRS):
