@@ -330,7 +330,7 @@ def test_render_demo_cli_reports_a_missing_video(tmp_path, capsys):
 
     code = main(["render-demo", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.mp4"), "--synthetic", "nod"])
     assert code == 2
-    assert "not found" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
 
 

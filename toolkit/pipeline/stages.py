@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
+from toolkit.constants import SAMPLES_PER_FRAME, SYNTHETIC_KINDS, VIDEO_FPS
 from toolkit.errors import InputFileError, NoFaceError
 from toolkit.io.formats import AUDIO_SUFFIXES
 from toolkit.pipeline.config import GenerationConfig, Source
@@ -513,6 +513,20 @@ def motion_from_source(
         return replay_reference_motion(reference, n)
     if source.kind == "learned":
         return learned_fn()
+    if source.kind in SYNTHETIC_KINDS:  # Fig. 16: a nod, shake, tilt or circle around the frontal pose
+        from toolkit.render.controls import synthetic_motion
+
+        pose = reference.frontal_pose
+        synthetic = synthetic_motion(
+            source.kind,
+            n,
+            pose[:3],
+            pose[3:],
+            target_scale,
+            amplitude_deg=config.motion_amplitude,
+            period_frames=config.motion_period * VIDEO_FPS,
+        )
+        return np.concatenate([synthetic.rotation, synthetic.translation], axis=1), synthetic.scale
     if source.kind == "file":
         arr = read_motion_file(source.path)  # type: ignore[arg-type]
         arr = loop_back_and_forth(arr, n)

@@ -14,10 +14,9 @@ Three controls, each producing target poses / expressions for
   face by the ratio of face widths and added to the reference's 68 points,
   with the driver's own inner-lip gap.
 
-The pipeline (``toolkit generate --motion VIDEO / --expression VIDEO``) and the
-render demo use these same functions, so both give the same head and mouth.
-
-:func:`render_controls` wires them to a :class:`Warp3D` for the demo CLI.
+Their one user is the pipeline (``toolkit generate --motion VIDEO|FILE|nod|shake|tilt|circle``,
+``--expression VIDEO``); ``toolkit render-demo`` is a front end of that pipeline, so the demo
+and ``generate`` give the same head and mouth.
 """
 
 from __future__ import annotations
@@ -26,10 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from toolkit.constants import SYNTHETIC_KINDS
 from toolkit.errors import ToolkitError
 from toolkit.motion.rigid import axis_angle_to_matrix, matrix_to_axis_angle
-
-SYNTHETIC_KINDS: tuple[str, ...] = ("nod", "shake", "tilt", "circle")
 
 
 @dataclass
@@ -147,30 +145,3 @@ def face_width(points68: np.ndarray) -> float:
     """Horizontal extent of the jaw line (iBUG points 0-16) of one 68-point face: its size for transfers."""
     jaw = np.asarray(points68)[:17, 0]
     return float(jaw.max() - jaw.min())
-
-
-def render_controls(
-    warp: object,
-    n_frames: int,
-    motion: Pose | None = None,
-    expression68: np.ndarray | None = None,
-) -> np.ndarray:
-    """Render ``n_frames`` of a :class:`~toolkit.render.warp3d.Warp3D` with optional new motion/expression.
-
-    Without ``motion`` the head stays at the reference's frontal pose; without
-    ``expression68`` the mouth keeps the frontal frame's expression.
-    """
-    from toolkit.render.warp3d import Warp3D
-
-    if not isinstance(warp, Warp3D):
-        raise ToolkitError("render_controls needs a Warp3D.", "Build one with Warp3D(frames, track).")
-    mesh = warp.mesh
-    if motion is None:
-        motion = Pose(
-            np.repeat(mesh.source_rotation[None], n_frames, 0),
-            np.repeat(mesh.source_translation[None], n_frames, 0),
-            np.full(n_frames, mesh.source_scale, np.float32),
-        )
-    n = min(n_frames, len(motion), n_frames if expression68 is None else len(expression68))
-    expr = None if expression68 is None else np.asarray(expression68)[:n]
-    return warp.render(motion.rotation[:n], motion.translation[:n], motion.scale[:n], expr)
