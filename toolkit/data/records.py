@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import InputFileError
-from toolkit.motion.pose import HeadPose
+from toolkit.motion.pose import HeadPose, PoseViews
 
 MANIFEST_NAME = "manifest.json"
 CLIPS_DIR = "clips"
@@ -23,7 +23,7 @@ RECORD_VERSION = 1
 
 
 @dataclass
-class ClipRecord:
+class ClipRecord(PoseViews):
     """One preprocessed clip: face crop frames, audio, tracking and motion."""
 
     clip_id: str
@@ -49,24 +49,6 @@ class ClipRecord:
     @property
     def speaker(self) -> str:
         return str(self.meta.get("speaker", self.clip_id))
-
-    # read-only views of ``pose``
-    @property
-    def rotation(self) -> np.ndarray:
-        return self.pose.rotation
-
-    @property
-    def translation(self) -> np.ndarray:
-        return self.pose.translation
-
-    @property
-    def scale(self) -> np.ndarray:
-        return self.pose.scale
-
-    @property
-    def head_motion(self) -> np.ndarray:
-        """h_t = [rotation (3), translation (3)], (T, 6) float32 (paper Sec. 3.3)."""
-        return self.pose.motion
 
     @property
     def frames_path(self) -> Path:

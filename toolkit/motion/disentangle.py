@@ -31,12 +31,12 @@ import numpy as np
 
 from toolkit.errors import ToolkitError
 from toolkit.motion.canonical import load_canonical
-from toolkit.motion.pose import HeadPose
+from toolkit.motion.pose import HeadPose, PoseViews
 from toolkit.motion.rigid import axis_angle_to_matrix, matrix_to_axis_angle, umeyama
 
 
 @dataclass
-class HeadMotion:
+class HeadMotion(PoseViews):
     """Disentangled head motion and expression of one clip.
 
     ``frontal`` / ``frontal68`` are in the canonical frame: origin inside the
@@ -51,24 +51,6 @@ class HeadMotion:
     frontal_index: int  # t_M
     stable_indices: np.ndarray  # (K,) int: the points the alignment used
     residual: np.ndarray  # (T,) float32 weighted RMS distance of the stable points after alignment (px)
-
-    # read-only views of ``pose`` (the tracker's convention: l = s R(rotation) p + translation)
-    @property
-    def rotation(self) -> np.ndarray:
-        return self.pose.rotation
-
-    @property
-    def translation(self) -> np.ndarray:
-        return self.pose.translation
-
-    @property
-    def scale(self) -> np.ndarray:
-        return self.pose.scale
-
-    @property
-    def head_motion(self) -> np.ndarray:
-        """(T, 6) float32 h_t = [rotation, translation]."""
-        return self.pose.motion
 
 
 def disentangle(landmarks: np.ndarray, valid: np.ndarray | None = None, with_scale: bool = True) -> HeadMotion:

@@ -83,3 +83,30 @@ class HeadPose:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
         return HeadPose(self.rotation[index], self.translation[index], self.scale[index])
+
+
+class PoseViews:
+    """Read-only views of a holder's ``pose`` (:class:`HeadPose`) under the names the tracker uses.
+
+    For the records that hold a pose beside other per-frame data (``HeadMotion``, ``ClipRecord``,
+    the renderer's ``ReferenceTrack``): the pose is stored once, in ``pose``.
+    """
+
+    pose: HeadPose
+
+    @property
+    def rotation(self) -> np.ndarray:
+        return self.pose.rotation
+
+    @property
+    def translation(self) -> np.ndarray:
+        return self.pose.translation
+
+    @property
+    def scale(self) -> np.ndarray:
+        return self.pose.scale
+
+    @property
+    def head_motion(self) -> np.ndarray:
+        """The paper's h_t = [rotation, translation], (T, 6) float32."""
+        return self.pose.motion

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from toolkit.errors import ToolkitError
-from toolkit.motion.pose import HeadPose
+from toolkit.motion.pose import HeadPose, PoseViews
 from toolkit.render.align import FLOW_GRID, background_flow, move_with_flow
 from toolkit.render.matcher import MatcherConfig, MatchState, crossfade_frames, match_motion
 from toolkit.render.mesh import (
@@ -67,7 +67,7 @@ class TrackLike(Protocol):
 
 
 @dataclass
-class ReferenceTrack:
+class ReferenceTrack(PoseViews):
     """Tracking + head poses of the reference frames (arrays aligned with the frames)."""
 
     landmarks: np.ndarray  # (K, N, 3) float32, MediaPipe layout, reference-frame pixels
@@ -103,23 +103,6 @@ class ReferenceTrack:
             frontal68=None if get("frontal68") is None else get("frontal68").astype(np.float32),  # type: ignore[union-attr]
             detected=None if get("detected") is None else get("detected").astype(bool),  # type: ignore[union-attr]
         )
-
-    # read-only views of ``pose``
-    @property
-    def rotation(self) -> np.ndarray:
-        return self.pose.rotation
-
-    @property
-    def translation(self) -> np.ndarray:
-        return self.pose.translation
-
-    @property
-    def scale(self) -> np.ndarray:
-        return self.pose.scale
-
-    @property
-    def head_motion(self) -> np.ndarray:
-        return self.pose.motion
 
 
 @dataclass
