@@ -119,6 +119,8 @@ def test_displacement_gain_scales_the_final_displacement_and_round_trips(whisper
     assert np.abs(base).max() > 1e-3
     np.testing.assert_allclose(scaled, 1.4 * base, rtol=1e-4, atol=1e-5)
     assert _signed_gaps(louder.predict(audio, refs)).min() >= -1e-4  # wider swings still never cross the lips
+    # a photo keeps the network's own amplitude
+    np.testing.assert_allclose(louder.predict(audio, refs[3]), plain.predict(audio, refs[3]), atol=1e-5)
     cfg = plain.config
     for bad in (0.0, -1.0):
         with pytest.raises(ToolkitError, match="gain must be positive"):
