@@ -12,7 +12,7 @@ points at each stage, and splits it into its two parts:
 * ``position``: distance between the centroids of the generated and the real mouth (px; head placement);
 * ``shape``: the M-LMD of the two mouths after each is centred on its own centroid (px; the lips).
 
-Stages (``cmd_*`` are the 68 points the renderer is commanded to draw, i.e. ``project_landmarks`` of the
+Stages (``cmd_*`` are the 68 points the renderer is commanded to draw, i.e. ``apply_motion`` of the
 expression posed by the motion, mapped from the reference crop to the evaluation frame; ``render_*`` are the
 rendered, pasted-back frames read by dlib exactly as ``toolkit evaluate`` reads them):
 
@@ -102,11 +102,11 @@ def clip_stages(clip, args, cache: Path, fresh: set, dlib) -> dict[str, np.ndarr
     from eval.adapters.pipeline import PipelineMethod
     from eval.runner import _ClipData
     from eval.video import to_eval_frame
+    from toolkit.motion.disentangle import apply_motion
     from toolkit.pipeline import renderers
     from toolkit.pipeline.inputs import load_audio
     from toolkit.pipeline.pipeline import TalkingHeadPipeline
     from toolkit.pipeline.progress import StageClock
-    from toolkit.pipeline.renderers import project_landmarks
     from toolkit.pipeline.stages import expression_from_track, motion_from_track, scale_expression, track_driving_video
 
     data = _ClipData(clip, 256)
@@ -151,8 +151,8 @@ def clip_stages(clip, args, cache: Path, fresh: set, dlib) -> dict[str, np.ndarr
             elif key == "psi":
                 held[key] = pipe.plan_expression(get("ref"), get("speech"))
             elif key == "real_motion":
-                motion, scale = motion_from_track(get("drv"), get("ref"), n, same_camera=True)
-                held[key] = pipe._scaled_motion(get("ref"), motion, scale)
+                real = motion_from_track(get("drv"), get("ref"), n, same_camera=True)
+                held[key] = pipe._scaled_motion(get("ref"), real)
             elif key == "real_expr":
                 ref = get("ref")
                 held[key] = scale_expression(expression_from_track(get("drv"), ref, n), ref.identity68, 1.0)
@@ -164,16 +164,12 @@ def clip_stages(clip, args, cache: Path, fresh: set, dlib) -> dict[str, np.ndarr
     def posed(expr_key: str, motion_key: str | None):
         ref = get("ref")
         expr = get(expr_key)
-        if motion_key is None:
-            motion = np.repeat(ref.frontal_pose[None], n, 0).astype(np.float32)
-            scale = np.full(n, ref.scale[ref.frontal_index], np.float32)
-        else:
-            motion, scale = get(motion_key)
-        return expr[:n], motion[:n], scale[:n]
+        pose = ref.frontal_pose[np.zeros(n, int)] if motion_key is None else get(motion_key)
+        return expr[:n], pose[:n]
 
     def command(expr_key: str, motion_key: str | None) -> np.ndarray:
-        expr, motion, scale = posed(expr_key, motion_key)
-        return crop_to_eval(project_landmarks(expr, motion, scale), get("ref"))
+        expr, pose = posed(expr_key, motion_key)
+        return crop_to_eval(apply_motion(expr, pose), get("ref"))
 
     stage("cmd_static", lambda: command("neutral", None))
     stage("cmd_real", lambda: command("real_expr", "real_motion"))
@@ -186,11 +182,11 @@ def clip_stages(clip, args, cache: Path, fresh: set, dlib) -> dict[str, np.ndarr
         h, w = frames.shape[1:3]
 
         def rendered(expr_key: str, motion_key: str) -> np.ndarray:
-            expr, motion, scale = posed(expr_key, motion_key)
+            expr, pose = posed(expr_key, motion_key)
             ref = get("ref")
             renderer = renderers.make_renderer(renderers.resolve_renderer(cfg), ref, cfg)
             video = []
-            for _, _, _, chunk in pipe._chunks(ref, renderer, motion, scale, expr, StageClock()):
+            for _, _, _, chunk in pipe._chunks(ref, renderer, pose, expr, StageClock()):
                 video += [to_eval_frame(f[:h, :w], 256) for f in chunk]
             video = np.stack(video)
             if args.keep_frames:
