@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tau", type=int, default=1)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--ref-tau", type=int, default=64, help="prediction starts after this many frames")
+    ap.add_argument("--max-frames", type=int, default=0, help="predict at most this many frames (0 = the whole clip)")
     ap.add_argument("--json")
     ap.add_argument("--plot")
     args = ap.parse_args(argv)
@@ -159,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     curves = []
     freqs = None
     for c in val:
-        n = c.n_frames - start
-        gt = np.degrees(c.motion[start:, :3])
+        n = c.n_frames - start if args.max_frames <= 0 else min(c.n_frames - start, args.max_frames)
+        gt = np.degrees(c.motion[start : start + n, :3])
         drive = c.audio[start * SAMPLES_PER_FRAME :]
         ref = c.motion[start - args.tau : start]
         first = (start - args.tau) * SAMPLES_PER_FRAME

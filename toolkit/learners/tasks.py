@@ -390,16 +390,20 @@ def motion_statistics(clips: list[ClipData]) -> tuple[np.ndarray, np.ndarray, np
     return means.mean(axis=0), means.std(axis=0), within
 
 
-def reference_amplitude(clips: list[ClipData], tau: int, within: np.ndarray) -> np.ndarray:
-    """Median over the clips' non-overlapping tau-frame windows of each coefficient's std, in units of ``within``
-    (the pooled within-clip std): how much a full reference of a typical training person moves (Phi v4's prior
-    amplitude for references too short to tell)."""
+def reference_amplitude(clips: list[ClipData], tau: int, within: np.ndarray, statistic: str = "median") -> np.ndarray:
+    """Median (or mean) over the clips' non-overlapping tau-frame windows of each coefficient's std, in units of
+    ``within`` (the pooled within-clip std): how much a full reference of a typical training person moves (the
+    prior amplitude for references too short to tell; the mean is the expected spread, the median the median
+    person's, smaller: a few lively clips move much more than most)."""
     stds = [
         c.motion[s : s + tau].std(axis=0) / np.maximum(within, 1e-6)
         for c in clips
         for s in range(0, c.n_frames - tau + 1, tau)
     ]
-    return np.median(np.stack(stds), axis=0).astype(np.float32)
+    if statistic not in ("median", "mean"):
+        raise ToolkitError(f"Unknown amplitude statistic {statistic!r}.", "Use 'median' or 'mean'.")
+    reduce = np.median if statistic == "median" else np.mean
+    return reduce(np.stack(stds), axis=0).astype(np.float32)
 
 
 def high_frequency_share(motion: torch.Tensor, cutoff_hz: float = 3.0, fps: float = 25.0) -> torch.Tensor:
