@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     meta["net"] = {**meta["net"], "prior_amplitude_frames": args.frames}
     meta["data"] = {**meta["data"], "prior_amplitude": np.round(amp, 5).tolist()}
     meta["prior_amplitude_added"] = (
-        f"scripts/motion_add_prior_amplitude.py --frames {args.frames} --statistic {args.statistic} on {args.motion}: references shorter than "
-        f"{args.frames} frames get the training split's typical reference amplitude; weights unchanged"
+        f"scripts/motion_add_prior_amplitude.py --frames {args.frames} --statistic {args.statistic} on "
+        f"{args.motion}: references shorter than {args.frames} frames get the training split's typical reference "
+        "amplitude; weights unchanged"
     )
     save_model(args.out, tensors, KIND, meta)
     print("prior amplitude (units of the within-clip std):", np.round(amp, 3).tolist(), "->", args.out)

@@ -324,3 +324,30 @@ def test_phi_v4_short_references_get_the_prior_amplitude_and_long_ones_their_own
         assert not torch.allclose(v4(ref[:, :1], ref_w[:, :1], drive)[0], v3(ref[:, :1], ref_w[:, :1], drive)[0])
         # a reference of >= 8 frames keeps its own std
         torch.testing.assert_close(v4(ref, ref_w, drive)[0], v3(ref, ref_w, drive)[0])
+
+
+def test_photo_prior_checkpoint_moves_a_photo_more_and_leaves_video_references_bit_identical(dataset_root, record):
+    """checkpoints/motion_photo_prior = the shipped Phi v3 weights + the typical reference amplitude for references
+    under 8 frames (scripts/motion_add_prior_amplitude.py --statistic mean): a single photo gets a moving head,
+    a 64-frame reference exactly the motion it got before."""
+    from toolkit.learners.data import load_clip_data
+    from toolkit.learners.motion import MotionLearner
+    from toolkit.metrics.head_motion import pose_diversity
+    from toolkit.paths import checkpoints_dir
+
+    clip = load_clip_data(dataset_root, [record.clip_id])[0]
+    v3 = MotionLearner.load(checkpoints_dir() / "motion")
+    prior = MotionLearner.load(checkpoints_dir() / "motion_photo_prior")
+    assert prior.net.config.prior_amplitude_frames == 8
+    amp = prior.net.prior_amplitude.numpy()
+    assert np.all((amp > 0.3) & (amp < 1.0)), amp
+    for name, tensor in v3.net.state_dict().items():
+        torch.testing.assert_close(prior.net.state_dict()[name], tensor, rtol=0, atol=0)
+    tau, drive = 16, clip.audio[16 * 640 :]
+    video = [m.predict(clip.motion[:tau], clip.audio[: tau * 640], drive, seed=3) for m in (v3, prior)]
+    np.testing.assert_array_equal(video[0], video[1])
+    spreads = []
+    for m in (v3, prior):
+        photo = np.stack([m.predict(clip.motion[:1], None, drive, seed=s) for s in range(3)])
+        spreads.append(np.mean([pose_diversity(p[:, :3], p[:, 3:])[0] for p in photo]))
+    assert spreads[1] > 1.2 * spreads[0], f"rotation spread from a photo: v3 {spreads[0]:.2f}, prior {spreads[1]:.2f} deg"
