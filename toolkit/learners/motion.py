@@ -42,7 +42,10 @@ Choices where the paper is silent (Fig. 12 is not in the text):
   statistics: the rule is the *learned prior*: the hypernetwork then produces
   the population-average motion style for that audio, centred on the image's
   pose (no motion is copied from anywhere; the amplitude is what the training
-  set taught for an unknown person).
+  set taught for an unknown person). The encoder's amplitude input is the std
+  of the reference motion, 0 for one frame ("a person who never moves"), so v3's
+  prior hardly moved; with ``prior_amplitude_frames`` (checkpoints/motion_photo_prior)
+  references shorter than that get the training split's typical amplitude.
 * audio for the reference may be absent (``ref_audio=None``: silence), e.g.
   a silent reference video.
 
