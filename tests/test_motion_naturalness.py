@@ -350,4 +350,4 @@ def test_photo_prior_checkpoint_moves_a_photo_more_and_leaves_video_references_b
     for m in (v3, prior):
         photo = np.stack([m.predict(clip.motion[:1], None, drive, seed=s) for s in range(3)])
         spreads.append(np.mean([pose_diversity(p[:, :3], p[:, 3:])[0] for p in photo]))
-    assert spreads[1] > 1.2 * spreads[0], f"rotation spread from a photo: v3 {spreads[0]:.2f}, prior {spreads[1]:.2f} deg"
+    assert spreads[1] > 1.2 * spreads[0], f"spread from a photo: v3 {spreads[0]:.2f}, prior {spreads[1]:.2f} deg"
