@@ -160,7 +160,11 @@ class MouthInterior:
         # fan triangle j = (loop[j+1], loop[j], centre)
         nxt = (jj + 1) % n_loop
         if self.cavity is None or lips_xy is None:
-            uv = bary[:, :1] * self.loop_uv[k, nxt] + bary[:, 1:2] * self.loop_uv[k, jj] + bary[:, 2:] * self.centre_uv[k]
+            uv = (
+                bary[:, :1] * self.loop_uv[k, nxt]
+                + bary[:, 1:2] * self.loop_uv[k, jj]
+                + bary[:, 2:] * self.centre_uv[k]
+            )
             image[b, y, x] = _bilinear(self.frames, k, uv)
             return
         # anchored to the lips: the point of the lip this pixel lies on the ray from, in target and reference
