@@ -12,14 +12,6 @@ reference frame (its inner-lip landmarks and their centroid), so the interior is
 target lip contour. When the target lips close the fan has no area and nothing of the interior
 remains. A reference whose own mouth is closed has no interior to give: the mesh's own fill stays
 (the dark gradient when no reference shows an open mouth, e.g. a single photo: no teeth are made up).
-
-The interior is anchored to the lips, not stretched to the opening: a pixel at distance ``d`` from the
-nearest lip (along the fan's lip-to-centre ray) takes the reference's pixel at the same distance (scaled
-by the mouths' width ratio) from the same lip point, so teeth keep their size and ride on their lip;
-where the target opens further than the reference, the reference's own dark cavity colour fills the
-middle. Stretched instead, a narrower reference's teeth and lower-lip edge filled a tall opening
-(kim_7s_raw: a pink-white band where the real mouth is dark, and dlib read the lips 0.12 apart
-instead of 0.33; lip-gap correlation 0.87 -> 0.70 when every reference frame could give the interior).
 """
 
 from __future__ import annotations
@@ -38,8 +30,8 @@ MOUTH_68 = tuple(range(48, 68))
 #: the K matched reference frames give the mouth interior when at least this many of them show an open mouth;
 #: fewer, and every reference frame may give it. Measured (scripts/render_eval.py, 8 validation clips): at K = 1
 #: one frame's interior filled every opening (V-Express AOC 20 % closed frames by dlib, real 40 %; 40 % with all
-#: frames), while with six open K frames the pool of all 64 (kim_7s_raw) switched among 46 interiors whose teeth
-#: dlib reads differently frame to frame: lip-gap correlation 0.87 -> 0.70, amplitude 0.93 -> 0.67
+#: frames), while with six open K frames the pool of all 64 (kim_7s_raw) chose lower-teeth frames that dlib reads
+#: as nearly closed lips (lip-gap correlation 0.87 -> 0.70, amplitude 0.93 -> 0.67; 0.87 / 0.92 with the K only)
 MIN_OPEN_INTERIORS = 3
 
 #: a reference whose inner-lip opening is below this fraction of the target's is not preferred for the interior
@@ -64,9 +56,6 @@ class MouthInterior:
     faces_start: int  # first mouth-fan triangle in the mesh's faces
     #: (K,) inner-lip gap / mouth width of each reference (canonical frame); None = not used in the choice
     gaps: np.ndarray | None = None
-    #: (K, 3) float32 colour of each reference's dark cavity (its darkest interior pixels); fills the opening
-    #: beyond the reference's own depth from the lips. None = the interior is stretched to the opening
-    cavity: np.ndarray | None = None
 
     @classmethod
     def from_references(
@@ -89,16 +78,14 @@ class MouthInterior:
         ok = np.isfinite(lm).all(axis=(1, 2)) & (mouth_area > min_open_area * np.maximum(face_area, 1e-9))
         if usable is not None:
             ok &= np.asarray(usable, bool)
-        frames = np.asarray(frames)
         return cls(
-            frames=frames,
+            frames=np.asarray(frames),
             loop_uv=np.nan_to_num(loop).astype(np.float32),
             centre_uv=np.nan_to_num(loop.mean(axis=1)).astype(np.float32),
             shapes=mouth_shape(np.nan_to_num(frontal68)),
             usable=ok,
             faces_start=int(mesh.mouth_faces_start),
             gaps=lip_opening(np.nan_to_num(frontal68)),
-            cavity=cavity_colours(frames, np.nan_to_num(loop), ok),
         )
 
     def choose(self, target68: np.ndarray) -> np.ndarray:
@@ -158,52 +145,12 @@ class MouthInterior:
         k = index[b]
         bary = barycentric[b, y, x].astype(np.float32)
         # fan triangle j = (loop[j+1], loop[j], centre)
-        nxt = (jj + 1) % n_loop
-        if self.cavity is None or lips_xy is None:
-            uv = (
-                bary[:, :1] * self.loop_uv[k, nxt]
-                + bary[:, 1:2] * self.loop_uv[k, jj]
-                + bary[:, 2:] * self.centre_uv[k]
-            )
-            image[b, y, x] = _bilinear(self.frames, k, uv)
-            return
-        # anchored to the lips: the point of the lip this pixel lies on the ray from, in target and reference
-        lip_w = np.maximum(bary[:, :1] + bary[:, 1:2], 1e-6)
-        lips = np.asarray(lips_xy, np.float32)
-        q_t = (bary[:, :1] * lips[b, nxt] + bary[:, 1:2] * lips[b, jj]) / lip_w
-        q_r = (bary[:, :1] * self.loop_uv[k, nxt] + bary[:, 1:2] * self.loop_uv[k, jj]) / lip_w
-        pixel = np.stack([x, y], axis=1).astype(np.float32) + 0.5
-        ratio = _mouth_width(self.loop_uv)[k] / np.maximum(_mouth_width(lips)[b], 1e-6)
-        depth_r = np.linalg.norm(self.centre_uv[k] - q_r, axis=1)
-        reach = np.linalg.norm(pixel - q_t, axis=1) * ratio / np.maximum(depth_r, 1e-6)  # 1 = the ref's centre
-        uv = q_r + (self.centre_uv[k] - q_r) * np.minimum(reach, 1.0)[:, None]
-        colour = _bilinear(self.frames, k, uv).astype(np.float32)
-        # the last fifth of the way to the reference's centre fades into its cavity colour, beyond it only cavity
-        fade = np.clip((reach - 0.8) / 0.2, 0.0, 1.0)[:, None]
-        colour = colour * (1 - fade) + self.cavity[k] * fade
-        image[b, y, x] = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
-
-
-def _mouth_width(loop: np.ndarray) -> np.ndarray:
-    """``(N,)`` largest distance between two points of each inner-lip loop ``(N, L, 2)`` (corner to corner)."""
-    d = loop[:, :, None, :] - loop[:, None, :, :]
-    return np.sqrt((d**2).sum(axis=-1)).reshape(len(loop), -1).max(axis=1)
-
-
-def cavity_colours(frames: np.ndarray, loops: np.ndarray, usable: np.ndarray) -> np.ndarray:
-    """``(K, 3)`` float32: mean colour of the darkest quarter of the pixels inside each frame's inner-lip loop
-    (the cavity behind the teeth); a dark red where a frame has no usable interior."""
-    import cv2
-
-    out = np.tile(np.array([[40.0, 18.0, 18.0]], np.float32), (len(frames), 1))
-    for i in np.flatnonzero(usable):
-        mask = np.zeros(frames.shape[1:3], np.uint8)
-        cv2.fillPoly(mask, [np.round(loops[i] - 0.5).astype(np.int32)], 1)
-        inside = frames[i][mask > 0].astype(np.float32)
-        if len(inside) >= 4:
-            luma = inside @ np.array([0.299, 0.587, 0.114], np.float32)
-            out[i] = inside[luma <= np.percentile(luma, 25)].mean(axis=0)
-    return out
+        uv = (
+            bary[:, :1] * self.loop_uv[k, (jj + 1) % n_loop]
+            + bary[:, 1:2] * self.loop_uv[k, jj]
+            + bary[:, 2:] * self.centre_uv[k]
+        )
+        image[b, y, x] = _bilinear(self.frames, k, uv)
 
 
 def _bilinear(frames: np.ndarray, k: np.ndarray, uv: np.ndarray) -> np.ndarray:
