@@ -332,8 +332,8 @@ class Warp3D:
         if flow is not None:
             # each frame of a cross-fade moved by its own flow: the fading-out frame's head sits elsewhere
             moved = np.empty_like(own)  # written frame by frame (no list of frames stacked afterwards)
-            for t in range(len(own)):
-                moved[t] = move_with_flow(own[t], flow[t])
+            for i in range(len(own)):
+                moved[i] = move_with_flow(own[i], flow[i])
             moved_faded = None
             if faded is not None and fade_flow is not None:
                 moved_faded = moved.copy()  # read by the cross-fade only where one runs
