@@ -68,6 +68,13 @@ RENDERER_CHOICES = [
     ("3D-aware warp", "3d-warp"),
     ("learned generator", "generator"),
 ]
+#: face size (pixels) of the made video; 0 = auto (toolkit.pipeline.config.GenerationConfig.face_size)
+SIZE_CHOICES = [
+    ("auto: 256, or 512 when pasted back around a large face", 0),
+    ("128 px (fastest)", 128),
+    ("256 px", 256),
+    ("512 px (sharpest, ~4x slower)", 512),
+]
 RENDERER_HELP = (
     "**automatic**: the learned generator only if its checkpoint records that it beats the 3D-aware warp on "
     "unseen people (none does yet), else the 3D-aware warp.  \n"
@@ -219,6 +226,7 @@ def make_handler(settings: AppSettings):
         motion_scale: float,
         seed: float,
         paste_back: bool,
+        size: float | None = 0,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio injects it)
     ):
         """Generate a talking-head video; yields stage progress, then the results."""
@@ -249,6 +257,7 @@ def make_handler(settings: AppSettings):
                 motion_scale=float(motion_scale),
                 seed=int(seed),
                 output="paste-back" if paste_back else "crop",
+                size=int(size or 0),
                 max_seconds=settings.max_seconds,
                 views=True,
                 renderer=renderer or "auto",
@@ -317,6 +326,9 @@ def make_handler(settings: AppSettings):
             f"**Done**: {result.seconds:.1f} s of video from the {kind} *{Path(reference).name}*, made by the "
             f"{renderer_label} in {result.wall_seconds:.0f} s."
         )
+        if result.reference_face is not None:
+            side = int(result.reference_face.shape[0])
+            status += f" Face rendered at {side}x{side} px" + (" (auto)." if not config.size else ".")
         if config.renderer == "auto" and result.renderer == "3d-warp":
             from toolkit.pipeline.renderers import GENERATOR_OPTION_NOTE
 
@@ -541,6 +553,7 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
             motion_scale = gr.Slider(*SCALE_RANGE, value=1.0, step=0.05, label="Head motion scale")
             seed = gr.Number(value=0, precision=0, label="Seed")
             paste_back = gr.Checkbox(value=False, label="Paste the face back into the full frame")
+            size = gr.Dropdown(SIZE_CHOICES, value=0, label="Face size", elem_id="face-size")
         with gr.Accordion("Intermediate products (paper Sec. 4)", open=False):
             views = gr.Video(label="Landmark image l_t | 3D render y~_t | output", interactive=False)
             pose = gr.Image(label="Head motion: reference vs generated (Fig. 3b)", interactive=False)
@@ -570,6 +583,7 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
             motion_scale,
             seed,
             paste_back,
+            size,
         ]
         # one message per problem: the pre-check's note gives way to what the generation says
         button.click(lambda: "", None, reference_check, api_visibility="private", queue=False)

@@ -88,6 +88,7 @@ def _call(client, image=None, audio=None, video=None, motion="still", expression
         kw.get("motion_scale", 1.0),
         kw.get("seed", 0),
         kw.get("paste_back", False),
+        kw.get("size", 0),
     ]
     return args
 
@@ -121,6 +122,22 @@ def test_generate_returns_video_views_pose_plot_and_download(client, inputs) -> 
     assert "Done" in status and "from the photo *face.png*" in status
     assert "100%" in stages
     assert Path(face).suffix == ".png"  # the face it was made from, shown beside the result
+
+
+@pytest.mark.parametrize("size", [128, 512])
+def test_face_size_control_sets_the_video_size(client, inputs, size) -> None:
+    """The app's "Face size" control (issue 18, item 6): the crop video and the face shown beside it at that size."""
+    from PIL import Image
+
+    from toolkit.io.media import probe
+
+    video, face, _, _, _, _, status = client.predict(
+        *_call(client, image=inputs["face"], audio=inputs["speech"], size=size), api_name="/generate"
+    )
+    info = probe(video["video"] if isinstance(video, dict) else video)
+    assert (info.width, info.height) == (size, size)
+    assert Image.open(face).size == (size, size)
+    assert f"Face rendered at {size}x{size} px." in status
 
 
 @pytest.mark.parametrize(

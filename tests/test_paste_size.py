@@ -44,3 +44,30 @@ def test_reference_crops_at_the_chosen_size(clip, size, expected):
     if size == 0:  # the rule, on the real crop box
         assert cfg.face_size(side) == expected
     assert np.isfinite(ref.landmarks).all() and ref.landmarks[..., :2].max() <= expected
+
+
+def test_batch_jobs_choose_their_size_and_the_report_says_it(tmp_path):
+    """A batch list's ``size`` column (issue 18, item 6): each job renders at its own size; the report's
+    face_size column records it (auto's choice too)."""
+    import csv
+
+    from tests import pipeline_media as media
+    from toolkit.cli import main
+    from toolkit.io.media import probe
+
+    media.write_png(tmp_path / "face.png", media.astronaut())
+    media.write_wav(tmp_path / "speech.wav", media.speech(0.6))
+    jobs = tmp_path / "jobs.csv"
+    with open(jobs, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "reference", "audio", "out", "size"])
+        w.writerow(["small", "face.png", "speech.wav", "out/small.mp4", "128"])
+        w.writerow(["auto", "face.png", "speech.wav", "out/auto.mp4", ""])
+    rc = main(
+        ["generate", "--batch", str(jobs), "--quiet", "--k", "1", "--motion", "still", "--expression", "reference"]
+    )
+    assert rc == 0
+    assert (probe(tmp_path / "out" / "small.mp4").width, probe(tmp_path / "out" / "auto.mp4").width) == (128, 256)
+    with open(tmp_path / "jobs.report.csv") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    assert (rows["small"]["face_size"], rows["auto"]["face_size"]) == ("128", "256")

@@ -54,6 +54,8 @@ class BatchOutcome:
     seconds: float = 0.0
     real_time_factor: float = 0.0
     timings: dict[str, float] | None = None
+    #: side (pixels) of the face crop the video was rendered at (the ``size`` option, or auto's choice)
+    face_size: int = 0
 
 
 def read_batch(path: str | os.PathLike[str]) -> list[BatchJob]:
@@ -126,6 +128,7 @@ def run_job(job: BatchJob, base_config: GenerationConfig) -> BatchOutcome:
             real_time_factor=result.real_time_factor,
             timings=result.timings,
             message="; ".join(f"warning: {w}" for w in result.warnings),  # reference problems, in the report
+            face_size=int(result.reference_face.shape[0]) if result.reference_face is not None else cfg.face_size(),
         )
     except ToolkitError as exc:
         return BatchOutcome(job, "failed", exc.code, str(exc), seconds=time.perf_counter() - started)
@@ -168,6 +171,7 @@ def finished_jobs(report_path: str | os.PathLike[str] | None) -> dict[tuple[str,
                 seconds=float(row["seconds"] or 0),
                 real_time_factor=float(row["real_time_factor"] or 0),
                 timings=timings,
+                face_size=int(row.get("face_size") or 0),
             )
     return done
 
@@ -238,6 +242,7 @@ def write_report(outcomes: list[BatchOutcome], path: str | os.PathLike[str]) -> 
         "audio",
         "out",
         "frames",
+        "face_size",
         "seconds",
         "real_time_factor",
         *[f"{s}_s" for s in STAGES],
@@ -255,6 +260,7 @@ def write_report(outcomes: list[BatchOutcome], path: str | os.PathLike[str]) -> 
             "audio": str(o.job.audio),
             "out": str(o.job.out),
             "frames": o.n_frames,
+            "face_size": o.face_size or "",
             "seconds": f"{o.seconds:.2f}",
             "real_time_factor": f"{o.real_time_factor:.3f}",
         }

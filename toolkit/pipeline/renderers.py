@@ -139,12 +139,12 @@ class Warp3DRenderer:
         # (toolkit.render.checks.reference_warnings): one message per problem
         self.warnings = [str(w.message) for w in caught if not issubclass(w.category, HairOverForeheadWarning)]
         self.match_state = MatchState()  # the output video's matcher state, carried from chunk to chunk
-        if baseline and self.warp.mouth is not None and len(ref.crops) > len(idx):
-            from toolkit.render.mouth import MouthInterior
+        from toolkit.render.mouth import MIN_OPEN_INTERIORS, MouthInterior
 
-            # the mouth interior may come from any reference frame (the matcher's backgrounds stay the K): with
-            # K = 1 one frame's interior filled every opening and thin ones read as open (landmark-driven V-Express
-            # AOC at K = 1: 20 % closed frames by dlib, real 40 %; 40 % with every reference frame's interior)
+        few = self.warp.mouth is not None and int(self.warp.mouth.usable.sum()) < MIN_OPEN_INTERIORS
+        if baseline and few and len(ref.crops) > len(idx):
+            # too few open mouths among the K: the interior may come from any reference frame (the matcher's
+            # backgrounds stay the K); see toolkit.render.mouth.MIN_OPEN_INTERIORS for what was measured
             self.warp.mouth = MouthInterior.from_references(
                 self.warp.mesh,
                 ref.crops,

@@ -246,12 +246,14 @@ def shade_textured(
 
         shade_one, shade_batch = _kernels.shade_one, _kernels.shade_batch
         bary = np.ascontiguousarray(fragments.barycentric, dtype=np.float32)
+        face_uv = np.ascontiguousarray(uv[faces])  # (F, 3, 2)
+        face_alpha = np.ascontiguousarray(alpha[faces])  # (F, 3)
         boxes = fragments.box if fragments.box is not None else np.tile(np.array([0, h, 0, w], np.int64), (b, 1))
         boxes = np.ascontiguousarray(boxes, dtype=np.int64)
         if b == 1:
-            shade_one(tri[0], bary[0], faces, uv, alpha, texture, image[0], mask[0], boxes[0])
+            shade_one(tri[0], bary[0], face_uv, face_alpha, texture, image[0], mask[0], boxes[0])
         else:
-            shade_batch(tri, bary, faces, uv, alpha, texture, image, mask, boxes)
+            shade_batch(tri, bary, face_uv, face_alpha, texture, image, mask, boxes)
         return image, mask
     import cv2
 

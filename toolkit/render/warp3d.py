@@ -313,7 +313,9 @@ class Warp3D:
         background = None
         if flow is not None:
             # each frame of a cross-fade moved by its own flow: the fading-out frame's head sits elsewhere
-            moved = np.stack([move_with_flow(f, d) for f, d in zip(own, flow)])
+            moved = np.empty_like(own)  # written frame by frame (no list of frames stacked afterwards)
+            for i in range(len(own)):
+                moved[i] = move_with_flow(own[i], flow[i])
             moved_faded = None
             if faded is not None and fade_flow is not None:
                 moved_faded = moved.copy()  # read by the cross-fade only where one runs
