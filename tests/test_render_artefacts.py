@@ -252,30 +252,3 @@ def test_mouth_interior_comes_from_a_reference_opened_at_least_as_far(andrew):
     warp.mouth.gaps = None
     shape_only = warp.mouth.choose(targets)
     assert (ref_open[shape_only[wide]] < tgt_open[wide]).sum() >= 3
-
-
-@pytest.mark.parametrize(("k", "pool"), [(8, "k"), (1, "all")])
-def test_mouth_interior_pool_is_the_k_frames_unless_they_show_too_few_open_mouths(k, pool):
-    """kim_7s_raw (a real 1080p clip): with K = 8 its matched frames show enough open mouths and give the interior
-    (every frame's pool chose lower-teeth frames dlib reads as closed lips: lip-gap correlation 0.87 -> 0.70); with
-    K = 1 they cannot cover the openings, so every reference frame may give it."""
-    from eval.video import read_native_frames
-    from toolkit.pipeline import TalkingHeadPipeline
-    from toolkit.pipeline.config import GenerationConfig
-    from toolkit.pipeline.renderers import Warp3DRenderer
-    from toolkit.render.mouth import MIN_OPEN_INTERIORS
-
-    path = shared_data_dir() / "av/ajay-sainy__Wav2Lip-GFPGAN__kim_7s_raw.mp4"
-    if not path.is_file():
-        pytest.skip(f"shared clip {path} not found (set TOOLKIT_DATA to the shared data folder)")
-    cfg = GenerationConfig(k=k, reference_frames=32, size=256)
-    ref = TalkingHeadPipeline(cfg).prepare(read_native_frames(path, 0, 32))
-    renderer = Warp3DRenderer(ref, cfg)
-    mouth = renderer.warp.mouth
-    assert mouth is not None
-    if pool == "k":
-        assert len(mouth.frames) == len(renderer.warp.frames) < len(ref.crops)
-        assert mouth.usable.sum() >= MIN_OPEN_INTERIORS
-    else:
-        assert len(mouth.frames) == len(ref.crops) == 32
-        assert mouth.usable.sum() >= MIN_OPEN_INTERIORS  # the whole clip has open mouths the K frames lacked

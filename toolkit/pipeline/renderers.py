@@ -139,12 +139,14 @@ class Warp3DRenderer:
         # (toolkit.render.checks.reference_warnings): one message per problem
         self.warnings = [str(w.message) for w in caught if not issubclass(w.category, HairOverForeheadWarning)]
         self.match_state = MatchState()  # the output video's matcher state, carried from chunk to chunk
-        from toolkit.render.mouth import MIN_OPEN_INTERIORS, MouthInterior
+        if baseline and self.warp.mouth is not None and len(ref.crops) > len(idx):
+            from toolkit.render.mouth import MouthInterior
 
-        few = self.warp.mouth is not None and int(self.warp.mouth.usable.sum()) < MIN_OPEN_INTERIORS
-        if baseline and few and len(ref.crops) > len(idx):
-            # too few open mouths among the K: the interior may come from any reference frame (the matcher's
-            # backgrounds stay the K); see toolkit.render.mouth.MIN_OPEN_INTERIORS for what was measured
+            # the mouth interior may come from any reference frame (the matcher's backgrounds stay the K): with
+            # K = 1 one frame's interior filled every opening and thin ones read as open (landmark-driven V-Express
+            # AOC at K = 1: 20 % closed frames by dlib, real 40 %; 40 % with every reference frame's interior).
+            # The K frames only at K = 8 (session 9, README) gave kim_7s_raw's dlib-read lip gap back but fewer
+            # teeth than the real frames: mouth SSIM 0.718 -> 0.708, not kept
             self.warp.mouth = MouthInterior.from_references(
                 self.warp.mesh,
                 ref.crops,

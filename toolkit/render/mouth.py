@@ -27,14 +27,6 @@ from toolkit.render.mesh import FaceMesh, _polygon_area, mediapipe_topology
 MOUTH_68 = tuple(range(48, 68))
 
 
-#: the K matched reference frames (with t_M and the texture frame) give the mouth interior when at least this many
-#: of them show an open mouth; fewer, and every reference frame may give it. Measured (scripts/render_eval.py, 8
-#: validation clips): at K = 1 (up to 3 frames: the sample, t_M, the texture frame) the few interiors filled every
-#: opening (V-Express AOC 20 % closed frames by dlib, real 40 %; 40 % with every frame), while with six open frames
-#: at K = 8 the pool of all 64 (kim_7s_raw) chose lower-teeth frames that dlib reads as nearly closed lips
-#: (lip-gap correlation 0.87 -> 0.70, amplitude 0.93 -> 0.67; 0.87 / 0.93 with the K frames only)
-MIN_OPEN_INTERIORS = 4
-
 #: a reference whose inner-lip opening is below this fraction of the target's is not preferred for the interior
 OPENING_MARGIN = 1.0
 
