@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import InputFileError, ToolkitError
-from toolkit.io.atomic import atomic_path, write_text_atomic
+from toolkit.io.atomic import write_text_atomic
+from toolkit.viz.figure import save_figure
 
 #: columns first in this order (prefix match, so labelled names like "CSIM (substitute: ...)" fit)
 COLUMN_ORDER = (
@@ -260,10 +261,7 @@ def bar_charts(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str
         ax.set_title(col + _arrow(col), fontsize=9)
         fig.tight_layout()
         path = out / f"{_slug(col)}.png"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, path, dpi=110))
     return written
 
 

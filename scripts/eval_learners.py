@@ -460,7 +460,7 @@ def plot_motion_curves(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from toolkit.io.atomic import atomic_path
+    from toolkit.viz.figure import save_figure
 
     names = ["pitch (deg)", "yaw (deg)", "roll (deg)", "translation x (px)"]
     fig, axes = plt.subplots(len(curves), 4, figsize=(16, 2.9 * len(curves)), squeeze=False)
@@ -485,9 +485,7 @@ def plot_motion_curves(
     axes[0, 0].legend(fontsize=7, loc="best")
     fig.suptitle("Head motion learner Phi on validation speakers: generated vs real", fontsize=10)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, out, dpi=100)
     return out
 
 

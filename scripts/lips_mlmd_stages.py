@@ -209,8 +209,8 @@ def plot_clip(clip_id: str, cache: Path, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from toolkit.io.atomic import atomic_path
     from toolkit.metrics.lipsync import mouth_opening
+    from toolkit.viz.figure import save_figure
 
     lines = (
         ("gt", "real (dlib)", "k"),
@@ -234,9 +234,7 @@ def plot_clip(clip_id: str, cache: Path, path: Path) -> None:
     axes[0].legend(fontsize=7, ncol=3, loc="upper right")
     fig.suptitle(f"{clip_id.split('-')[0][-40:]}: lips vs head placement (scripts/lips_mlmd_stages.py)", fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
     from toolkit.data.records import done_clip_ids
-    from toolkit.io.atomic import atomic_path
     from toolkit.learners.data import load_clip_data
     from toolkit.learners.expression import ExpressionLearner
     from toolkit.learners.tasks import reference_frame
     from toolkit.metrics.lipsync import BILABIALS, CLOSED_OPENING, OPEN_VOWELS, align_speech, mouth_opening
+    from toolkit.viz.figure import save_figure
 
     learners = {"Psi (this checkpoint)": ExpressionLearner.load(args.expression)}
     if args.before:
@@ -93,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     fig.tight_layout()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    save_figure(fig, out, dpi=110)
     print(out)
     return 0
 

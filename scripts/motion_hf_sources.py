@@ -95,7 +95,7 @@ def plot(curves: list, spectra: dict, tau: int, path: Path, label: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from toolkit.io.atomic import atomic_path
+    from toolkit.viz.figure import save_figure
 
     fig, axes = plt.subplots(len(curves) + 1, 2, figsize=(12, 2.4 * (len(curves) + 1)), squeeze=False)
     for row, (clip_id, gt, parts) in zip(axes, curves):
@@ -126,9 +126,7 @@ def plot(curves: list, spectra: dict, tau: int, path: Path, label: str) -> None:
     ax.legend(fontsize=7)
     fig.suptitle("Phi's head rotation vs the real one, validation clips (scripts/motion_hf_sources.py)", fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def main(argv: list[str] | None = None) -> int:

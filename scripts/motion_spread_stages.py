@@ -292,8 +292,8 @@ def plot_curves(curves: dict[str, dict[str, np.ndarray]], path: Path, n_clips: i
     import matplotlib.pyplot as plt
     from scipy.spatial.transform import Rotation
 
-    from toolkit.io.atomic import atomic_path
     from toolkit.render.project import euler_yaw_pitch_roll
+    from toolkit.viz.figure import save_figure
 
     shown = [c for c in curves if "phi_render_dlib" in curves[c]][:n_clips]
     fig, axes = plt.subplots(len(shown), 2, figsize=(12, 2.6 * len(shown)), squeeze=False)
@@ -320,9 +320,7 @@ def plot_curves(curves: dict[str, dict[str, np.ndarray]], path: Path, n_clips: i
     axes[-1, 1].set_xlabel("frame (25 fps)")
     fig.suptitle("Rotation of Phi's head motion, drawn and read back (scripts/motion_spread_stages.py)", fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -194,7 +194,7 @@ def plot(paths: list[Path], out: Path, clips: list[str] | None, closed: float) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from toolkit.io.atomic import atomic_path
+    from toolkit.viz.figure import save_figure
 
     runs = [(p, json.loads(p.read_text())) for p in paths]
     ids = clips or [r["clip_id"] for r in runs[-1][1]["clips"][:3]]
@@ -214,9 +214,7 @@ def plot(paths: list[Path], out: Path, clips: list[str] | None, closed: float) -
     axes[-1, 0].set_xlabel("frame (25 fps)")
     fig.text(0.01, 0.005, "scripts/render_eval.py, 2-core CPU (loaded: other jobs running)", fontsize=6)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, out, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:

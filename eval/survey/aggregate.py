@@ -43,8 +43,9 @@ import numpy as np
 from eval.survey.answers import AnswerError, parse_json, validate_answer
 from eval.survey.study import ROLE_MAIN, ROLE_OFFSET, ROLE_REPEAT, Study, VideoKey, load_study
 from toolkit.errors import InputFileError
-from toolkit.io.atomic import atomic_path, write_json_atomic, write_text_atomic
+from toolkit.io.atomic import write_json_atomic, write_text_atomic
 from toolkit.io.csvsafe import safe_dict
+from toolkit.viz.figure import save_figure
 
 ANSWER_FILE_FORMAT = "toolkit-survey-answers"
 ALL = "all"  # the dataset label of the overall rows
@@ -544,9 +545,7 @@ def _bar_chart(study: Study, rows, method_order, path: Path) -> None:
     ax.set_title("User study" + (" (Fig. 11 style)" if info.design == "rating" else " (A/B)"), fontsize=10)
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=None)
 
 
 def _write_outputs(study, out_dir, rows, pairs, raters, answers, key, method_order, problems, config) -> list[Path]:

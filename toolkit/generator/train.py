@@ -45,6 +45,7 @@ from toolkit.generator.losses import (
 from toolkit.generator.model import Generator, GeneratorOutput
 from toolkit.io.atomic import atomic_path, write_json_atomic
 from toolkit.io.checkpoint import STATE_DIR, STATE_JSON, has_train_state
+from toolkit.viz.figure import save_figure
 
 #: keys of a training batch (see toolkit.generator.data)
 INPUT_KEYS = (
@@ -322,9 +323,7 @@ def plot_loss_curves(
         ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, png_path, dpi=110)
 
 
 # ----------------------------------------------------------------------------- validation

@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import ToolkitError
-from toolkit.io.atomic import atomic_path, write_json_atomic, write_text_atomic
+from toolkit.io.atomic import write_json_atomic, write_text_atomic
 from toolkit.learners.config import TrainConfig
+from toolkit.viz.figure import save_figure
 
 METRICS_NAME = "metrics.jsonl"
 CURVES_NAME = "curves.png"
@@ -152,9 +153,7 @@ def plot_curves(rows: list[dict[str, Any]], out: Path, title: str) -> Path | Non
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    save_figure(fig, out, dpi=90)
     return out
 
 

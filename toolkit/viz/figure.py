@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,3 +44,18 @@ def write_doc_png(path: str | Path, image: np.ndarray) -> None:
     quantised = Image.fromarray(image).quantize(colors=256, method=Image.Quantize.MEDIANCUT)
     with atomic_path(path) as tmp:
         quantised.save(tmp, format="PNG", optimize=True)
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int | None = 110) -> Path:
+    """Write a matplotlib figure as a PNG, atomically, and close it; returns the path.
+
+    The one way the toolkit, the evaluation suite and the scripts write their plots (laid out by
+    the caller: call ``fig.tight_layout()`` first where wanted).
+    """
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return path

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.constants import VIDEO_FPS
-from toolkit.io.atomic import atomic_path
+from toolkit.viz.figure import save_figure
 
 COEFFICIENT_NAMES = (
     "rotation x (pitch, deg)",
@@ -38,13 +38,10 @@ class MotionSeries:
 
 def plot_head_motion(series: list[MotionSeries], out: str | Path, max_seconds: float = 10.0, title: str = "") -> Path:
     """Write the Fig. 3(b)-style PNG; translation is shown relative to each clip's mean."""
-    import matplotlib.pyplot as plt
 
     fig = head_motion_figure(series, max_seconds, title)
     out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, out, dpi=110)
     return out
 
 
