@@ -11,12 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit.paths import shared_data_dir
+from tests.test_generator import CLIP, S, tiny_train_config
 
-CLIP = shared_data_dir() / "av" / "Hangz-nju-cuhk__Talking-Face_PC-AVS__Input_00010.mp4"
 pytestmark = pytest.mark.skipif(not CLIP.exists(), reason=f"shared data not found at {CLIP} (set TOOLKIT_DATA)")
-
-S = 64
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +77,7 @@ def test_heldout_targets_never_among_the_references_and_get_the_moved_matched_fr
 
 def test_mouth_synthesis_loss_trains_the_synthesis_head_where_its_weight_is_small(cached) -> None:
     """Through the blend alone the synthesis head's gradient is scaled by its weight a; the direct term is not."""
-    from toolkit.generator.config import (
-        DataConfig,
-        DiscriminatorConfig,
-        GeneratorConfig,
-        GeneratorTrainConfig,
-        LossConfig,
-        TrainConfig,
-    )
+    from toolkit.generator.config import DataConfig, LossConfig
     from toolkit.generator.data import GeneratorDataset, collate
     from toolkit.generator.train import GeneratorTrainer
 
@@ -97,28 +87,9 @@ def test_mouth_synthesis_loss_trains_the_synthesis_head_where_its_weight_is_smal
     torch.set_num_threads(2)
 
     def head_grad(lambda_syn: float) -> tuple[float, dict]:
-        cfg = GeneratorTrainConfig(
-            name="test",
-            generator=GeneratorConfig(
-                image_size=S,
-                n_layers=4,
-                ngf=8,
-                max_channels=32,
-                lmk_ngf=4,
-                lmk_max_channels=16,
-                img_enc_ngf=8,
-                img_enc_max_channels=16,
-                embed_q_channels=16,
-                fusion_dim=16,
-                fusion_hidden=16,
-                flow_ngf=8,
-                composition_output="residual",
-                mouth_synthesis=True,
-            ),
-            discriminator=DiscriminatorConfig(ndf=8, n_layers=2),
-            loss=LossConfig(perceptual="ms-l1-ssim", lambda_mouth=10.0, lambda_mouth_synthesis=lambda_syn),
-            train=TrainConfig(batch_size=2, seed=0),
-        )
+        cfg = tiny_train_config()
+        cfg.generator = dataclasses.replace(cfg.generator, composition_output="residual", mouth_synthesis=True)
+        cfg.loss = LossConfig(perceptual="ms-l1-ssim", lambda_mouth=10.0, lambda_mouth_synthesis=lambda_syn)
         trainer = GeneratorTrainer(cfg)
         out = trainer.generate(batch, trainer.G)
         losses = trainer.generator_losses(batch, out, with_gan=False)
