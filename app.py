@@ -41,6 +41,7 @@ from typing import Any
 
 import gradio as gr
 
+from toolkit.constants import SYNTHETIC_KINDS
 from toolkit.errors import InputFileError, ToolkitError
 from toolkit.io.formats import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from toolkit.paths import PROJECT_ROOT, assets_dir, shared_dir
@@ -55,6 +56,7 @@ MOTION_CHOICES = [
     ("still head", "still"),
     ("replay the reference video's motion", "reference"),
     ("from another video / motion file", "file"),
+    *[(f"synthetic {kind} (Fig. 16)", kind) for kind in SYNTHETIC_KINDS],
 ]
 EXPRESSION_CHOICES = [
     ("from the audio", "audio"),

@@ -12,7 +12,7 @@ motion and the evaluated video:
 * ``gt_eval``       the real continuation, tracked on the evaluation frames (what ``toolkit evaluate`` compares to);
 * ``ref_eval``      the reference frames (first tau), tracked the same way;
 * ``gt_pipe``       the real continuation tracked by the pipeline's own reference tracker (face crop);
-* ``ref_pipe``      the reference as the pipeline prepares it (``Reference.head_motion``: what Phi is given);
+* ``ref_pipe``      the reference as the pipeline prepares it (``Reference.pose``: what Phi is given);
 * ``phi``           the head motion the pipeline renders (Phi's output after motion scaling);
 * ``phi_render``    the pipeline's frames (``pipeline`` method), tracked on the evaluation frames;
 * ``real_cmd``      the real continuation's motion as the landmark-driven pipeline renders it
@@ -190,9 +190,9 @@ def clip_stages(
             ref_holder.append(pipe.prepare(frames, reference_indices=indices, reference_audio=ref_audio))
         return ref_holder[0]
 
-    stage("ref_pipe", lambda: ref().head_motion[:, :3])
+    stage("ref_pipe", lambda: ref().pose.rotation)
     speech = load_audio(inputs.driving_audio, 0, True)
-    stage("phi", lambda: pipe.plan_motion(ref(), speech)[0][:n, :3])
+    stage("phi", lambda: pipe.plan_motion(ref(), speech).rotation[:n])
     drv_holder: list = []
 
     def drv():
@@ -201,12 +201,10 @@ def clip_stages(
             drv_holder.append(track_driving_video(gt_native, cfg, n, StageClock()))
         return drv_holder[0]
 
-    stage("gt_pipe", lambda: drv().head_motion[:, :3])
+    stage("gt_pipe", lambda: drv().pose.rotation)
 
     def real_cmd():
-        motion, scale = motion_from_track(drv(), ref(), n)
-        r = ref()
-        return scale_motion(motion, scale, r.frontal_pose, float(r.scale[r.frontal_index]), cfg.motion_scale)[0][:, :3]
+        return scale_motion(motion_from_track(drv(), ref(), n), ref().frontal_pose, cfg.motion_scale).rotation
 
     stage("real_cmd", real_cmd)
     if render:
@@ -242,6 +240,7 @@ def sweep_gains(clip, cache: Path, amplitude_deg: float = 10.0, period: int = 50
     from scipy.spatial.transform import Rotation
 
     from eval.runner import _ClipData
+    from toolkit.motion.pose import HeadPose
     from toolkit.pipeline.config import GenerationConfig
     from toolkit.pipeline.pipeline import TalkingHeadPipeline
     from toolkit.pipeline.progress import StageClock
@@ -256,16 +255,16 @@ def sweep_gains(clip, cache: Path, amplitude_deg: float = 10.0, period: int = 50
     ref = TalkingHeadPipeline(cfg).prepare(
         frames, reference_indices=list(inputs.reference_indices), reference_audio=inputs.reference_audio
     )
-    pose = ref.frontal_pose.astype(np.float64)
+    pose = ref.frontal_pose
     wave = np.radians(amplitude_deg) * np.sin(2 * np.pi * np.arange(period) / period)
     ypr = np.zeros((2 * period, 3))
     ypr[:period, 0], ypr[period:, 1] = wave, wave
-    frontal = Rotation.from_rotvec(pose[:3]).as_matrix()
+    frontal = Rotation.from_rotvec(pose.rotation[0].astype(np.float64)).as_matrix()
     rot = Rotation.from_matrix(from_yaw_pitch_roll(ypr) @ frontal[None]).as_rotvec()
-    motion = np.concatenate([rot, np.repeat(pose[None, 3:], len(rot), 0)], 1).astype(np.float32)
-    scale = np.full(len(motion), ref.scale[ref.frontal_index], np.float32)
-    expression = np.repeat(ref.identity68[None], len(motion), 0)
-    rendered = np.asarray(Warp3DRenderer(ref, cfg).render(motion, scale, expression, StageClock()).frames)
+    held = pose[np.zeros(len(rot), int)]
+    sweep = HeadPose(rot, held.translation, held.scale)
+    expression = np.repeat(ref.identity68[None], len(sweep), 0)
+    rendered = np.asarray(Warp3DRenderer(ref, cfg).render(sweep, expression, StageClock()).frames)
     np.save(cache / f"{clip.clip_id}.sweep_frames.npy", rendered)
     out = {}
     for name, read in (("mediapipe", eval_pose(rendered)), ("dlib", dlib_pose(rendered))):

@@ -106,18 +106,18 @@ def evaluate_clip(record, k: int, max_gt: int, dlib68) -> dict:  # type: ignore[
     h, w = frames.shape[1:3]
 
     # self-consistency at the source frame's own pose
-    own = warp.generator_inputs(record.rotation[src][None], record.translation[src][None], record.scale[src][None])
+    own = warp.generator_inputs(record.pose[src])
     inside = own.mask[0] >= 0.99
     self_psnr = psnr_grey(own.rendered[0], frames[src], inside)
     self_ssim = float(ssim_map(own.rendered[0], frames[src])[inside].mean())
 
     gt_ids = np.arange(TAU, min(n, TAU + max_gt))
     gt = frames[gt_ids]
-    rot, trans, scale = record.rotation[gt_ids], record.translation[gt_ids], record.scale[gt_ids]
+    rot = record.rotation[gt_ids]
     t0 = time.perf_counter()
-    gi_pose = warp.generator_inputs(rot, trans, scale)
+    gi_pose = warp.generator_inputs(record.pose[gt_ids])
     render_s = time.perf_counter() - t0
-    gi_expr = warp.generator_inputs(rot, trans, scale, record.frontal68[gt_ids])
+    gi_expr = warp.generator_inputs(record.pose[gt_ids], record.frontal68[gt_ids])
     outputs = {
         "static": np.repeat(frames[src][None], len(gt_ids), axis=0),
         "matched": gi_pose.matched,
@@ -177,6 +177,7 @@ def edge_cases(records: str, out_png: str) -> dict:
     import cv2
 
     from toolkit.data.records import load_clip, load_manifest
+    from toolkit.motion.pose import HeadPose
     from toolkit.render.controls import synthetic_motion
     from toolkit.render.warp3d import ReferenceTrack, Warp3D, compose
 
@@ -201,7 +202,7 @@ def edge_cases(records: str, out_png: str) -> dict:
         k = warp.frontal_index
         gt = np.arange(TAU, rec.n_frames)
         j = int(gt[np.argmax(rotation_deg(rec.rotation[gt], rec.rotation[k]))])
-        gi = warp.generator_inputs(rec.rotation[[k, j]], rec.translation[[k, j]], rec.scale[[k, j]])
+        gi = warp.generator_inputs(rec.pose[[k, j]])
         vis = (np.repeat(gi.mask[0][..., None], 3, axis=2) * 255).astype(np.uint8)
         angle = float(np.degrees(np.linalg.norm(rec.rotation[k])))
         change = float(rotation_deg(rec.rotation[[j]], rec.rotation[k])[0])
@@ -226,10 +227,9 @@ def edge_cases(records: str, out_png: str) -> dict:
     if rec is not None:
         frames = rec.frames()
         warp = Warp3D(frames[ids], ReferenceTrack.from_any(rec, ids))
-        mesh = warp.mesh
-        pose = synthetic_motion("shake", 24, mesh.source_rotation, mesh.source_translation, mesh.source_scale, 80.0, 24)
+        pose = synthetic_motion("shake", 24, warp.held_pose(1), 80.0, 24)
         pick = [0, 2, 4, 6, 18]  # yaw 0, 40, 69, 80 (clamped), -80 (clamped)
-        gi = warp.generator_inputs(pose.rotation[pick], pose.translation[pick], pose.scale[pick])
+        gi = warp.generator_inputs(pose[pick])
         out = compose(gi)
         asked = 80.0 * np.sin(2 * np.pi * np.array(pick) / 24)
         notes["extreme"] = {
@@ -256,7 +256,7 @@ def edge_cases(records: str, out_png: str) -> dict:
         warp = Warp3D(occluded, track)
         forced = Warp3D(occluded, track, type(warp.config)(frontal_index=k))
         j = TAU + 20
-        pose = (rec.rotation[[j]], rec.translation[[j]], rec.scale[[j]])
+        pose = rec.pose[[j]]
         notes["occlusion"] = {
             "clip": rec.clip_id,
             "occluded_frame": k,
@@ -267,9 +267,9 @@ def edge_cases(records: str, out_png: str) -> dict:
         rows.append(
             [
                 caption(occluded[k], f"occluded t_M ({warp.texture_outliers[k]:.0%} outliers)"),
-                caption(compose(forced.generator_inputs(*pose))[0], "forced on occluded t_M"),
+                caption(compose(forced.generator_inputs(pose))[0], "forced on occluded t_M"),
                 caption(occluded[warp.frontal_index], f"chosen source: frame {warp.frontal_index}"),
-                caption(compose(warp.generator_inputs(*pose))[0], "3d-warp (chosen source)"),
+                caption(compose(warp.generator_inputs(pose))[0], "3d-warp (chosen source)"),
                 caption(frames[j], "real"),
             ]
         )
@@ -280,13 +280,14 @@ def edge_cases(records: str, out_png: str) -> dict:
         frames = rec.frames()
         f = 48 / frames.shape[2]
         small = np.stack([cv2.resize(x, (48, 48), interpolation=cv2.INTER_AREA) for x in frames])
-        track = ReferenceTrack(rec.landmarks[ids] * f, rec.rotation[ids], rec.translation[ids] * f, rec.scale[ids] * f)
+        pose = HeadPose(rec.rotation, rec.translation * f, rec.scale * f)  # the poses in the 48 px frames
+        track = ReferenceTrack(rec.landmarks[ids] * f, pose[ids])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             warp = Warp3D(small[ids], track)
         gt = np.arange(TAU, min(rec.n_frames, TAU + 40))
         j = int(gt[np.argmax(rotation_deg(rec.rotation[gt], rec.rotation[warp.frontal_index]))])
-        gi = warp.generator_inputs(rec.rotation[[j]], rec.translation[[j]] * f, rec.scale[[j]] * f)
+        gi = warp.generator_inputs(pose[[j]])
         notes["tiny"] = {"clip": rec.clip_id, "size_px": 48, "warnings": [str(c.message) for c in caught]}
         big = lambda im: cv2.resize(im, (192, 192), interpolation=cv2.INTER_NEAREST)  # noqa: E731
         rows.append(
@@ -316,29 +317,20 @@ def controls_figure(records: str, out_png: str, reference: str, motion_from: str
     frames = ref.frames()
     ids = np.arange(min(TAU, ref.n_frames))
     warp = Warp3D(frames[ids], ReferenceTrack.from_any(ref, ids))
-    mesh = warp.mesh
     cols = 6
     rows = []
 
     drv = load_clip(records, motion_from)
-    k = drv.frontal_index
-    driving = np.concatenate([drv.rotation, drv.translation], axis=1)
-    source_pose = np.concatenate([mesh.source_rotation, mesh.source_translation])
-    moved, moved_scale = retarget_motion(
-        driving, drv.scale, driving[k], float(drv.scale[k]), source_pose, float(mesh.source_scale)
-    )
+    moved = retarget_motion(drv.pose, drv.pose[drv.frontal_index], warp.held_pose(1))
     pick = np.linspace(0, min(len(moved), 100) - 1, cols).round().astype(int)
     drv_frames = drv.frames()
     rows.append([caption(drv_frames[i], "motion source" if j == 0 else "") for j, i in enumerate(pick)])
-    out = warp.render(moved[pick, :3], moved[pick, 3:], moved_scale[pick])
+    out = warp.render(moved[pick])
     rows.append([caption(o, "(a) its head motion" if j == 0 else "") for j, o in enumerate(out)])
     for kind, label in (("shake", "(b) synthetic shake 20 deg"), ("nod", "(b) synthetic nod 15 deg")):
         amp = 20.0 if kind == "shake" else 15.0
-        pose = synthetic_motion(
-            kind, cols * 2, mesh.source_rotation, mesh.source_translation, mesh.source_scale, amp, cols * 2
-        )
-        sel = np.arange(0, cols * 2, 2)
-        out = warp.render(pose.rotation[sel], pose.translation[sel], pose.scale[sel])
+        pose = synthetic_motion(kind, cols * 2, warp.held_pose(1), amp, cols * 2)
+        out = warp.render(pose[np.arange(0, cols * 2, 2)])
         rows.append([caption(o, label if j == 0 else "") for j, o in enumerate(out)])
     src = load_clip(records, expression_from)
     expr = transfer_expression(src.frontal68, warp.rig.reference68)
@@ -347,12 +339,7 @@ def controls_figure(records: str, out_png: str, reference: str, motion_from: str
     src_frames = src.frames()
     rows.append([caption(src_frames[i], "expression source" if j == 0 else "") for j, i in enumerate(pick)])
     n = len(pick)
-    gi = warp.generator_inputs(
-        np.repeat(mesh.source_rotation[None], n, 0),
-        np.repeat(mesh.source_translation[None], n, 0),
-        np.full(n, mesh.source_scale),
-        expr[pick],
-    )
+    gi = warp.generator_inputs(warp.held_pose(n), expr[pick])
     rows.append([caption(o, "(c) its expression" if j == 0 else "") for j, o in enumerate(compose(gi))])
     write_doc_png(Path(out_png), np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0))
 

@@ -101,3 +101,27 @@ def test_seed_ensemble_checkpoint_round_trip(whisper_run, records, tmp_path) -> 
         save_ensemble([member], tmp_path / "bad", {"no_such_field": 1})
     with pytest.raises(ToolkitError, match="inference identity"):
         save_ensemble([member], tmp_path / "bad2", {"inference_identity": "median"})
+
+
+def test_displacement_gain_scales_the_final_displacement_and_round_trips(whisper_run, records, tmp_path) -> None:  # noqa: F811
+    from toolkit.learners.expression import ExpressionLearner, ExpressionNet, save_ensemble
+
+    member = whisper_run / "model"
+    rec = _clip(records, "Input_00010")
+    audio, refs = rec.audio()[: 60 * SAMPLES_PER_FRAME], rec.frontal68[:16]
+    plain = ExpressionLearner.load(member)
+    out = save_ensemble([member, member], tmp_path / "gain", {"displacement_gain": 1.4})
+    louder = ExpressionLearner.load(out)
+    assert louder.config.displacement_gain == 1.4
+    # after calibration, the pause gate and the smoothing: exactly 1.4 times the network's own displacement
+    base = plain.predict_displacement(audio, refs, rec.audio()[: 16 * SAMPLES_PER_FRAME])
+    scaled = louder.predict_displacement(audio, refs, rec.audio()[: 16 * SAMPLES_PER_FRAME])
+    assert np.abs(base).max() > 1e-3
+    np.testing.assert_allclose(scaled, 1.4 * base, rtol=1e-4, atol=1e-5)
+    assert _signed_gaps(louder.predict(audio, refs)).min() >= -1e-4  # wider swings still never cross the lips
+    # a photo keeps the network's own amplitude
+    np.testing.assert_allclose(louder.predict(audio, refs[3]), plain.predict(audio, refs[3]), atol=1e-5)
+    cfg = plain.config
+    for bad in (0.0, -1.0):
+        with pytest.raises(ToolkitError, match="gain must be positive"):
+            ExpressionNet(type(cfg)(**{**cfg.__dict__, "displacement_gain": bad}))

@@ -541,9 +541,7 @@ def test_synthesize_frames_with_the_3d_module_on_a_real_record(records: Path) ->
     refs = np.arange(0, 8)
     w3d = Warp3D(frames[refs], ReferenceTrack.from_any(rec, refs))
     targets = np.arange(10, 16)
-    gi = w3d.generator_inputs(
-        rec.rotation[targets], rec.translation[targets], rec.scale[targets], rec.frontal68[targets]
-    )
+    gi = w3d.generator_inputs(rec.pose[targets], rec.frontal68[targets])
     torch.manual_seed(0)
     g = Generator(tiny_generator())
     lm = rec.landmarks68
@@ -597,7 +595,7 @@ def test_shipped_generator_is_a_mild_correction_of_the_3d_warp_on_a_real_record(
     frames, lm = rec.frames(), rec.landmarks68
     refs, targets = np.arange(0, 8), np.arange(10, rec.n_frames, 2)
     gi = Warp3D(frames[refs], ReferenceTrack.from_any(rec, refs)).generator_inputs(
-        rec.rotation[targets], rec.translation[targets], rec.scale[targets], rec.frontal68[targets]
+        rec.pose[targets], rec.frontal68[targets]
     )
     out = synthesize_frames(
         g, frames[refs], lm[refs], lm[targets], gi.rendered, gi.mask, gi.matched,

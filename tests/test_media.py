@@ -304,6 +304,23 @@ def test_streaming_writer_is_atomic_on_failure(tmp_media) -> None:
     assert sorted(p.name for p in tmp_media.root.iterdir()) == ["out.mp4"]
 
 
+def test_an_orphaned_ffmpeg_never_recreates_its_removed_temporary_file(tmp_media) -> None:
+    # what `kill -9` of `toolkit generate` leaves: its ffmpeg still running, and the next run of the same
+    # output removing the dead run's temporary files; the orphan then reads end-of-input and finishes
+    writer = VideoWriter(tmp_media.path("out.mp4"), audio=np.zeros(16000))
+    writer.write(np.zeros((32, 32, 3), np.uint8))
+    temporaries = [p for p in tmp_media.root.iterdir() if p.name.startswith(".out.mp4.")]
+    assert len(temporaries) == 2  # the muxed file and the encoder's video-only file
+    for p in temporaries:
+        p.unlink()
+    proc = writer._proc
+    assert proc is not None and proc.stdin is not None
+    proc.stdin.close()
+    proc.wait(timeout=30)
+    assert sorted(p.name for p in tmp_media.root.iterdir()) == []  # the names stay gone
+    writer.abort()
+
+
 def test_streaming_writer_writes_frames_as_made(tmp_media) -> None:
     def frames():
         for t in range(12):

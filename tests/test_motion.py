@@ -12,6 +12,7 @@ import pytest
 from toolkit.errors import ToolkitError
 from toolkit.motion import (
     STABLE_68,
+    HeadPose,
     apply_motion,
     axis_angle_to_matrix,
     disentangle,
@@ -62,7 +63,7 @@ def test_rigid_fit_recovers_exact_pose_of_the_canonical_face() -> None:
     canonical = load_canonical().mediapipe
     rot = _random_rotations(20, 0.0, 60.0, seed=1)
     trans = np.random.default_rng(2).uniform(-50, 150, size=(20, 3))
-    posed = apply_motion(canonical, rot, trans, np.linspace(0.5, 2.0, 20))
+    posed = apply_motion(canonical, HeadPose(rot, trans, np.linspace(0.5, 2.0, 20)))
     m = disentangle(posed)
     assert rotation_angle_deg(axis_angle_to_matrix(m.rotation), axis_angle_to_matrix(rot)).max() < 0.01
     np.testing.assert_allclose(m.translation, trans, atol=1e-2)
@@ -72,7 +73,7 @@ def test_rigid_fit_recovers_exact_pose_of_the_canonical_face() -> None:
 
 def test_apply_motion_inverts_disentangle(track: FaceTrack) -> None:
     m = disentangle(track.landmarks)
-    back = apply_motion(m.frontal, m.rotation, m.translation, m.scale)
+    back = apply_motion(m.frontal, m.pose)
     np.testing.assert_allclose(back, track.landmarks, atol=1e-3)
     assert m.head_motion.shape == (N, 6) and m.head_motion.dtype == np.float32
 
@@ -83,7 +84,7 @@ def test_frontal_frame_is_the_one_left_unrotated(track: FaceTrack) -> None:
     keep = 17
     rot[keep] = 0.0
     # real expressions (frontalised), re-posed with known rotations; frame 17 faces the camera
-    posed = apply_motion(m.frontal, rot, m.translation, m.scale)
+    posed = apply_motion(m.frontal, HeadPose(rot, m.translation, m.scale))
     again = disentangle(posed)
     assert again.frontal_index == keep
     # among valid frames only
@@ -165,5 +166,7 @@ def test_bad_landmarks_raise_toolkit_errors(track: FaceTrack) -> None:
     bad[4] = np.nan
     with pytest.raises(ToolkitError, match="frames 4"):
         disentangle(bad)
+    with pytest.raises(ToolkitError, match="one head pose per frame"):
+        apply_motion(np.zeros((3, 68, 3)), HeadPose(np.zeros((2, 3)), np.zeros((2, 3)), np.ones(2)))
     with pytest.raises(ToolkitError, match="one rotation"):
-        apply_motion(np.zeros((3, 68, 3)), np.zeros((2, 3)), np.zeros((2, 3)))
+        HeadPose(np.zeros((2, 3)), np.zeros((3, 3)), np.ones(2))

@@ -274,3 +274,80 @@ def test_phi_v3_skips_calibration_on_a_single_reference_frame_only():
         assert not torch.allclose(
             calibrated(ref[:, :1], ref_w[:, :1], drive)[0], plain(ref[:, :1], ref_w[:, :1], drive)[0]
         )
+
+
+def test_phi_v4_band_power_mismatch_sees_missing_drift_and_scale_that_shares_miss(record):
+    from scipy.ndimage import gaussian_filter1d
+
+    from toolkit.learners.tasks import band_power_mismatch, band_shares
+
+    motion = np.asarray(record.head_motion, np.float64)
+    real = torch.from_numpy(motion.astype(np.float32))[None]
+    assert float(band_power_mismatch(real, real)) == 0.0
+    # twice the amplitude: every band's power x4, shares unchanged
+    twice = 2.0 * real
+    torch.testing.assert_close(band_shares(twice), band_shares(real))
+    assert abs(float(band_power_mismatch(twice, real)) - np.log(4.0)) < 0.05
+    # the slow drift removed (what Phi lacked): the low bands' power falls, the fast bands' stays
+    no_drift = torch.from_numpy((motion - gaussian_filter1d(motion, 8.0, axis=0, mode="nearest")).astype(np.float32))
+    assert float(band_power_mismatch(no_drift[None], real)) > 0.5
+
+
+def test_phi_v4_short_references_get_the_prior_amplitude_and_long_ones_their_own(record):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from toolkit.learners.motion import MotionNet, MotionNetConfig
+    from toolkit.learners.tasks import reference_amplitude
+
+    motion = np.asarray(record.head_motion, np.float32)
+    within = motion.std(axis=0)
+    clip = SimpleNamespace(motion=motion, n_frames=len(motion))
+    amp = reference_amplitude([clip], 25, within)
+    windows = [motion[s : s + 25].std(axis=0) / within for s in range(0, len(motion) - 24, 25)]
+    np.testing.assert_allclose(amp, np.median(windows, axis=0), rtol=1e-5)
+    assert np.all((amp > 0.05) & (amp < 1.5)), "a 1 s window of a moving head moves, less than the whole clip"
+
+    base = MotionNetConfig(feature_dim=16, block_dim=8, dilations=(1,), noise_dim=4, reference_dim=8, encoder_dim=8)
+    torch.manual_seed(0)
+    v3 = MotionNet(base).eval()
+    v4 = MotionNet(replace(base, prior_amplitude_frames=8)).eval()
+    v4.load_state_dict({**v3.state_dict(), "prior_amplitude": torch.zeros(6)})
+    g = torch.Generator().manual_seed(1)
+    drive = 0.1 * torch.randn(1, 12, 7, 640, generator=g)
+    ref = torch.from_numpy(motion[:12])[None]
+    ref_w = 0.1 * torch.randn(1, 12, 7, 640, generator=g)
+    with torch.no_grad():
+        # prior amplitude 0 is what v3 reads from a single frame (std 0): the same output
+        torch.testing.assert_close(v4(ref[:, :1], ref_w[:, :1], drive)[0], v3(ref[:, :1], ref_w[:, :1], drive)[0])
+        v4.prior_amplitude.copy_(torch.from_numpy(amp))
+        assert not torch.allclose(v4(ref[:, :1], ref_w[:, :1], drive)[0], v3(ref[:, :1], ref_w[:, :1], drive)[0])
+        # a reference of >= 8 frames keeps its own std
+        torch.testing.assert_close(v4(ref, ref_w, drive)[0], v3(ref, ref_w, drive)[0])
+
+
+def test_photo_prior_checkpoint_moves_a_photo_more_and_leaves_video_references_bit_identical(dataset_root, record):
+    """checkpoints/motion_photo_prior = the shipped Phi v3 weights + the typical reference amplitude for references
+    under 8 frames (scripts/motion_add_prior_amplitude.py --statistic mean): a single photo gets a moving head,
+    a 64-frame reference exactly the motion it got before."""
+    from toolkit.learners.data import load_clip_data
+    from toolkit.learners.motion import MotionLearner
+    from toolkit.metrics.head_motion import pose_diversity
+    from toolkit.paths import checkpoints_dir
+
+    clip = load_clip_data(dataset_root, [record.clip_id])[0]
+    v3 = MotionLearner.load(checkpoints_dir() / "motion")
+    prior = MotionLearner.load(checkpoints_dir() / "motion_photo_prior")
+    assert prior.net.config.prior_amplitude_frames == 8
+    amp = prior.net.prior_amplitude.numpy()
+    assert np.all((amp > 0.3) & (amp < 1.0)), amp
+    for name, tensor in v3.net.state_dict().items():
+        torch.testing.assert_close(prior.net.state_dict()[name], tensor, rtol=0, atol=0)
+    tau, drive = 16, clip.audio[16 * 640 :]
+    video = [m.predict(clip.motion[:tau], clip.audio[: tau * 640], drive, seed=3) for m in (v3, prior)]
+    np.testing.assert_array_equal(video[0], video[1])
+    spreads = []
+    for m in (v3, prior):
+        photo = np.stack([m.predict(clip.motion[:1], None, drive, seed=s) for s in range(3)])
+        spreads.append(np.mean([pose_diversity(p[:, :3], p[:, 3:])[0] for p in photo]))
+    assert spreads[1] > 1.2 * spreads[0], f"spread from a photo: v3 {spreads[0]:.2f}, prior {spreads[1]:.2f} deg"

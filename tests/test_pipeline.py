@@ -124,10 +124,8 @@ def test_generator_seam_feeds_the_warped_inputs_to_a_generator(tmp_path) -> None
     pipe = TalkingHeadPipeline(cfg)
     ref = pipe.prepare(media.astronaut())
     clock = StageClock()
-    motion = np.repeat(ref.frontal_pose[None], 2, axis=0)
-    chunk = GeneratorRenderer(ref, cfg).render(
-        motion, np.full(2, ref.scale[ref.frontal_index]), np.repeat(ref.identity68[None], 2, axis=0), clock
-    )
+    still = ref.frontal_pose[[0, 0]]
+    chunk = GeneratorRenderer(ref, cfg).render(still, np.repeat(ref.identity68[None], 2, axis=0), clock)
     assert chunk.frames.shape == (2, 256, 256, 3) and chunk.rendered.shape == (2, 256, 256, 3)
     assert clock.seconds["generator"] > 0 and clock.seconds["render"] > 0
     assert set(chunk.matched.tolist()) <= set(ref.k_indices.tolist())
@@ -183,7 +181,7 @@ def test_reference_motion_replay_is_what_the_output_shows(tmp_path, speech_wav) 
     pipe = TalkingHeadPipeline(cfg)
     result = pipe.generate(media.SHARED_DRIVER, speech_wav, tmp_path / "replay.mp4")
     ref = pipe.prepare(media.SHARED_DRIVER)
-    expected = loop_back_and_forth(ref.head_motion, N_FRAMES)
+    expected = loop_back_and_forth(ref.pose, N_FRAMES).motion
     np.testing.assert_allclose(result.head_motion, expected, atol=1e-4)
     motion, _ = _track_output(result.out_path)
     # the re-tracked pose of the output follows the replayed pose of the real person. The motion matcher holds
@@ -212,6 +210,25 @@ def test_still_motion_and_a_motion_file_drive_the_head(tmp_path, speech_wav) -> 
     assert abs(np.corrcoef(yaw, moved_seen.rotation[:, 1])[0, 1]) > 0.9
 
 
+def test_render_demo_is_generate_with_the_same_fig16_controls(tmp_path) -> None:
+    # one pipeline behind both commands: the demo's synthetic nod is `generate --motion nod`, byte for byte
+    from toolkit.cli import main
+
+    photo = media.write_png(tmp_path / "face.png", media.astronaut())
+    demo = tmp_path / "demo.mp4"
+    code = main(["render-demo", str(photo), "--synthetic", "nod", "--seconds", "1.2", "--period", "1.2",
+                 "--out", str(demo)])  # fmt: skip
+    assert code == 0
+    cfg = GenerationConfig(renderer="3d-warp", k=1, motion="nod", motion_period=1.2, expression="reference",
+                           allow_silent_audio=True)  # fmt: skip
+    silence = np.zeros(int(1.2 * 16000), np.float32)
+    same = TalkingHeadPipeline(cfg).generate(photo, silence, tmp_path / "generate.mp4")
+    assert demo.read_bytes() == same.out_path.read_bytes()
+    seen, _ = _track_output(demo)  # the head really nods (pitch), and does not shake (yaw)
+    assert np.degrees(np.ptp(seen.rotation[:, 0])) > 18.0
+    assert np.degrees(np.ptp(seen.rotation[:, 1])) < 6.0
+
+
 @needs_clip
 def test_expression_from_another_video_opens_the_mouth_with_it(tmp_path, speech_wav) -> None:
     cfg = GenerationConfig(k=1, motion="still", expression=str(media.SHARED_CLIP))
@@ -233,13 +250,13 @@ def test_scales_seed_and_chunking(tmp_path, speech_wav, monkeypatch) -> None:
     pipe = TalkingHeadPipeline(GenerationConfig(k=1, seed=3))
     ref = pipe.prepare(media.astronaut())
     speech = load_audio(speech_wav)
-    base_motion, _ = pipe.plan_motion(ref, speech)
-    again, _ = pipe.plan_motion(ref, speech)
+    base_motion = pipe.plan_motion(ref, speech).motion
+    again = pipe.plan_motion(ref, speech).motion
     np.testing.assert_array_equal(base_motion, again)  # same seed, same motion
-    other, _ = TalkingHeadPipeline(GenerationConfig(k=1, seed=4)).plan_motion(ref, speech)
+    other = TalkingHeadPipeline(GenerationConfig(k=1, seed=4)).plan_motion(ref, speech).motion
     assert np.abs(other - base_motion).max() > 1e-4
-    calm, _ = TalkingHeadPipeline(GenerationConfig(k=1, seed=3, motion_scale=0.0)).plan_motion(ref, speech)
-    np.testing.assert_allclose(calm, np.repeat(ref.frontal_pose[None], N_FRAMES, 0), atol=1e-4)
+    calm = TalkingHeadPipeline(GenerationConfig(k=1, seed=3, motion_scale=0.0)).plan_motion(ref, speech).motion
+    np.testing.assert_allclose(calm, np.repeat(ref.frontal_pose.motion, N_FRAMES, 0), atol=1e-4)
     expr = pipe.plan_expression(ref, speech, StageClock())
     neutral = TalkingHeadPipeline(GenerationConfig(k=1, expression_scale=0.0)).plan_expression(ref, speech)
     np.testing.assert_allclose(neutral, np.repeat(ref.identity68[None], N_FRAMES, 0), atol=1e-5)
@@ -248,7 +265,7 @@ def test_scales_seed_and_chunking(tmp_path, speech_wav, monkeypatch) -> None:
     chunked = pipe.plan_expression(ref, speech)
     np.testing.assert_allclose(chunked, expr, atol=0.05 * np.abs(expr).max())
     monkeypatch.setattr(models, "MOTION_CHUNK", 20)
-    chunked_motion, _ = pipe.plan_motion(ref, speech)
+    chunked_motion = pipe.plan_motion(ref, speech).motion
     step = np.abs(np.diff(chunked_motion, axis=0)).max(axis=0)
     base_step = np.abs(np.diff(base_motion, axis=0)).max(axis=0)
     assert np.all(step <= 3 * base_step + 1e-3), (step, base_step)

@@ -28,9 +28,7 @@ def clip():
     frames = read_video(path, fps=25, size=(256, 256), max_frames=N_FRAMES)
     track = make_tracker("mediapipe").track(frames)
     motion = disentangle(track.landmarks, valid=track.reliable)
-    ref = ReferenceTrack(
-        track.landmarks, motion.rotation, motion.translation, motion.scale, motion.frontal68, track.detected
-    )
+    ref = ReferenceTrack(track.landmarks, motion.pose, motion.frontal68, track.detected)
     return frames, ref
 
 
@@ -139,7 +137,7 @@ def test_eq1_places_the_mesh_on_each_frames_tracked_landmarks(clip, warp):
 def test_self_consistency_at_the_frontal_frames_own_pose(clip, warp):
     frames, ref = clip
     k = warp.frontal_index
-    gi = warp.generator_inputs(ref.rotation[k][None], ref.translation[k][None], ref.scale[k][None])
+    gi = warp.generator_inputs(ref.pose[k])
     inside = gi.mask[0] >= 0.99
     assert inside.sum() > 5000
     err = gi.rendered[0].astype(float)[inside] - frames[k].astype(float)[inside]
@@ -159,7 +157,7 @@ def test_warp_beats_static_on_real_frames_at_other_poses(clip, warp):
     change = _rotation_deg(ref.rotation[t], ref.rotation[k])
     t = t[np.argsort(-change)[:6]]  # the most turned frames
     assert change.max() > 4.0, "the test clip should move its head"
-    out = warp.render(ref.rotation[t], ref.translation[t], ref.scale[t], ref.frontal68[t])
+    out = warp.render(ref.pose[t], ref.frontal68[t])
     import cv2
 
     gains = []
@@ -178,7 +176,7 @@ def test_output_size_and_generator_inputs_shapes(clip, warp):
 
     frames, ref = clip
     w = Warp3D(frames[:32], _subset(ref, np.arange(32)), Warp3DConfig(output_size=(128, 128)))
-    gi = w.generator_inputs(ref.rotation[40:45], ref.translation[40:45], ref.scale[40:45])
+    gi = w.generator_inputs(ref.pose[40:45])
     assert gi.rendered.shape == (5, 128, 128, 3) and gi.rendered.dtype == np.uint8
     assert gi.matched.shape == (5, 128, 128, 3) and gi.mask.shape == (5, 128, 128)
     assert 0.0 <= gi.mask.min() and gi.mask.max() <= 1.0 and (gi.mask > 0.99).any()
@@ -236,7 +234,7 @@ def test_extreme_poses_are_clamped_to_the_stated_limits(warp):
     from toolkit.render.project import PoseLimits, euler_yaw_pitch_roll, project_mesh
 
     mesh = warp.mesh
-    pose = synthetic_motion("shake", 25, mesh.source_rotation, mesh.source_translation, mesh.source_scale, 85.0, 25.0)
+    pose = synthetic_motion("shake", 25, warp.held_pose(1), 85.0, 25.0)
     proj = project_mesh(mesh, pose.rotation, pose.translation, pose.scale, limits=PoseLimits())
     assert proj.clamp is not None and proj.clamp.n_clamped > 0
     assert np.abs(proj.clamp.yaw_pitch_roll_deg[:, 0]).max() > 80.0
@@ -269,18 +267,21 @@ def test_occluded_frontal_frame_is_not_the_texture_source(clip):
 def test_tiny_face_warns_and_still_renders(clip):
     import cv2
 
+    from toolkit.motion.pose import HeadPose
     from toolkit.render.warp3d import ReferenceTrack, Warp3D
 
     frames, ref = clip
     ids = np.arange(8)
     small = np.stack([cv2.resize(f, (48, 48), interpolation=cv2.INTER_AREA) for f in frames[ids]])
     f = 48 / 256
-    tiny = ReferenceTrack(ref.landmarks[ids] * f, ref.rotation[ids], ref.translation[ids] * f, ref.scale[ids] * f)
+    tiny = ReferenceTrack(
+        ref.landmarks[ids] * f, HeadPose(ref.rotation[ids], ref.translation[ids] * f, ref.scale[ids] * f)
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warp = Warp3D(small, tiny)
     assert any("tiny face" in str(w.message) for w in caught)
-    out = warp.render(tiny.rotation, tiny.translation, tiny.scale)
+    out = warp.render(tiny.pose)
     assert out.shape == (8, 48, 48, 3)
     assert np.abs(out.astype(int) - small.astype(int)).mean() < 20
 
@@ -295,13 +296,10 @@ def test_controls_reproduce_identity_and_requested_amplitude(clip, warp):
 
     _, ref = clip
     k = warp.frontal_index
-    pose = np.concatenate([ref.rotation, ref.translation], axis=1)
-    same, same_scale = retarget_motion(pose, ref.scale, pose[k], ref.scale[k], pose[k], ref.scale[k])
-    assert np.allclose(same[:, :3], ref.rotation, atol=1e-4)
-    assert np.allclose(same[:, 3:], ref.translation, atol=1e-2) and np.allclose(same_scale, ref.scale, atol=1e-5)
-    nod = synthetic_motion(
-        "nod", 50, ref.rotation[k], ref.translation[k], ref.scale[k], amplitude_deg=20, period_frames=50
-    )
+    same = retarget_motion(ref.pose, ref.pose[k], ref.pose[k])
+    assert np.allclose(same.rotation, ref.rotation, atol=1e-4)
+    assert np.allclose(same.translation, ref.translation, atol=1e-2) and np.allclose(same.scale, ref.scale, atol=1e-5)
+    nod = synthetic_motion("nod", 50, ref.pose[k], amplitude_deg=20, period_frames=50)
     rel = axis_angle_to_matrix(nod.rotation) @ axis_angle_to_matrix(ref.rotation[k][None])[0].T
     ypr = np.degrees(euler_yaw_pitch_roll(rel))
     assert abs(np.abs(ypr[:, 1]).max() - 20) < 0.5 and np.abs(ypr[:, [0, 2]]).max() < 1e-3
@@ -321,7 +319,7 @@ def test_warp3d_method_returns_frames(clip):
     frames, ref = clip
     ids = np.arange(16)
     t = np.arange(50, 54)
-    out = warp3d_method(frames[ids], _subset(ref, ids), ref.rotation[t], ref.translation[t], ref.scale[t], None)
+    out = warp3d_method(frames[ids], _subset(ref, ids), ref.pose[t], None)
     assert out.shape == (4, 256, 256, 3) and out.dtype == np.uint8
 
 
@@ -330,7 +328,7 @@ def test_render_demo_cli_reports_a_missing_video(tmp_path, capsys):
 
     code = main(["render-demo", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.mp4"), "--synthetic", "nod"])
     assert code == 2
-    assert "not found" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
 
 
@@ -356,7 +354,7 @@ def test_a_blinking_frontal_frame_is_not_the_texture_source(clip):
     lm = ref.landmarks[ids].copy()
     lm[k, 159] = lm[k, 145]  # upper lids onto lower lids: eyes shut
     lm[k, 386] = lm[k, 374]
-    blink = ReferenceTrack(lm, ref.rotation[ids], ref.translation[ids], ref.scale[ids], ref.frontal68[ids])
+    blink = ReferenceTrack(lm, ref.pose[ids], ref.frontal68[ids])
     assert Warp3D(frames[ids], blink).frontal_index != k
 
 
@@ -368,9 +366,7 @@ def test_record_generator_inputs_never_matches_a_reference_target_to_itself(clip
     frames, ref = clip
     record = SimpleNamespace(
         landmarks=ref.landmarks,
-        rotation=ref.rotation,
-        translation=ref.translation,
-        scale=ref.scale,
+        pose=ref.pose,
         frontal68=ref.frontal68,
         detected=ref.detected,
         frames=lambda: frames,

@@ -35,7 +35,7 @@ def _composed(aoc, align: bool):
         warnings.simplefilter("ignore")
         warp = Warp3D(frames[REFERENCES], sub, baseline_config(align_background=align))
     t = TARGETS
-    inputs = warp.generator_inputs(ref.rotation[t], ref.translation[t], ref.scale[t], ref.frontal68[t])
+    inputs = warp.generator_inputs(ref.pose[t], ref.frontal68[t])
     return compose(inputs), inputs
 
 
@@ -83,9 +83,7 @@ def test_no_flow_at_the_texture_frames_own_pose(aoc):
         warp = Warp3D(frames[REFERENCES], sub, Warp3DConfig())
     k = warp.frontal_index
     # the texture frame rendered at its own pose and expression, matched to itself: the outline is where it was
-    inputs = warp.generator_inputs(
-        sub.rotation[[k]], sub.translation[[k]], sub.scale[[k]], sub.frontal68[[k]], exclude=np.array([-1])
-    )
+    inputs = warp.generator_inputs(sub.pose[[k]], sub.frontal68[[k]], exclude=np.array([-1]))
     assert inputs.matched_index[0] == k
     assert np.abs(inputs.background_flow).max() < 1.0
 
@@ -128,24 +126,18 @@ def test_landmark_driven_motion_keeps_the_drivers_own_head_turn():
     frontal = int(np.argmin(np.linalg.norm(drv_rot, axis=1)))
     assert np.degrees(np.linalg.norm(drv_rot[frontal])) > 12.0  # the premise: no frontal driver frame
     drv = DrivingTrack(
-        head_motion=np.concatenate([drv_rot, ref.translation[drv_ids]], axis=1),
-        scale=ref.scale[drv_ids],
-        frontal68=ref.frontal68[drv_ids],
-        frontal_index=frontal,
-        source="continuation",
+        pose=ref.pose[drv_ids], frontal68=ref.frontal68[drv_ids], frontal_index=frontal, source="continuation"
     )
-    reference = SimpleNamespace(
-        head_motion=np.concatenate([ref.rotation[ref_ids], ref.translation[ref_ids]], axis=1), scale=ref.scale[ref_ids]
-    )
-    out, out_scale = motion_from_track(drv, reference, len(drv_ids))
-    np.testing.assert_allclose(out[:, :3], drv_rot, atol=1e-4)
+    reference = SimpleNamespace(pose=ref.pose[ref_ids])
+    out = motion_from_track(drv, reference, len(drv_ids))
+    np.testing.assert_allclose(out.rotation, drv_rot, atol=1e-4)
     # translation and scale stay relative, around the medians: the head sways about the reference's median position
-    centre = np.median(reference.head_motion[:, 3:], axis=0)
-    np.testing.assert_allclose(np.median(out[:, 3:], axis=0), centre, atol=1e-3)
-    np.testing.assert_allclose(np.median(out_scale), np.median(reference.scale), rtol=1e-4)
-    ratio = np.median(reference.scale) / np.median(ref.scale[drv_ids])
+    centre = np.median(reference.pose.translation, axis=0)
+    np.testing.assert_allclose(np.median(out.translation, axis=0), centre, atol=1e-3)
+    np.testing.assert_allclose(np.median(out.scale), np.median(reference.pose.scale), rtol=1e-4)
+    ratio = np.median(reference.pose.scale) / np.median(ref.scale[drv_ids])
     sway = np.ptp(ref.translation[drv_ids, :2], axis=0)
-    np.testing.assert_allclose(np.ptp(out[:, 3:5], axis=0), ratio * sway, rtol=1e-3)
+    np.testing.assert_allclose(np.ptp(out.translation[:, :2], axis=0), ratio * sway, rtol=1e-3)
 
 
 def test_self_reenactment_puts_the_head_where_it_really_is():
@@ -174,19 +166,16 @@ def test_self_reenactment_puts_the_head_where_it_really_is():
             cv2.resize(f[box[1] : box[3], box[0] : box[2]], (size, size), interpolation=cv2.INTER_AREA) for f in frames
         ]
         track = _track(crops, "mediapipe", "test clip")
-        mo = _disentangle(track.landmarks, track)
-        return np.concatenate([mo.rotation, mo.translation], axis=1), np.asarray(mo.scale).reshape(-1)
+        return _disentangle(track.landmarks, track).pose
 
-    truth, truth_scale = tracked(box_r, 256)
-    pose_d, scale_d = tracked(box_d, 192)
-    drv = DrivingTrack(pose_d, scale_d, np.zeros((len(frames), 68, 3)), 0, "continuation", box_d, (h, w), 192)
-    reference = SimpleNamespace(
-        head_motion=truth, scale=truth_scale, frame_size=(h, w), crop_box=box_r, size=256, n_frames=len(frames)
-    )
-    out, out_scale = motion_from_track(drv, reference, len(frames), same_camera=True)
-    np.testing.assert_allclose(out[:, :3], pose_d[:, :3], atol=1e-5)  # the rotation is the driver's own
-    assert np.abs(out[:, 3:5] - truth[:, 3:5]).max() < 2.0  # pixels of the reference crop
-    assert np.abs(out_scale / truth_scale - 1).max() < 0.02
+    truth = tracked(box_r, 256)
+    pose_d = tracked(box_d, 192)
+    drv = DrivingTrack(pose_d, np.zeros((len(frames), 68, 3)), 0, "continuation", box_d, (h, w), 192)
+    reference = SimpleNamespace(pose=truth, frame_size=(h, w), crop_box=box_r, size=256, n_frames=len(frames))
+    out = motion_from_track(drv, reference, len(frames), same_camera=True)
+    np.testing.assert_allclose(out.rotation, pose_d.rotation, atol=1e-5)  # the rotation is the driver's own
+    assert np.abs(out.translation[:, :2] - truth.translation[:, :2]).max() < 2.0  # pixels of the reference crop
+    assert np.abs(out.scale / truth.scale - 1).max() < 0.02
 
 
 def test_k1_mouth_interior_comes_from_every_reference_frame():

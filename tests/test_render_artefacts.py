@@ -82,9 +82,7 @@ def test_open_mouth_texture_frame_closes_its_lips(andrew):
         warp = Warp3D(frames[ids], ReferenceTrack.from_any(ref, ids), Warp3DConfig(frontal_index=int(open_k // 4)))
     assert warp.mesh.mouth_textured, "the texture frame shows an open mouth"
     targets = np.array([closed_k, open_k])
-    gi = warp.generator_inputs(
-        ref.rotation[targets], ref.translation[targets], ref.scale[targets], ref.frontal68[targets]
-    )
+    gi = warp.generator_inputs(ref.pose[targets], ref.frontal68[targets])
     # closed target: the mouth fan has (almost) no pixels left, the lips meet
     from toolkit.render.project import project_mesh
 
@@ -116,9 +114,7 @@ def test_mouth_interior_is_the_nearest_reference_warped_to_the_target_lips(andre
                 frames[ids], ReferenceTrack.from_any(ref, ids),
                 Warp3DConfig(frontal_index=int(np.flatnonzero(ids == 8)[0]), mouth_from_references=paint),
             )  # fmt: skip
-        gi = warp.generator_inputs(
-            ref.rotation[target], ref.translation[target], ref.scale[target], ref.frontal68[target]
-        )
+        gi = warp.generator_inputs(ref.pose[target], ref.frontal68[target])
         proj = project_mesh(
             warp.mesh, ref.rotation[target], ref.translation[target], ref.scale[target],
             offsets=warp.rig.offsets(ref.frontal68[target]),
@@ -143,9 +139,7 @@ def test_single_photo_gets_no_invented_interior(andrew):
         warp = Warp3D(frames[closed_k : closed_k + 1], ReferenceTrack.from_any(ref, [closed_k]))
     assert warp.mouth is not None and not warp.mouth.usable.any()
     open_k = int(np.argmax(_gap_ratio(ref.frontal68)))
-    gi = warp.generator_inputs(
-        ref.rotation[[closed_k]], ref.translation[[closed_k]], ref.scale[[closed_k]], ref.frontal68[[open_k]]
-    )
+    gi = warp.generator_inputs(ref.pose[[closed_k]], ref.frontal68[[open_k]])
     from toolkit.render.project import project_mesh
 
     proj = project_mesh(

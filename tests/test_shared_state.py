@@ -9,6 +9,7 @@ import pytest
 
 import app
 from toolkit.errors import ConfigError, ToolkitError
+from toolkit.motion.pose import HeadPose
 from toolkit.pipeline import renderers
 from toolkit.pipeline.config import K_RANGE, SCALE_RANGE, GenerationConfig
 
@@ -85,9 +86,8 @@ def test_a_reference_keeps_one_renderer_per_configuration(monkeypatch: pytest.Mo
     monkeypatch.setattr(renderers, "resolve_renderer", lambda config: "3d-warp")
     ref = object.__new__(Reference)
     ref.cache = {}
-    ref.scale = np.ones(1, np.float32)
     ref.frontal_index = 0
-    motion, expression = np.zeros((2, 6)), np.zeros((2, 68, 3))
+    pose, expression = HeadPose.held(np.zeros(3), np.zeros(3), 1.0, 2), np.zeros((2, 68, 3))
     for size in (256, 256, 512):
-        TalkingHeadPipeline(GenerationConfig(size=size)).render(ref, motion, expression)
+        TalkingHeadPipeline(GenerationConfig(size=size)).render(ref, pose, expression)
     assert [c.size for c in made] == [256, 512]

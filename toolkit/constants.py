@@ -24,3 +24,6 @@ TAU: int = 64
 
 #: number of expression PCA components (Appendix A.2)
 N_EXPRESSION_PCA: int = 20
+
+#: synthetic head motions around the frontal pose (paper Fig. 16; toolkit.render.controls.synthetic_motion)
+SYNTHETIC_KINDS: tuple[str, ...] = ("nod", "shake", "tilt", "circle")

@@ -23,7 +23,7 @@ motion and expression come from providers:
   still); ``"reference-loop"``: the reference clip's tracked expression replayed;
 * or any callable ``provider(inputs, track) -> array`` for either (``track`` is the
   tracked :class:`~toolkit.render.warp3d.ReferenceTrack` of all ``tau`` reference
-  frames): motion providers return ``(rotation (T, 3), translation (T, 3), scale (T,))``,
+  frames): motion providers return a :class:`~toolkit.motion.pose.HeadPose` of ``T`` frames,
   expression providers ``(T, 68, 3)`` canonical-frame points (e.g. Psi's PCA output
   decoded to ``frontal68``). This is where the learners plug in.
 """
@@ -32,12 +32,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from toolkit.errors import ToolkitError
+from toolkit.motion.pose import HeadPose
 from toolkit.timeline import back_and_forth
+
+if TYPE_CHECKING:
+    from toolkit.render.warp3d import ReferenceTrack
 
 MOTION_SOURCES = ("reference-loop", "static")
 EXPRESSION_SOURCES = ("frontal", "reference-loop")
@@ -82,9 +86,7 @@ class ThreeDWarpMethod:
         h, w = frames.shape[1:3]
         track = make_tracker("mediapipe", max_side=960).track(frames)
         motion = disentangle(track.landmarks, valid=track.reliable)
-        full = ReferenceTrack(
-            track.landmarks, motion.rotation, motion.translation, motion.scale, motion.frontal68, track.detected
-        )
+        full = ReferenceTrack(track.landmarks, motion.pose, motion.frontal68, track.detected)
         # the K appearance references plus the benchmark's t_M (the mesh source)
         ids = np.array(sorted(set(int(i) for i in inputs.reference_indices) | {int(inputs.frontal_index)}))
         # bound the per-batch buffers (~20 bytes per pixel and frame) on large frames
@@ -100,23 +102,22 @@ class ThreeDWarpMethod:
                 baseline_config(backend=self.backend, batch_size=batch),
             )
         n = int(inputs.n_frames)
-        rot, trans, scale = self._motion(inputs, full, n)
+        pose = self._motion(inputs, full, n)
         expr = self._expression(inputs, full, n)
         for start in range(0, n, batch):
             sl = slice(start, min(n, start + batch))
-            out = warp.render(rot[sl], trans[sl], scale[sl], None if expr is None else expr[sl])
+            out = warp.render(pose[sl], None if expr is None else expr[sl])
             yield from out
 
-    def _motion(self, inputs: Any, track: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _motion(self, inputs: Any, track: ReferenceTrack, n: int) -> HeadPose:
         if callable(self.motion):
-            rot, trans, scale = self.motion(inputs, track)
-            return np.asarray(rot)[:n], np.asarray(trans)[:n], np.asarray(scale)[:n]
+            return self.motion(inputs, track)[:n]
         if self.motion == "static":
             k = int(inputs.frontal_index)
             idx = np.full(n, k)
         else:
-            idx = back_and_forth(n, len(track.rotation))
-        return track.rotation[idx], track.translation[idx], track.scale[idx]
+            idx = back_and_forth(n, len(track.pose))
+        return track.pose[idx]
 
     def _expression(self, inputs: Any, track: Any, n: int) -> np.ndarray | None:
         if callable(self.expression):

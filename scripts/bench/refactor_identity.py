@@ -2,7 +2,8 @@
 
 Evaluates the first --clips clips of a benchmark (cut to --max-seconds) with every metric and pinned models
 (FID with the default Inception, CSIM with expo-mobilefacenet-192, LMD, SSIM/PSNR, head motion, lip sync)
-for ``static``, ``3d-warp``, ``pipeline`` and ``3d-warp-audio``, with an empty feature cache, and writes
+for ``static``, ``3d-warp``, ``pipeline``, ``3d-warp-audio`` and ``3d-warp-landmark`` (--methods), with an empty
+feature cache, and writes
 OUT/metrics.json. Run it from two checkouts (before / after) and compare:
 
     PYTHONPATH=$PWD python scripts/bench/refactor_identity.py --out /tmp/before
@@ -17,10 +18,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-METHODS = ["static", "3d-warp", "pipeline", "3d-warp-audio"]
+METHODS = ["static", "3d-warp", "pipeline", "3d-warp-audio", "3d-warp-landmark"]
 
 
-def run(out: Path, source: str, clips: int, max_seconds: float) -> None:
+def run(out: Path, source: str, clips: int, max_seconds: float, methods: list[str]) -> None:
     from eval.benchmark import BenchmarkConfig, load_benchmark, make_benchmark
     from eval.features import FeatureConfig
     from eval.metrics.csim import CsimConfig
@@ -37,7 +38,7 @@ def run(out: Path, source: str, clips: int, max_seconds: float) -> None:
         cache_dir=str(out / "cache"),
         progress=False,
     )
-    res = evaluate(bench, METHODS, out / "results", eval_config)
+    res = evaluate(bench, methods, out / "results", eval_config)
     metrics = {
         name: {**{r["clip_id"]: r.get("metrics") for r in m["per_clip"]}, "ALL": m["aggregate"]}
         for name, m in res["methods"].items()
@@ -75,12 +76,13 @@ def main() -> None:
     ap.add_argument("--source", default="eval/benchmarks/shared_av10.json")
     ap.add_argument("--clips", type=int, default=4)
     ap.add_argument("--max-seconds", type=float, default=4.0)
+    ap.add_argument("--methods", nargs="+", default=METHODS, help="methods to evaluate (default: %(default)s)")
     args = ap.parse_args()
     if args.compare:
         raise SystemExit(compare(*args.compare))
     if not args.out:
         ap.error("give --out DIR or --compare BEFORE AFTER")
-    run(args.out, args.source, args.clips, args.max_seconds)
+    run(args.out, args.source, args.clips, args.max_seconds, args.methods)
 
 
 if __name__ == "__main__":

@@ -68,10 +68,9 @@ def measure(size: int, clip: Path, n_frames: int, repeats: int) -> tuple[float, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warp = Warp3D(frames, ref, baseline_config(batch_size=64))
-    rot, trans, scale, expr = motion.rotation, motion.translation, motion.scale, motion.frontal68
 
     def three_d() -> np.ndarray:
-        return compose(warp.generator_inputs(rot, trans, scale, expr))
+        return compose(warp.generator_inputs(motion.pose, motion.frontal68))
 
     two_d = _two_d_warp(frames, motion, np.arange(n)[::-1])
     three_d(), two_d()  # warm-up (JIT, caches)

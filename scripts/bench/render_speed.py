@@ -57,9 +57,7 @@ def load(clip: Path, n_frames: int, size: int):  # type: ignore[no-untyped-def]
     frames = read_video(clip, fps=25, size=(size, size), max_frames=n_frames)
     track = make_tracker("mediapipe").track(frames)
     motion = disentangle(track.landmarks, valid=track.reliable)
-    ref = ReferenceTrack(
-        track.landmarks, motion.rotation, motion.translation, motion.scale, motion.frontal68, track.detected
-    )
+    ref = ReferenceTrack(track.landmarks, motion.pose, motion.frontal68, track.detected)
     return frames, ref, motion
 
 
@@ -88,21 +86,21 @@ def measure_backend(backend: str, frames, ref, motion, size: int, repeats: int) 
 
     def single() -> None:
         for i in range(n):
-            gi = warp.generator_inputs(rot[i : i + 1], trans[i : i + 1], scale[i : i + 1])
+            gi = warp.generator_inputs(motion.pose[i : i + 1])
             compose(gi, use_numba)
 
     def batched() -> None:
-        compose(warp.generator_inputs(rot, trans, scale), use_numba)
+        compose(warp.generator_inputs(motion.pose), use_numba)
 
     plain = Warp3D(frames, ref, Warp3DConfig(backend=backend, batch_size=64, mouth_from_references=False))
 
     def driven() -> None:
         # expression-driven (mouth and jaw moved), mouth interior painted from the nearest reference
-        compose(warp.generator_inputs(rot, trans, scale, motion.frontal68), use_numba)
+        compose(warp.generator_inputs(motion.pose, motion.frontal68), use_numba)
 
     def driven_own_mouth() -> None:
         # the same without the mouth interior from the references (baseline measured in the same run)
-        compose(plain.generator_inputs(rot, trans, scale, motion.frontal68), use_numba)
+        compose(plain.generator_inputs(motion.pose, motion.frontal68), use_numba)
 
     def project_only() -> None:
         project_mesh(warp.mesh, rot, trans, scale, backend=backend)

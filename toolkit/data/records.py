@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import InputFileError
+from toolkit.motion.pose import HeadPose, PoseViews
 
 MANIFEST_NAME = "manifest.json"
 CLIPS_DIR = "clips"
@@ -22,7 +23,7 @@ RECORD_VERSION = 1
 
 
 @dataclass
-class ClipRecord:
+class ClipRecord(PoseViews):
     """One preprocessed clip: face crop frames, audio, tracking and motion."""
 
     clip_id: str
@@ -30,9 +31,7 @@ class ClipRecord:
     meta: dict[str, Any]
     landmarks: np.ndarray  # (T, N, 3) crop pixels
     landmarks68: np.ndarray  # (T, 68, 3)
-    rotation: np.ndarray  # (T, 3) axis-angle, radians
-    translation: np.ndarray  # (T, 3) crop pixels
-    scale: np.ndarray  # (T,)
+    pose: HeadPose  # rotation (T, 3) axis-angle radians, translation (T, 3) crop pixels, scale (T,)
     frontal: np.ndarray  # (T, N, 3) frontalised landmarks (canonical frame)
     frontal68: np.ndarray  # (T, 68, 3)
     detected: np.ndarray  # (T,) bool, False where interpolated
@@ -50,11 +49,6 @@ class ClipRecord:
     @property
     def speaker(self) -> str:
         return str(self.meta.get("speaker", self.clip_id))
-
-    @property
-    def head_motion(self) -> np.ndarray:
-        """h_t = [rotation (3), translation (3)], (T, 6) float32 (paper Sec. 3.3)."""
-        return np.concatenate([self.rotation, self.translation], axis=1).astype(np.float32)
 
     @property
     def frames_path(self) -> Path:
@@ -122,9 +116,7 @@ def load_clip(root: str | Path, clip_id: str) -> ClipRecord:
         meta=meta,
         landmarks=arrays["landmarks"],
         landmarks68=arrays["landmarks68"],
-        rotation=arrays["rotation"],
-        translation=arrays["translation"],
-        scale=arrays["scale"],
+        pose=HeadPose(arrays["rotation"], arrays["translation"], arrays["scale"]),
         frontal=arrays["frontal"],
         frontal68=arrays["frontal68"],
         detected=arrays["detected"].astype(bool),

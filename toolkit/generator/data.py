@@ -67,9 +67,7 @@ def posed_landmarks(record: Any, frontal_index: int, targets: np.ndarray) -> np.
     """Landmarks of frame ``frontal_index``'s expression in the pose of each target frame: (T, 68, 3)."""
     from toolkit.motion.disentangle import apply_motion
 
-    return apply_motion(
-        record.frontal68[frontal_index], record.rotation[targets], record.translation[targets], record.scale[targets]
-    )
+    return apply_motion(record.frontal68[frontal_index], record.pose[targets])
 
 
 @dataclass
@@ -132,9 +130,7 @@ def render_clip_for_generator(
         w3d = Warp3D(
             frames[refs], ReferenceTrack.from_any(record, refs), Warp3DConfig(output_size=(image_size, image_size))
         )
-        gi = w3d.generator_inputs(
-            record.rotation, record.translation, record.scale, record.frontal68 if drive_expression else None
-        )
+        gi = w3d.generator_inputs(record.pose, record.frontal68 if drive_expression else None)
     meta = {"frontal_index": int(refs[w3d.frontal_index]), "drive_expression": drive_expression, "tau": int(len(refs))}
     return gi.rendered, gi.mask, meta
 

@@ -11,7 +11,7 @@ the reference frames::
 
     g = load_generator()                      # checkpoints/generator
     w3d = Warp3D(ref_frames, ref_track)       # the 3D-aware module
-    gi = w3d.generator_inputs(rot, trans, scale, expression68)
+    gi = w3d.generator_inputs(pose, expression68)   # pose: a toolkit.motion.HeadPose per target frame
     frames = synthesize_frames(g, ref_frames, ref_lm68, target_lm68, gi.rendered, gi.mask,
                                gi.matched, matched_landmarks68=ref_lm68[gi.matched_index],
                                render_landmarks68=target_lm68)

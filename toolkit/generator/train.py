@@ -385,10 +385,6 @@ class RunInfo:
     last_losses: dict[str, float]
 
 
-def _dist_env() -> tuple[int, int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
 def run_training(
     cfg: GeneratorTrainConfig,
     out_dir: str | Path,
@@ -401,13 +397,13 @@ def run_training(
     import torch.distributed as dist
 
     from toolkit.generator.data import GeneratorDataset, collate
+    from toolkit.learners.train import init_distributed
 
-    rank, world, local_rank = _dist_env()
-    distributed = world > 1
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device is None:
         device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    rank, world, local_rank = init_distributed(device)
+    distributed = world > 1
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
     if cfg.train.threads:

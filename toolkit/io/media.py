@@ -86,6 +86,35 @@ def _ff_path(path: PathLike) -> str:
     return "file:" + os.path.abspath(path)
 
 
+class _HeldOutput:
+    """An output file ffmpeg writes through a descriptor this process holds, not through its name.
+
+    When ``toolkit generate`` is killed (SIGKILL) its ffmpeg lives on for a moment: it reads
+    end-of-input and then opens its output (``-y``: create, truncate) or re-opens it for
+    ``+faststart``. Given the name, that orphan re-created the temporary file after the next
+    run had removed it as stale, and nothing removed it again. On Linux ffmpeg is given
+    ``/proc/self/fd/N`` instead: opening that reaches the same file even once its name is
+    gone, so a file name is only ever created by the process whose pid it carries.
+    Elsewhere (no such links) the name is used.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.fd: int | None = None
+        self.url = _ff_path(path)
+        if os.path.isdir("/proc/self/fd"):
+            self.fd = os.open(path, os.O_RDWR)
+            self.url = f"file:/proc/self/fd/{self.fd}"
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return () if self.fd is None else (self.fd,)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def _check_input_file(path: PathLike) -> Path:
     """Raise InputFileError for a missing, non-regular or empty file."""
     p = Path(path)
@@ -792,6 +821,7 @@ class VideoWriter:
         self._video_tmp: Path | None = None
         self._proc: subprocess.Popen | None = None
         self._stderr_file: IO[bytes] | None = None
+        self._encoder_output: _HeldOutput | None = None
         self._first_shape: tuple[int, int] | None = None  # (height, width) of the first frame, before padding
         self._closed = False
 
@@ -815,16 +845,20 @@ class VideoWriter:
         self._tmp = self._atomic.__enter__()
         if self.audio is not None:
             self._video_tmp = make_temp_file(self.path, "video", ".mp4")
-        target = self._video_tmp or self._tmp
+        self._encoder_output = _HeldOutput(self._video_tmp or self._tmp)  # closed in _cleanup_side_files()
         self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()/abort()
         args = [
             "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{self.fps:g}", "-i", "pipe:0",
             "-an", "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p",
-            "-movflags", "+faststart", "-f", "mp4", _ff_path(target),
+            "-movflags", "+faststart", "-f", "mp4", self._encoder_output.url,
         ]  # fmt: skip
         self._proc = subprocess.Popen(
-            _ffmpeg_cmd(*args), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr_file
+            _ffmpeg_cmd(*args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr_file,
+            pass_fds=self._encoder_output.pass_fds,
         )
         self.size = (width, height)
 
@@ -866,13 +900,22 @@ class VideoWriter:
         assert self.audio is not None and self._video_tmp is not None and self._tmp is not None
         n_samples = round(self.n_frames / self.fps * self.sr)
         audio = fit_audio(self.audio, n_samples)
+        output = _HeldOutput(self._tmp)
         args = [
             "-loglevel", "error", "-y", "-i", _ff_path(self._video_tmp),
             "-f", "f32le", "-ar", str(self.sr), "-ac", "1", "-i", "pipe:0",
             "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", self.audio_bitrate,
-            "-movflags", "+faststart", "-f", "mp4", _ff_path(self._tmp),
+            "-movflags", "+faststart", "-f", "mp4", output.url,
         ]  # fmt: skip
-        proc = subprocess.run(_ffmpeg_cmd(*args), input=np.clip(audio, -1, 1).tobytes(), capture_output=True)
+        try:
+            proc = subprocess.run(
+                _ffmpeg_cmd(*args),
+                input=np.clip(audio, -1, 1).tobytes(),
+                capture_output=True,
+                pass_fds=output.pass_fds,
+            )
+        finally:
+            output.close()
         if proc.returncode != 0:
             raise MediaError(
                 f"ffmpeg could not add the audio to '{self.path.name}': "
@@ -929,6 +972,8 @@ class VideoWriter:
                 self._atomic.__exit__(type(err), err, tb)
 
     def _cleanup_side_files(self) -> None:
+        if self._encoder_output is not None:
+            self._encoder_output.close()
         if self._video_tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._video_tmp.unlink()

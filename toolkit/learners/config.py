@@ -121,6 +121,14 @@ class MotionLossConfig:
     band_match: float = 0.0
     #: Phi v3: 1 - soft beat alignment: the head's pauses (minima of its angular speed) near audio onsets
     beat_align: float = 0.0
+    #: Phi v4: |log band power (pred) - log band power (real)| in each band of MOTION_BANDS_HZ, powers averaged
+    #: over the batch, mean over coefficients and bands. Absolute, unlike band_match's shares: a share above
+    #: 3 Hz can be too high because the slow drift below 1 Hz is missing, which shares cannot tell apart
+    band_power_match: float = 0.0
+    #: Phi v4: the L1 reconstruction judges the mean motion (noise input zero) only; the noisy sample is judged
+    #: by the statistics losses. The future drift of a head is not predictable from the audio, so an L1 on the
+    #: sample pushes the noise path to silence (the slow drift went missing: scripts/motion_hf_sources.py)
+    reconstruct_mean: bool = False
 
 
 @dataclass

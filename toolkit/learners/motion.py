@@ -42,7 +42,10 @@ Choices where the paper is silent (Fig. 12 is not in the text):
   statistics: the rule is the *learned prior*: the hypernetwork then produces
   the population-average motion style for that audio, centred on the image's
   pose (no motion is copied from anywhere; the amplitude is what the training
-  set taught for an unknown person).
+  set taught for an unknown person). The encoder's amplitude input is the std
+  of the reference motion, 0 for one frame ("a person who never moves"), so v3's
+  prior hardly moved; with ``prior_amplitude_frames`` (checkpoints/motion_photo_prior)
+  references shorter than that get the training split's typical amplitude.
 * audio for the reference may be absent (``ref_audio=None``: silence), e.g.
   a silent reference video.
 
@@ -107,6 +110,11 @@ class MotionNetConfig:
     #: put the prior's head off the photo's pose (validation: 12.7 deg / 10.8 px from the truth, 10.0 / 7.0
     #: without it)
     calibrate_min_frames: int = 1
+    #: Phi v4: a reference shorter than this many frames does not say how much the person moves (the std of one
+    #: frame is 0, "a still person"): the encoder is given the training set's typical reference amplitude
+    #: instead (buffer ``prior_amplitude``), so a single photo gets the population's motion, not a frozen head
+    #: (0 = v3: the reference's own std for every tau)
+    prior_amplitude_frames: int = 0
 
 
 def _out(n: int, k: int, s: int, p: int) -> int:
@@ -267,6 +275,9 @@ class MotionNet(nn.Module):
         self.register_buffer("motion_mean", torch.zeros(MOTION_DIM))
         self.register_buffer("pose_std", torch.ones(MOTION_DIM))
         self.register_buffer("motion_std", torch.ones(MOTION_DIM))
+        if c.prior_amplitude_frames > 0:
+            # typical std of a full reference (tau frames) in units of motion_std: the amplitude of "anyone"
+            self.register_buffer("prior_amplitude", torch.full((MOTION_DIM,), 0.5))
 
     def set_statistics(self, mean: np.ndarray, pose_std: np.ndarray, motion_std: np.ndarray) -> None:
         self.motion_mean.copy_(torch.as_tensor(np.asarray(mean, np.float32)))
@@ -291,6 +302,8 @@ class MotionNet(nn.Module):
         rel = (ref_motion - ref_mean[:, None]) / self.motion_std
         pose = (ref_mean - self.motion_mean) / self.pose_std
         std = rel.std(dim=1, unbiased=False) if rel.shape[1] > 1 else torch.zeros_like(pose)
+        if rel.shape[1] < self.config.prior_amplitude_frames:
+            std = self.prior_amplitude.expand_as(pose)
         log_amp = torch.log(std + 0.05)
         ref_stem = self.stem(ref_windows)
         w, b, r = self.encoder(rel, ref_stem, pose, log_amp)

@@ -390,6 +390,22 @@ def motion_statistics(clips: list[ClipData]) -> tuple[np.ndarray, np.ndarray, np
     return means.mean(axis=0), means.std(axis=0), within
 
 
+def reference_amplitude(clips: list[ClipData], tau: int, within: np.ndarray, statistic: str = "median") -> np.ndarray:
+    """Median (or mean) over the clips' non-overlapping tau-frame windows of each coefficient's std, in units of
+    ``within`` (the pooled within-clip std): how much a full reference of a typical training person moves (the
+    prior amplitude for references too short to tell; the mean is the expected spread, the median the median
+    person's, smaller: a few lively clips move much more than most)."""
+    stds = [
+        c.motion[s : s + tau].std(axis=0) / np.maximum(within, 1e-6)
+        for c in clips
+        for s in range(0, c.n_frames - tau + 1, tau)
+    ]
+    if statistic not in ("median", "mean"):
+        raise ToolkitError(f"Unknown amplitude statistic {statistic!r}.", "Use 'median' or 'mean'.")
+    reduce = np.median if statistic == "median" else np.mean
+    return reduce(np.stack(stds), axis=0).astype(np.float32)
+
+
 def high_frequency_share(motion: torch.Tensor, cutoff_hz: float = 3.0, fps: float = 25.0) -> torch.Tensor:
     """(B, L, C) -> (B, C) share of the spectral power above ``cutoff_hz`` (mean removed, Hann window, f > 0);
     the differentiable twin of eval.metrics.motion_naturalness.high_frequency_share."""
@@ -404,17 +420,30 @@ def high_frequency_share(motion: torch.Tensor, cutoff_hz: float = 3.0, fps: floa
 MOTION_BANDS_HZ: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, float("inf"))
 
 
-def band_shares(motion: torch.Tensor, edges: tuple[float, ...] = MOTION_BANDS_HZ, fps: float = 25.0) -> torch.Tensor:
-    """(B, L, C) -> (B, C, len(edges) - 1) share of the spectral power (mean removed, Hann window, f > 0) in each
-    band (edges[i], edges[i + 1]] (so the last band is high_frequency_share's f > 3 Hz); the shares of a coefficient
-    sum to 1."""
+def band_powers(motion: torch.Tensor, edges: tuple[float, ...] = MOTION_BANDS_HZ, fps: float = 25.0) -> torch.Tensor:
+    """(B, L, C) -> (B, C, len(edges) - 1) spectral power (mean removed, Hann window, per frame) in each band
+    (edges[i], edges[i + 1]] (the last band is high_frequency_share's f > 3 Hz); the bands cover f > 0."""
     x = motion - motion.mean(dim=1, keepdim=True)
     x = x * torch.hann_window(x.shape[1], periodic=False, dtype=x.dtype)[None, :, None]
-    power = torch.fft.rfft(x, dim=1).abs().square()  # (B, F, C)
+    power = torch.fft.rfft(x, dim=1).abs().square() / x.shape[1]  # (B, F, C)
     f = torch.fft.rfftfreq(x.shape[1], d=1.0 / fps)
-    total = power[:, f > 0].sum(dim=1).clamp_min(1e-8)
-    bands = [power[:, (f > lo) & (f <= hi)].sum(dim=1) / total for lo, hi in itertools.pairwise(edges)]
-    return torch.stack(bands, dim=2)
+    return torch.stack([power[:, (f > lo) & (f <= hi)].sum(dim=1) for lo, hi in itertools.pairwise(edges)], dim=2)
+
+
+def band_shares(motion: torch.Tensor, edges: tuple[float, ...] = MOTION_BANDS_HZ, fps: float = 25.0) -> torch.Tensor:
+    """(B, L, C) -> (B, C, len(edges) - 1) share of the spectral power in each band of ``band_powers``; the
+    shares of a coefficient sum to 1."""
+    power = band_powers(motion, edges, fps)
+    return power / power.sum(dim=2, keepdim=True).clamp_min(1e-8)
+
+
+def band_power_mismatch(pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean |log band power of pred - of real| over coefficients and bands, each power averaged over the batch
+    (one sequence's band power is a noisy draw; the batch's is the population's). The floor (1e-3 of the real
+    total) keeps bands where real motion has almost nothing from dominating."""
+    p, r = band_powers(pred).mean(dim=0), band_powers(real).mean(dim=0)  # (C, bands)
+    floor = 1e-3 * r.sum(dim=1, keepdim=True).detach()
+    return (torch.log(p + floor) - torch.log(r + floor)).abs().mean()
 
 
 def soft_beat_alignment(rotation_deg: torch.Tensor, closeness: torch.Tensor, envelope_sigma: float) -> torch.Tensor:
@@ -458,6 +487,8 @@ class MotionTask:
         torch.manual_seed(config.seed)
         self.net = MotionNet(config.net)
         self.net.set_statistics(mean, pose_std, within)
+        if config.net.prior_amplitude_frames > 0:
+            self.net.prior_amplitude.copy_(torch.from_numpy(reference_amplitude(clips, config.data.tau, within)))
         self.disc = MotionDiscriminator(config.net.disc_hidden)
         self.model: nn.Module = self.net
         self.disc_model: nn.Module = self.disc
@@ -476,6 +507,11 @@ class MotionTask:
             "motion_mean": mean.round(5).tolist(),
             "pose_std": pose_std.round(5).tolist(),
             "within_clip_std": within.round(5).tolist(),
+            **(
+                {"prior_amplitude": self.net.prior_amplitude.numpy().round(5).tolist()}
+                if config.net.prior_amplitude_frames > 0
+                else {}
+            ),
             "load_seconds": round(time.perf_counter() - t0, 1),
         }
 
@@ -522,7 +558,17 @@ class MotionTask:
         target = torch.from_numpy(b["target"])
         noise = torch.from_numpy(rng.standard_normal((len(ref), cfg.net.noise_dim, target.shape[1])).astype(np.float32))
         self.model.train()
-        _, rel = self.model(ref, torch.from_numpy(b["ref_windows"]), torch.from_numpy(b["driving_windows"]), noise)
+        ref_w, drv_w = torch.from_numpy(b["ref_windows"]), torch.from_numpy(b["driving_windows"])
+        if w.reconstruct_mean:
+            # one forward for the sample and the mean motion (noise zero): the batch twice (DDP-friendly)
+            _, both = self.model(
+                torch.cat([ref, ref]), torch.cat([ref_w, ref_w]), torch.cat([drv_w, drv_w]),
+                torch.cat([noise, torch.zeros_like(noise)]),
+            )  # fmt: skip
+            rel, rel_rec = both[: len(ref)], both[len(ref) :]
+        else:
+            _, rel = self.model(ref, ref_w, drv_w, noise)
+            rel_rec = rel
         target_rel = (target - ref.mean(dim=1, keepdim=True)) / self.net.motion_std
 
         # discriminator: real vs generated (mean, std) statistics, one forward for both (DDP-friendly)
@@ -536,7 +582,7 @@ class MotionTask:
         self.opt_d.step()
 
         # generator (encoder f + extrapolator); D's plain module, so no second DDP reduction on D
-        loss_rec = F.l1_loss(rel, target_rel)
+        loss_rec = F.l1_loss(rel_rec, target_rel)
         loss_std = (rel.std(dim=1) - target_rel.std(dim=1)).abs().mean()
         vel, vel_t = rel.diff(dim=1), target_rel.diff(dim=1)
         loss_vel = (vel.std(dim=1) - vel_t.std(dim=1)).abs().mean()
@@ -546,6 +592,7 @@ class MotionTask:
         loss_hf = (high_frequency_share(rel) - high_frequency_share(target_rel)).abs().mean()
         loss_adv = (self.disc(stats_fake) - 1).square().mean()
         loss_band = (band_shares(rel) - band_shares(target_rel)).abs().sum(dim=2).mean()
+        loss_band_power = band_power_mismatch(rel, target_rel) if w.band_power_match > 0 else rel.new_zeros(())
         loss_beat = rel.new_zeros(())
         closeness = torch.from_numpy(b["beat_closeness"])
         with_beats = torch.isfinite(closeness).all(dim=1)
@@ -562,6 +609,7 @@ class MotionTask:
             + w.acceleration_match * loss_acc
             + w.spectrum_match * loss_hf
             + w.band_match * loss_band
+            + w.band_power_match * loss_band_power
             + w.beat_align * loss_beat
             + w.adversarial * loss_adv
         )
@@ -578,6 +626,7 @@ class MotionTask:
             "acc_match": loss_acc.item(),
             "hf_match": loss_hf.item(),
             "band_match": loss_band.item(),
+            "band_power_match": loss_band_power.item(),
             "beat_loss": loss_beat.item(),
             "predict_frames": float(target.shape[1]),
             "adv_g": loss_adv.item(),

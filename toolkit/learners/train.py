@@ -42,17 +42,19 @@ CURVES_NAME = "curves.png"
 MODEL_DIR = "model"
 
 
-def _dist_env() -> tuple[int, int]:
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+def init_distributed(device: str = "cpu") -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; joins the process group when world > 1.
 
-
-def _init_distributed() -> tuple[int, int]:
+    The one DDP set-up of both trainers (the learners' loop here, the generator's toolkit.generator.train):
+    gloo on the CPU, nccl on CUDA devices.
+    """
     import torch.distributed as dist
 
-    rank, world = _dist_env()
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo", rank=rank, world_size=world)
-    return rank, world
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", rank=rank, world_size=world)
+    return rank, world, local_rank
 
 
 def _step_seed(seed: int, rank: int, step: int) -> np.random.SeedSequence:
@@ -194,7 +196,7 @@ def train(
             "Pass --data DIR, a folder written by `toolkit preprocess`.",
         )
     run_dir = Path(run_dir)
-    rank, world = _init_distributed()
+    rank, world, _ = init_distributed()
     if world > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -31,33 +31,26 @@ import numpy as np
 
 from toolkit.errors import ToolkitError
 from toolkit.motion.canonical import load_canonical
+from toolkit.motion.pose import HeadPose, PoseViews
 from toolkit.motion.rigid import axis_angle_to_matrix, matrix_to_axis_angle, umeyama
 
 
 @dataclass
-class HeadMotion:
+class HeadMotion(PoseViews):
     """Disentangled head motion and expression of one clip.
 
     ``frontal`` / ``frontal68`` are in the canonical frame: origin inside the
     head (x = 0 on the face's midline, y = 0 near the nose), units about the
     pixels of a 256x256 crop, x right, y down, z away. To draw them on a
-    256x256 canvas, add (128, 128, 0), or re-pose them with
-    ``apply_motion(frontal, zero_rotation, translation, scale)``.
+    256x256 canvas, add (128, 128, 0), or re-pose them with ``apply_motion(frontal, pose)``.
     """
 
-    rotation: np.ndarray  # (T, 3) float32 axis-angle, radians
-    translation: np.ndarray  # (T, 3) float32 pixels
-    scale: np.ndarray  # (T,) float32
+    pose: HeadPose  # rotation (T, 3) axis-angle radians, translation (T, 3) pixels, scale (T,)
     frontal: np.ndarray  # (T, N, 3) float32 frontalised landmarks, canonical units
     frontal68: np.ndarray  # (T, 68, 3) float32 iBUG-68 view of ``frontal``
     frontal_index: int  # t_M
     stable_indices: np.ndarray  # (K,) int: the points the alignment used
     residual: np.ndarray  # (T,) float32 weighted RMS distance of the stable points after alignment (px)
-
-    @property
-    def head_motion(self) -> np.ndarray:
-        """(T, 6) float32 h_t = [rotation, translation]."""
-        return np.concatenate([self.rotation, self.translation], axis=1).astype(np.float32)
 
 
 def disentangle(landmarks: np.ndarray, valid: np.ndarray | None = None, with_scale: bool = True) -> HeadMotion:
@@ -91,9 +84,7 @@ def disentangle(landmarks: np.ndarray, valid: np.ndarray | None = None, with_sca
     rotation = matrix_to_axis_angle(rot)
     frontal68 = _to68(frontal)
     return HeadMotion(
-        rotation=rotation.astype(np.float32),
-        translation=trans.astype(np.float32),
-        scale=scale.astype(np.float32),
+        pose=HeadPose(rotation, trans, scale),
         frontal=frontal.astype(np.float32),
         frontal68=frontal68.astype(np.float32),
         frontal_index=frontal_frame_index(rotation, valid),
@@ -116,31 +107,24 @@ def frontal_frame_index(rotation: np.ndarray, valid: np.ndarray | None = None) -
     return int(np.argmin(r))
 
 
-def apply_motion(
-    frontal: np.ndarray,
-    rotation: np.ndarray,
-    translation: np.ndarray,
-    scale: np.ndarray | float = 1.0,
-) -> np.ndarray:
+def apply_motion(frontal: np.ndarray, pose: HeadPose) -> np.ndarray:
     """Re-pose frontalised landmarks: l_t = s_t * R_t @ p_t + T_t (inverse of :func:`disentangle`).
 
-    ``frontal`` is (T, N, 3) or one (N, 3) shape (broadcast over T); rotation
-    (T, 3) axis-angle, translation (T, 3), scale (T,) or a number. Returns
+    ``frontal`` is (T, N, 3) or one (N, 3) shape (broadcast over the pose's T frames). Returns
     (T, N, 3) float32 in pixels.
     """
     p = np.asarray(frontal, np.float64)
-    r = np.asarray(rotation, np.float64).reshape(-1, 3)
-    t = np.asarray(translation, np.float64).reshape(-1, 3)
-    n_frames = r.shape[0]
+    n_frames = len(pose)
     if p.ndim == 2:
         p = np.broadcast_to(p, (n_frames, *p.shape))
-    s = np.broadcast_to(np.asarray(scale, np.float64).reshape(-1), (n_frames,))
-    if p.shape[0] != n_frames or t.shape[0] != n_frames:
+    if p.shape[0] != n_frames:
         raise ToolkitError(
-            f"apply_motion got {p.shape[0]} landmark frames, {n_frames} rotations and {t.shape[0]} translations.",
-            "Give one rotation, translation and scale per frame.",
+            f"apply_motion got {p.shape[0]} landmark frames and {n_frames} head poses.",
+            "Give one head pose per frame.",
         )
-    rot = axis_angle_to_matrix(r)
+    s = pose.scale.astype(np.float64)
+    t = pose.translation.astype(np.float64)
+    rot = axis_angle_to_matrix(pose.rotation.astype(np.float64))
     out = s[:, None, None] * np.einsum("tij,tnj->tni", rot, p) + t[:, None, :]
     return out.astype(np.float32)
 

@@ -24,8 +24,11 @@ from pathlib import Path
 from toolkit.errors import InputFileError, ToolkitError
 from toolkit.io.atomic import write_text_atomic
 from toolkit.io.csvsafe import safe_dict
-from toolkit.pipeline.config import GenerationConfig
+from toolkit.pipeline.config import EXPRESSION_SOURCES, MOTION_SOURCES, GenerationConfig
 from toolkit.pipeline.progress import STAGES
+
+#: motion / expression cells that name a source rather than a file (not resolved against the CSV's folder)
+NAMED_SOURCES: frozenset[str] = frozenset(MOTION_SOURCES + EXPRESSION_SOURCES)
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("reference", "audio", "out")
 _PATH_COLUMNS: tuple[str, ...] = ("reference", "audio", "out", "motion", "expression")
@@ -86,7 +89,7 @@ def read_batch(path: str | os.PathLike[str]) -> list[BatchJob]:
             )
         for c in _PATH_COLUMNS:
             value = cells.get(c, "")
-            if value and c in ("motion", "expression") and value.lower() in ("learned", "still", "reference", "audio"):
+            if value and c in ("motion", "expression") and value.lower() in NAMED_SOURCES:
                 continue
             if value and not Path(value).expanduser().is_absolute():
                 cells[c] = str(base / value)

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from toolkit.constants import TAU
+from toolkit.constants import SYNTHETIC_KINDS, TAU
 from toolkit.errors import ConfigError
 
-#: named head-motion sources; anything else is a path (another video, or a motion file)
-MOTION_SOURCES: tuple[str, ...] = ("learned", "still", "reference")
+#: named head-motion sources (the synthetic nod, shake, tilt and circle of Fig. 16 among them); anything else is
+#: a path (another video, or a motion file)
+MOTION_SOURCES: tuple[str, ...] = ("learned", "still", "reference", *SYNTHETIC_KINDS)
 #: named expression sources; anything else is a path to another video
 EXPRESSION_SOURCES: tuple[str, ...] = ("audio", "reference")
 #: motion files: (T, 6) float arrays, axis-angle rotation (rad) then translation (px)
@@ -35,7 +36,9 @@ OUTPUT_SIZES: tuple[int, ...] = (128, 256, 512)
 AUTO_SIZE_SLACK: float = 1.1
 
 
-SourceKind = Literal["learned", "still", "reference", "audio", "video", "file"]
+SourceKind = Literal[
+    "learned", "still", "reference", "nod", "shake", "tilt", "circle", "audio", "video", "file"
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class GenerationConfig:
     k: int = 8
     #: head motion: ``learned`` (motion learner Phi from the reference motion and the audio),
     #: ``still`` (the reference's most frontal pose, held), ``reference`` (the reference video's own
-    #: motion replayed back and forth), a path to another video (its motion), or a .npy/.csv motion file
+    #: motion replayed back and forth), ``nod``, ``shake``, ``tilt`` or ``circle`` (a synthetic motion around the
+    #: frontal pose, Fig. 16), a path to another video (its motion), or a .npy/.csv motion file
     motion: str = "learned"
     #: expression: ``audio`` (expression learner Psi), ``reference`` (the reference frame's own
     #: expression held), or a path to another video whose expression is transferred (Fig. 16)
@@ -67,6 +71,9 @@ class GenerationConfig:
     expression_scale: float = 1.0
     #: multiplies the head motion's deviation from the reference's most frontal pose (0 = still)
     motion_scale: float = 1.0
+    #: synthetic motions (nod, shake, tilt, circle): peak angle in degrees and period in seconds
+    motion_amplitude: float = 15.0
+    motion_period: float = 2.0
     seed: int = 0
     #: ``crop``: a size x size face video; ``paste-back``: the face crop pasted back into the
     #: original reference frame (full resolution, capped at ``max_paste_side``)
@@ -123,6 +130,12 @@ class GenerationConfig:
             )
         if self.reference_frames < 1:
             raise ConfigError(f"reference_frames must be at least 1, got {self.reference_frames}.", "Use e.g. 64.")
+        if not 0.0 <= float(self.motion_amplitude) <= 60.0 or float(self.motion_period) <= 0.0:
+            raise ConfigError(
+                f"A synthetic motion needs an amplitude of 0-60 degrees and a positive period; got "
+                f"{self.motion_amplitude} degrees every {self.motion_period} s.",
+                "Use e.g. --motion-amplitude 15 --motion-period 2.",
+            )
         for name in ("expression_scale", "motion_scale"):
             value = float(getattr(self, name))
             if not SCALE_RANGE[0] <= value <= SCALE_RANGE[1]:
@@ -232,10 +245,12 @@ def _parse_source(value: str, named: tuple[str, ...], what: str, allow_file: boo
 # ------------------------------------------------------------------ CLI glue
 _HELP: dict[str, str] = {
     "k": "K reference frames (paper: 1, 8, 32)",
-    "motion": "head motion: learned | still | reference | VIDEO | MOTION.npy/.csv",
+    "motion": "head motion: learned | still | reference | nod | shake | tilt | circle | VIDEO | MOTION.npy/.csv",
     "expression": "expression: audio | reference | VIDEO (transfer another video's expression)",
     "expression_scale": "scale of the expression around the reference identity",
     "motion_scale": "scale of the head motion around the reference's frontal pose",
+    "motion_amplitude": "synthetic motion (nod, shake, tilt, circle): peak angle, degrees",
+    "motion_period": "synthetic motion (nod, shake, tilt, circle): period, seconds",
     "seed": "random seed (reference frame sampling, learned motion)",
     "output": "crop (size x size face video) or paste-back (into the original frame)",
     "size": "face size in pixels: 128, 256, 512, or 0 = auto (paste-back: the face's size in the frame, 256 or 512)",

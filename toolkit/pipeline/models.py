@@ -153,7 +153,7 @@ def predict_head_motion(ref: Reference, audio: np.ndarray, n_frames: int, config
     """Phi's head motion (n_frames, 6) for the driving audio, in the reference crop's pixels."""
     learner = motion_learner(config)
     to_learner = LEARNER_CROP_SIZE / ref.size
-    ref_motion = ref.head_motion.copy()
+    ref_motion = ref.pose.motion  # a new array: the learner's crop scale is applied to it here
     ref_motion[:, 3:] *= to_learner
     out = np.zeros((n_frames, 6), np.float32)
     start, chunk_index = 0, 0

@@ -32,6 +32,7 @@ import numpy as np
 
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from toolkit.io.atomic import check_output_file, remove_stale_temp_files
+from toolkit.motion.pose import HeadPose
 from toolkit.pipeline.config import GenerationConfig
 from toolkit.pipeline.inputs import AudioInput, load_audio
 from toolkit.pipeline.progress import STAGES, ProgressFn, StageClock
@@ -60,8 +61,7 @@ class _Plan:
     ref: Reference
     speech: AudioInput
     renderer: Any
-    head_motion: np.ndarray
-    head_scale: np.ndarray
+    pose: HeadPose
     expression: np.ndarray
     warnings: list[str]
     clock: StageClock
@@ -76,8 +76,8 @@ class GenerationResult:
     renderer: str
     #: seconds of compute per stage (see toolkit.pipeline.progress.STAGES)
     timings: dict[str, float]
-    #: the head motion (n, 6) and expression landmarks (n, 68, 3) the video was made from
-    head_motion: np.ndarray
+    #: the head poses (n,) and expression landmarks (n, 68, 3) the video was made from
+    pose: HeadPose
     expression68: np.ndarray
     reference_frames: int
     config: GenerationConfig
@@ -88,6 +88,11 @@ class GenerationResult:
     #: the reference frame whose face textures the video (the renderer's texture frame: near-frontal, eyes open,
     #: mouth near neutral; t_M unless that one blinks or opens its mouth wide), as the face crop (size, size, 3)
     reference_face: np.ndarray | None = None
+
+    @property
+    def head_motion(self) -> np.ndarray:
+        """The paper's head motion h_t (n, 6): rotation (axis-angle) and translation of ``pose``."""
+        return self.pose.motion
 
     @property
     def seconds(self) -> float:
@@ -149,22 +154,22 @@ class TalkingHeadPipeline:
             remove_stale_temp_files(path)  # left by a run of this output that was killed
         plan = self._plan(reference, audio, progress, reference_indices, reference_audio)
         ref, speech, renderer, clock, warnings = plan.ref, plan.speech, plan.renderer, plan.clock, plan.warnings
-        head_motion, head_scale, expression = plan.head_motion, plan.head_scale, plan.expression
+        pose, expression = plan.pose, plan.expression
         cfg = self.config
         views_path = _views_path(out_path) if cfg.views else None
         pose_plot = _pose_plot_path(out_path) if cfg.views else None
-        self._write(ref, speech, renderer, head_motion, head_scale, expression, out_path, views_path, clock)
+        self._write(ref, speech, renderer, pose, expression, out_path, views_path, clock)
         if pose_plot is not None:
             from toolkit.pipeline.views import plot_pose_curves
 
-            plot_pose_curves(head_motion, pose_plot, reference_motion=ref.head_motion)
+            plot_pose_curves(pose.motion, pose_plot, reference_motion=ref.pose.motion)
         clock.finish()
         return GenerationResult(
             out_path=out_path,
             n_frames=speech.n_frames,
             renderer=renderer.name,
             timings={k: round(v, 4) for k, v in clock.seconds.items()},
-            head_motion=head_motion,
+            pose=pose,
             expression68=expression,
             reference_frames=ref.n_frames,
             config=cfg,
@@ -198,7 +203,7 @@ class TalkingHeadPipeline:
         plan = self._plan(
             reference, audio, progress, reference_indices, reference_audio, driving_frames, driving_same_camera
         )
-        chunks = self._chunks(plan.ref, plan.renderer, plan.head_motion, plan.head_scale, plan.expression, plan.clock)
+        chunks = self._chunks(plan.ref, plan.renderer, plan.pose, plan.expression, plan.clock)
         for _, _, _, frames in chunks:
             yield from frames
         plan.clock.finish()
@@ -233,20 +238,21 @@ class TalkingHeadPipeline:
 
         if driving_frames is not None:  # tracked once, shared by motion and expression
             drv = track_driving_video(np.asarray(driving_frames), cfg, speech.n_frames, clock)
-            motion, scale = motion_from_track(drv, ref, speech.n_frames, same_camera=driving_same_camera)
-            head_motion, head_scale = self._scaled_motion(ref, motion, scale)
+            pose = self._scaled_motion(
+                ref, motion_from_track(drv, ref, speech.n_frames, same_camera=driving_same_camera)
+            )
             expression = scale_expression(
                 expression_from_track(drv, ref, speech.n_frames), ref.identity68, cfg.expression_scale
             )
         else:
-            head_motion, head_scale = self.plan_motion(ref, speech, clock)
+            pose = self.plan_motion(ref, speech, clock)
             expression = self.plan_expression(ref, speech, clock)
         clock.report("learners", 1.0, "motion and expression ready")
 
         with clock.stage("render"):
             renderer = renderers.make_renderer(renderer_name, ref, cfg)
         warnings += list(getattr(renderer, "warnings", []))
-        return _Plan(ref, speech, renderer, head_motion, head_scale, expression, warnings, clock)
+        return _Plan(ref, speech, renderer, pose, expression, warnings, clock)
 
     # ------------------------------------------------------------------ planning
     def prepare(
@@ -260,30 +266,24 @@ class TalkingHeadPipeline:
         """Only the reference stage (crop, track, disentangle): for notebooks that re-render many times."""
         return prepare_reference(reference, self.config, StageClock(progress), reference_indices, reference_audio)
 
-    def plan_motion(
-        self, ref: Reference, speech: AudioInput, clock: StageClock | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Head motion h_t (n, 6) and head scale (n,) for every output frame."""
+    def plan_motion(self, ref: Reference, speech: AudioInput, clock: StageClock | None = None) -> HeadPose:
+        """The head pose of every output frame (``.motion``: the paper's h_t)."""
         from toolkit.pipeline import models
 
         clock = clock or StageClock()
         cfg = self.config
         n = speech.n_frames
 
-        def learned() -> tuple[np.ndarray, np.ndarray]:
+        def learned() -> HeadPose:
             with clock.stage("learners"):
                 motion = models.predict_head_motion(ref, speech.samples, n, cfg)
             clock.report("learners", 0.5, "head motion learned")
-            return motion, np.full(n, ref.scale[ref.frontal_index], np.float32)
+            return HeadPose.from_motion(motion, ref.frontal_pose.scale)  # Phi moves the head, not its size
 
-        motion, scale = motion_from_source(cfg.motion_source(), ref, n, cfg, clock, learned)
-        return self._scaled_motion(ref, motion, scale)
+        return self._scaled_motion(ref, motion_from_source(cfg.motion_source(), ref, n, cfg, clock, learned))
 
-    def _scaled_motion(self, ref: Reference, motion: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        motion, scale = scale_motion(
-            motion, scale, ref.frontal_pose, float(ref.scale[ref.frontal_index]), self.config.motion_scale
-        )
-        return motion.astype(np.float32), np.asarray(scale, np.float32)
+    def _scaled_motion(self, ref: Reference, pose: HeadPose) -> HeadPose:
+        return scale_motion(pose, ref.frontal_pose, self.config.motion_scale)
 
     def plan_expression(self, ref: Reference, speech: AudioInput, clock: StageClock | None = None) -> np.ndarray:
         """Frontalised 68-point expression landmarks (n, 68, 3) for every output frame."""
@@ -309,30 +309,21 @@ class TalkingHeadPipeline:
             expression = np.concatenate(parts)
         return scale_expression(expression, ref.identity68, cfg.expression_scale)
 
-    def render(
-        self,
-        ref: Reference,
-        head_motion: np.ndarray,
-        expression68: np.ndarray,
-        head_scale: np.ndarray | None = None,
-    ) -> RenderedChunk:
-        """Frames for given head motion (n, 6) and expression (n, 68, 3), in memory (notebooks, Fig. 16).
+    def render(self, ref: Reference, pose: HeadPose, expression68: np.ndarray) -> RenderedChunk:
+        """Frames for given head poses (n,) and expression (n, 68, 3), in memory (notebooks, Fig. 16).
 
         The renderer of a reference is built once per configuration and kept on it, so sliders re-render
         quickly, and a pipeline with another configuration (renderer, size, checkpoint) does not reuse it.
         """
         from toolkit.pipeline import renderers
 
-        motion = np.asarray(head_motion, np.float32).reshape(-1, 6)
         expression = np.asarray(expression68, np.float32).reshape(-1, 68, 3)
-        if head_scale is None:
-            head_scale = np.full(len(motion), ref.scale[ref.frontal_index], np.float32)
         key = ("renderer", repr(sorted(self.config.to_dict().items())))
         renderer = ref.cache.get(key)
         if renderer is None:
             renderer = renderers.make_renderer(renderers.resolve_renderer(self.config), ref, self.config)
             ref.cache[key] = renderer
-        return renderer.render(motion, np.asarray(head_scale, np.float32).reshape(-1), expression, StageClock())
+        return renderer.render(pose, expression, StageClock())
 
     # ------------------------------------------------------------------ streaming render + encode
     def _write(
@@ -340,8 +331,7 @@ class TalkingHeadPipeline:
         ref: Reference,
         speech: AudioInput,
         renderer: Any,
-        head_motion: np.ndarray,
-        head_scale: np.ndarray,
+        pose: HeadPose,
         expression: np.ndarray,
         out_path: Path,
         views_path: Path | None,
@@ -362,7 +352,7 @@ class TalkingHeadPipeline:
                 writers.append(views_writer)
         ok = False
         try:
-            for start, stop, chunk, frames in self._chunks(ref, renderer, head_motion, head_scale, expression, clock):
+            for start, stop, chunk, frames in self._chunks(ref, renderer, pose, expression, clock):
                 with clock.stage("encode"):
                     for frame in frames:
                         writer.write(frame)
@@ -383,8 +373,7 @@ class TalkingHeadPipeline:
         self,
         ref: Reference,
         renderer: Any,
-        head_motion: np.ndarray,
-        head_scale: np.ndarray,
+        pose: HeadPose,
         expression: np.ndarray,
         clock: StageClock,
     ) -> Iterator[tuple[int, int, Any, list[np.ndarray]]]:
@@ -392,11 +381,11 @@ class TalkingHeadPipeline:
         from toolkit.pipeline.paste import PasteBack
 
         cfg = self.config
-        n = len(head_motion)
+        n = len(pose)
         paste = PasteBack(ref, cfg.max_paste_side) if cfg.output == "paste-back" else None
         for start in range(0, n, cfg.chunk_frames):
             stop = min(n, start + cfg.chunk_frames)
-            chunk = renderer.render(head_motion[start:stop], head_scale[start:stop], expression[start:stop], clock)
+            chunk = renderer.render(pose[start:stop], expression[start:stop], clock)
             frames = list(chunk.frames)
             if paste is not None:
                 with clock.stage("render"):
@@ -416,9 +405,7 @@ def _reference_warnings(ref: Reference) -> list[str]:
     from toolkit.render.checks import reference_warnings
 
     x0, _, x1, _ = ref.crop_box
-    out += reference_warnings(
-        ref.crops, ref.landmarks, ref.head_motion[:, :3], ref.frontal68, (x1 - x0) / max(ref.size, 1)
-    )
+    out += reference_warnings(ref.crops, ref.landmarks, ref.pose.rotation, ref.frontal68, (x1 - x0) / max(ref.size, 1))
     for message in out:
         logging.getLogger("toolkit.pipeline").warning("reference: %s", message)
     return out

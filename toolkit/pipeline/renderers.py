@@ -22,6 +22,8 @@ from typing import Protocol
 import numpy as np
 
 from toolkit.errors import WeightsNotFoundError
+from toolkit.motion.disentangle import apply_motion
+from toolkit.motion.pose import HeadPose
 from toolkit.pipeline.config import GenerationConfig
 from toolkit.pipeline.progress import StageClock
 from toolkit.pipeline.stages import Reference
@@ -33,9 +35,7 @@ class FrameRenderer(Protocol):
     #: the reference frame whose face textures the output (the 3D-aware mesh's texture frame)
     texture_index: int
 
-    def render(
-        self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
-    ) -> RenderedChunk: ...
+    def render(self, pose: HeadPose, expression68: np.ndarray, clock: StageClock) -> RenderedChunk: ...
 
 
 #: the generator the project ships (checkpoints/<this>/MODEL_CARD.md): trained on this data on a CPU, it does not
@@ -94,14 +94,6 @@ def resolve_renderer(config: GenerationConfig) -> str:
     return config.renderer
 
 
-def project_landmarks(expression68: np.ndarray, motion: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Target landmarks in crop pixels: l_t = s_t R_t p_t + T_t (docs/ARCHITECTURE.md)."""
-    from toolkit.motion.disentangle import apply_motion
-
-    motion = np.asarray(motion)
-    return apply_motion(expression68, motion[:, :3], motion[:, 3:], scale)
-
-
 def make_renderer(name: str, ref: Reference, config: GenerationConfig) -> FrameRenderer:
     if name == "generator":
         return GeneratorRenderer(ref, config)
@@ -128,14 +120,7 @@ class Warp3DRenderer:
 
         self.ref = ref
         detected = np.asarray(ref.track.detected, bool) if ref.track is not None else None
-        full = ReferenceTrack(
-            landmarks=ref.landmarks,
-            rotation=ref.head_motion[:, :3],
-            translation=ref.head_motion[:, 3:],
-            scale=ref.scale,
-            frontal68=ref.frontal68,
-            detected=detected,
-        )
+        full = ReferenceTrack(landmarks=ref.landmarks, pose=ref.pose, frontal68=ref.frontal68, detected=detected)
         # the mesh's texture frame: frontal, eyes open, mouth near neutral, among all reference frames; when it
         # is not one of the K frames it is appended last and never matched as a background (paste-back has
         # full frames of the K only), so matched indices stay indices into k_indices
@@ -169,24 +154,20 @@ class Warp3DRenderer:
                 self.warp.config.mesh.open_mouth_min_area,
             )
 
-    def inputs(self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, continuous: bool = False):
+    def inputs(self, pose: HeadPose, expression68: np.ndarray, continuous: bool = False):
         """The 3D-aware module's products for these targets (``toolkit.render.warp3d.GeneratorInputs``);
         ``continuous``: the next frames of the output video (matcher hysteresis and cross-fade)."""
         state = self.match_state if continuous else None
-        exclude = None if self.extra < 0 else np.full(len(motion), self.extra, np.int64)
-        return self.warp.generator_inputs(
-            motion[:, :3], motion[:, 3:], scale, expression68, exclude=exclude, match_state=state
-        )
+        exclude = None if self.extra < 0 else np.full(len(pose), self.extra, np.int64)
+        return self.warp.generator_inputs(pose, expression68, exclude=exclude, match_state=state)
 
-    def render(
-        self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
-    ) -> RenderedChunk:
+    def render(self, pose: HeadPose, expression68: np.ndarray, clock: StageClock) -> RenderedChunk:
         from toolkit.render.warp3d import compose
 
         with clock.stage("render"):
-            inputs = self.inputs(motion, scale, expression68, continuous=True)
+            inputs = self.inputs(pose, expression68, continuous=True)
             frames = compose(inputs)
-            lmk = project_landmarks(expression68, motion, scale)[..., :2]
+            lmk = apply_motion(expression68, pose)[..., :2]  # the target landmarks l_t, crop pixels
         return RenderedChunk(
             frames=frames,
             matched=self.ref.k_indices[inputs.matched_index],
@@ -230,8 +211,8 @@ class GeneratorRenderer:
         from toolkit.generator.finetune import FinetuneConfig, finetune_generator
 
         ref, idx = self.ref, self.ref.k_indices
-        inputs = self.warp.inputs(ref.head_motion, ref.scale, ref.frontal68)
-        drive = project_landmarks(ref.frontal68, ref.head_motion, ref.scale)
+        inputs = self.warp.inputs(ref.pose, ref.frontal68)
+        drive = apply_motion(ref.frontal68, ref.pose)
         self.model = finetune_generator(
             self.model, ref.crops, ref.landmarks68, idx, drive, inputs.rendered, inputs.mask, inputs.matched,
             ref.landmarks68[idx][inputs.matched_index],
@@ -239,15 +220,13 @@ class GeneratorRenderer:
         )  # fmt: skip
         self._adapted = True
 
-    def render(
-        self, motion: np.ndarray, scale: np.ndarray, expression68: np.ndarray, clock: StageClock
-    ) -> RenderedChunk:
+    def render(self, pose: HeadPose, expression68: np.ndarray, clock: StageClock) -> RenderedChunk:
         from toolkit.generator.infer import encode_references, synthesize_frames
 
         ref, idx = self.ref, self.ref.k_indices
         with clock.stage("render"):
-            inputs = self.warp.inputs(motion, scale, expression68, continuous=True)
-            target = project_landmarks(expression68, motion, scale)
+            inputs = self.warp.inputs(pose, expression68, continuous=True)
+            target = apply_motion(expression68, pose)
         with clock.stage("generator"):
             if not self._adapted:
                 self._adapt()

@@ -15,16 +15,17 @@ most frontal frame t_M).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from toolkit.constants import SAMPLES_PER_FRAME, VIDEO_FPS
+from toolkit.constants import SAMPLES_PER_FRAME, SYNTHETIC_KINDS, VIDEO_FPS
 from toolkit.errors import InputFileError, NoFaceError
 from toolkit.io.formats import AUDIO_SUFFIXES
+from toolkit.motion.pose import HeadPose
 from toolkit.pipeline.config import GenerationConfig, Source
 from toolkit.pipeline.inputs import (
     MAX_WORK_SIDE,
@@ -47,8 +48,7 @@ class Reference:
     crops: np.ndarray  # (N, S, S, 3) uint8, the fixed face crop of every reference frame
     landmarks: np.ndarray  # (N, P, 3) float32, crop pixels
     landmarks68: np.ndarray  # (N, 68, 3) float32, crop pixels
-    head_motion: np.ndarray  # (N, 6) float32, h_t = axis-angle rotation + translation
-    scale: np.ndarray  # (N,) float32
+    pose: HeadPose  # (N,) head poses of the reference frames (pose.motion: the paper's h_t)
     frontal: np.ndarray  # (N, P, 3) frontalised landmarks (canonical frame)
     frontal68: np.ndarray  # (N, 68, 3)
     frontal_index: int  # t_M, the most frontal frame
@@ -76,8 +76,9 @@ class Reference:
         return int(self.crops.shape[1])
 
     @property
-    def frontal_pose(self) -> np.ndarray:
-        return self.head_motion[self.frontal_index]
+    def frontal_pose(self) -> HeadPose:
+        """The pose of t_M, the most frontal frame (one frame)."""
+        return self.pose[self.frontal_index]
 
     @property
     def identity68(self) -> np.ndarray:
@@ -281,8 +282,7 @@ def prepare_reference(
         crops=crops,
         landmarks=np.asarray(track.landmarks, np.float32),
         landmarks68=np.asarray(track.landmarks68, np.float32),
-        head_motion=np.concatenate([motion.rotation, motion.translation], axis=1).astype(np.float32),
-        scale=np.asarray(motion.scale, np.float32).reshape(-1),
+        pose=motion.pose,
         frontal=np.asarray(motion.frontal, np.float32),
         frontal68=np.asarray(motion.frontal68, np.float32),
         frontal_index=frontal_index,
@@ -353,8 +353,7 @@ def sample_reference_indices(n: int, k: int, frontal_index: int, seed: int) -> n
 class DrivingTrack:
     """Head motion and expression taken from another video (motion or expression source)."""
 
-    head_motion: np.ndarray  # (T, 6)
-    scale: np.ndarray  # (T,)
+    pose: HeadPose  # (T,)
     frontal68: np.ndarray  # (T, 68, 3)
     frontal_index: int
     source: str
@@ -390,15 +389,15 @@ def track_driving_video(
         boxes = _landmark_box(np.asarray(coarse.landmarks)[det]) * source.work_to_full
         box = choose_crop_box(boxes, source.size, config.crop_scale)
     del sparse
-    motions, scales, fronts = [], [], []
+    poses: list[HeadPose] = []
+    fronts: list[np.ndarray] = []
     chunk: list[np.ndarray] = []
 
     def flush() -> None:
         with clock.stage("tracking"):
             tr = _track(chunk, config.tracker, what=f"driving video '{source.name}'")
             mo = _disentangle(tr.landmarks, tr)
-        motions.append(np.concatenate([mo.rotation, mo.translation], axis=1).astype(np.float32))
-        scales.append(np.asarray(mo.scale, np.float32).reshape(-1))
+        poses.append(mo.pose)
         fronts.append(np.asarray(mo.frontal68, np.float32))
         chunk.clear()
 
@@ -417,11 +416,10 @@ def track_driving_video(
             clock.report("tracking", 0.8 + 0.2 * done / n, f"tracking {source.name}")
     if chunk:
         flush()
-    head_motion = np.concatenate(motions)
-    rot_norm = np.linalg.norm(head_motion[:, :3], axis=1)
+    pose = HeadPose.concat(poses)
+    rot_norm = np.linalg.norm(pose.rotation, axis=1)
     return DrivingTrack(
-        head_motion,
-        np.concatenate(scales),
+        pose,
         np.concatenate(fronts),
         int(np.argmin(rot_norm)),
         source.name,
@@ -432,8 +430,11 @@ def track_driving_video(
 
 
 # ---------------------------------------------------------------------------- motion sources
-def loop_back_and_forth(sequence: np.ndarray, n: int) -> np.ndarray:
-    """``n`` items of ``sequence`` played forwards then backwards (no jump at the seam)."""
+_Sequence = TypeVar("_Sequence", np.ndarray, HeadPose)
+
+
+def loop_back_and_forth(sequence: _Sequence, n: int) -> _Sequence:
+    """``n`` items of ``sequence`` (frames, poses) played forwards then backwards (no jump at the seam)."""
     from toolkit.timeline import back_and_forth
 
     return sequence[back_and_forth(n, len(sequence))]
@@ -445,17 +446,17 @@ def _rotations(axis_angle: np.ndarray):
     return Rotation.from_rotvec(np.asarray(axis_angle, np.float64).reshape(-1, 3))
 
 
-def scale_motion(motion: np.ndarray, scale: np.ndarray, centre: np.ndarray, centre_scale: float, factor: float):
-    """Scale the motion's deviation from ``centre`` by ``factor`` (rotation on the rotation manifold)."""
+def scale_motion(pose: HeadPose, centre: HeadPose, factor: float) -> HeadPose:
+    """Scale the poses' deviation from the one-frame ``centre`` by ``factor`` (rotation on the rotation manifold)."""
     if abs(factor - 1.0) < 1e-9:
-        return motion, scale
-    rel = (_rotations(motion[:, :3]) * _rotations(centre[:3]).inv()).as_rotvec() * factor
+        return pose
+    rel = (_rotations(pose.rotation) * _rotations(centre.rotation).inv()).as_rotvec() * factor
     from scipy.spatial.transform import Rotation
 
-    rot = (Rotation.from_rotvec(rel) * _rotations(centre[:3])).as_rotvec().astype(np.float32)
-    trans = centre[3:] + (motion[:, 3:] - centre[3:]) * factor
-    new_scale = centre_scale * (np.asarray(scale) / centre_scale) ** factor
-    return np.concatenate([rot, trans], axis=1).astype(np.float32), new_scale.astype(np.float32)
+    rot = (Rotation.from_rotvec(rel) * _rotations(centre.rotation)).as_rotvec().astype(np.float32)
+    trans = centre.translation + (pose.translation - centre.translation) * factor
+    centre_scale = float(centre.scale[0])
+    return HeadPose(rot, trans, centre_scale * (pose.scale / centre_scale) ** factor)
 
 
 def read_motion_file(path: Path) -> np.ndarray:
@@ -493,69 +494,78 @@ def _csv_header_rows(path: Path) -> int:
         return 1
 
 
-def still_motion(reference: Reference, n: int) -> tuple[np.ndarray, np.ndarray]:
+def still_motion(reference: Reference, n: int) -> HeadPose:
     pose = reference.frontal_pose
-    return np.repeat(pose[None], n, axis=0), np.full(n, reference.scale[reference.frontal_index], np.float32)
+    return HeadPose.held(pose.rotation, pose.translation, float(pose.scale[0]), n)
 
 
-def replay_reference_motion(reference: Reference, n: int) -> tuple[np.ndarray, np.ndarray]:
-    return loop_back_and_forth(reference.head_motion, n), loop_back_and_forth(reference.scale, n)
+def replay_reference_motion(reference: Reference, n: int) -> HeadPose:
+    return loop_back_and_forth(reference.pose, n)
 
 
 def motion_from_source(
-    source: Source, reference: Reference, n: int, config: GenerationConfig, clock: StageClock, learned_fn
-) -> tuple[np.ndarray, np.ndarray]:
-    """Head motion (n, 6) and scale (n,) for the requested source, before motion scaling."""
-    target_scale = float(reference.scale[reference.frontal_index])
+    source: Source,
+    reference: Reference,
+    n: int,
+    config: GenerationConfig,
+    clock: StageClock,
+    learned_fn: Callable[[], HeadPose],
+) -> HeadPose:
+    """Head poses (n,) for the requested source, before motion scaling."""
     if source.kind == "still":
         return still_motion(reference, n)
     if source.kind == "reference":
         return replay_reference_motion(reference, n)
     if source.kind == "learned":
         return learned_fn()
+    if source.kind in SYNTHETIC_KINDS:  # Fig. 16: a nod, shake, tilt or circle around the frontal pose
+        from toolkit.render.controls import synthetic_motion
+
+        return synthetic_motion(
+            source.kind,
+            n,
+            reference.frontal_pose,
+            amplitude_deg=config.motion_amplitude,
+            period_frames=config.motion_period * VIDEO_FPS,
+        )
     if source.kind == "file":
-        arr = read_motion_file(source.path)  # type: ignore[arg-type]
-        arr = loop_back_and_forth(arr, n)
-        motion6 = arr[:, :6]
-        scale = arr[:, 6] if arr.shape[1] == 7 else None
-        anchor_scale = float(scale[0]) if scale is not None else target_scale
+        arr = loop_back_and_forth(read_motion_file(source.path), n)  # type: ignore[arg-type]
+        # without a scale column the file keeps the reference's own face size
+        scale = arr[:, 6] if arr.shape[1] == 7 else float(reference.frontal_pose.scale[0])
+        driving = HeadPose.from_motion(arr[:, :6], scale)
         from toolkit.render.controls import retarget_motion
 
-        return retarget_motion(motion6, scale, motion6[0], anchor_scale, reference.frontal_pose, target_scale)
+        return retarget_motion(driving, driving[0], reference.frontal_pose)
     return motion_from_track(track_driving_video(source.path, config, n, clock), reference, n)  # type: ignore[arg-type]
 
 
-def motion_from_track(
-    drv: DrivingTrack, reference: Reference, n: int, same_camera: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
+def motion_from_track(drv: DrivingTrack, reference: Reference, n: int, same_camera: bool = False) -> HeadPose:
     """A tracked driving video's head motion retargeted onto the reference (before motion scaling).
 
     ``same_camera``: the driving video was filmed by the reference's camera (self-reenactment: it is the
     reference clip's own continuation), so the head is put where it really is in that frame (its pose
     mapped from the driver's crop into the reference's) instead of relative to each clip's median.
     """
-    motion6 = loop_back_and_forth(drv.head_motion, n)
-    scale = loop_back_and_forth(drv.scale, n)
+    driving = loop_back_and_forth(drv.pose, n)
     if same_camera and drv.crop_box is not None and drv.frame_size is not None and drv.crop_size > 0:
-        return _pose_in_reference_crop(motion6, scale, drv, reference)
+        return _pose_in_reference_crop(driving, drv, reference)
     # the rotation stays the driver's own (relative to the camera; the tracker's canonical face is shared):
     # anchored at the driver's most frontal frame, a driver that never faces the camera came out turned towards
     # it by that frame's angle (PC-AVS Pose_Source_741400163: 20 deg, so its landmark-driven render was judged
     # at the wrong pose). Translation and scale stay relative (the two videos' crops differ), around the
     # median of each clip rather than one frame of each: a single frame sits anywhere in the head's sway
     # (andrew_clip_2's landmark-driven render was 7 px off the real head, median over frames)
-    anchor = np.concatenate([drv.head_motion[drv.frontal_index, :3], np.median(drv.head_motion[:, 3:], axis=0)])
-    anchor_scale = float(np.median(drv.scale))
-    target_pose = np.concatenate([anchor[:3], np.nanmedian(reference.head_motion[:, 3:], axis=0)])
-    target_scale = float(np.nanmedian(reference.scale))
+    anchor_rotation = drv.pose.rotation[drv.frontal_index]
+    anchor = HeadPose(anchor_rotation, np.median(drv.pose.translation, axis=0), np.median(drv.pose.scale))
+    target = HeadPose(
+        anchor_rotation, np.nanmedian(reference.pose.translation, axis=0), np.nanmedian(reference.pose.scale)
+    )
     from toolkit.render.controls import retarget_motion
 
-    return retarget_motion(motion6, scale, anchor, anchor_scale, target_pose, target_scale)
+    return retarget_motion(driving, anchor, target)
 
 
-def _pose_in_reference_crop(
-    motion6: np.ndarray, scale: np.ndarray, drv: DrivingTrack, reference: Reference
-) -> tuple[np.ndarray, np.ndarray]:
+def _pose_in_reference_crop(driving: HeadPose, drv: DrivingTrack, reference: Reference) -> HeadPose:
     """Poses tracked in the driver's crop, expressed in the reference's crop of the same camera frame.
 
     A crop pixel is ``(full - box0) * size / side``, so a driver crop point ``l_d`` is the reference crop
@@ -571,11 +581,10 @@ def _pose_in_reference_crop(
     side_r = max(rx1 - rx0, 1)
     to_ref = reference.size / side_r  # reference crop pixels per full-frame pixel
     a = (dx1 - dx0) * fx / max(drv.crop_size, 1) * to_ref
-    trans = np.asarray(motion6[:, 3:], np.float64) * a
+    trans = driving.translation.astype(np.float64) * a
     trans[:, 0] += (dx0 * fx - rx0) * to_ref
     trans[:, 1] += (dy0 * fy - ry0) * to_ref
-    out = np.concatenate([np.asarray(motion6[:, :3], np.float64), trans], axis=1)
-    return out.astype(np.float32), (np.asarray(scale, np.float64) * a).astype(np.float32)
+    return HeadPose(driving.rotation, trans, driving.scale.astype(np.float64) * a)
 
 
 def expression_from_video(

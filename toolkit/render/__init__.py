@@ -2,10 +2,10 @@
 
     from toolkit.render import ReferenceTrack, Warp3D
     warp = Warp3D(reference_frames, ReferenceTrack.from_any(record, reference_ids))
-    inputs = warp.generator_inputs(rotation, translation, scale, expression68)  # batched arrays
+    inputs = warp.generator_inputs(pose, expression68)  # pose: HeadPose (toolkit.motion) of T frames
     inputs.rendered, inputs.mask     # y~_t: the frontal frame's mesh at each target pose (+ blending mask)
     inputs.matched                   # y_ts: the reference frame with the nearest head motion
-    frames = warp.render(rotation, translation, scale, expression68)          # the 3D-warp baseline
+    frames = warp.render(pose, expression68)          # the 3D-warp baseline
 
 Modules: :mod:`~toolkit.render.mesh` (textured mesh from the most frontal
 frame), :mod:`~toolkit.render.project` (Eq. 1 + z-buffer rendering, pose

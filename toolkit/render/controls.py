@@ -14,78 +14,43 @@ Three controls, each producing target poses / expressions for
   face by the ratio of face widths and added to the reference's 68 points,
   with the driver's own inner-lip gap.
 
-The pipeline (``toolkit generate --motion VIDEO / --expression VIDEO``) and the
-render demo use these same functions, so both give the same head and mouth.
-
-:func:`render_controls` wires them to a :class:`Warp3D` for the demo CLI.
+Their one user is the pipeline (``toolkit generate --motion VIDEO|FILE|nod|shake|tilt|circle``,
+``--expression VIDEO``); ``toolkit render-demo`` is a front end of that pipeline, so the demo
+and ``generate`` give the same head and mouth.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from toolkit.constants import SYNTHETIC_KINDS
 from toolkit.errors import ToolkitError
+from toolkit.motion.pose import HeadPose
 from toolkit.motion.rigid import axis_angle_to_matrix, matrix_to_axis_angle
 
-SYNTHETIC_KINDS: tuple[str, ...] = ("nod", "shake", "tilt", "circle")
 
-
-@dataclass
-class Pose:
-    """Head poses ``l = s R c + T`` (tracker convention): rotation (T, 3) axis-angle, translation (T, 3), scale (T,)."""
-
-    rotation: np.ndarray
-    translation: np.ndarray
-    scale: np.ndarray
-
-    def __len__(self) -> int:
-        return int(np.asarray(self.rotation).shape[0])
-
-
-def retarget_motion(
-    motion: np.ndarray,
-    scale: np.ndarray | None,
-    anchor: np.ndarray,
-    anchor_scale: float,
-    target_pose: np.ndarray,
-    target_scale: float,
-    translation_gain: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Apply a driving head motion ``(T, 6)``, relative to its ``anchor`` pose ``(6,)``, on top of ``target_pose``.
+def retarget_motion(driving: HeadPose, anchor: HeadPose, target: HeadPose, translation_gain: float = 1.0) -> HeadPose:
+    """A driving head motion, relative to its one-frame ``anchor`` pose, applied on top of the one-frame ``target``.
 
     ``R_t = R_drv,t R_anchor^T R_target`` (the same head turn from the target's pose),
-    ``T_t = T_target + g (T_drv,t - T_anchor) r``, ``s_t = s_drv,t r`` with ``r = target_scale / anchor_scale``
-    (the target's scale throughout when ``scale`` is None). Returns (motion (T, 6), scale (T,)), float32.
-    The pipeline's ``--motion VIDEO`` and ``toolkit render-demo --motion-from`` both use it.
+    ``T_t = T_target + g (T_drv,t - T_anchor) r``, ``s_t = s_drv,t r`` with ``r = s_target / s_anchor``.
+    The pipeline's ``--motion VIDEO`` and ``--motion FILE`` use it.
     """
-    drv = np.asarray(motion, np.float64).reshape(-1, 6)
-    anchor = np.asarray(anchor, np.float64).reshape(6)
-    target = np.asarray(target_pose, np.float64).reshape(6)
-    if scale is not None and np.asarray(scale).reshape(-1).shape[0] != drv.shape[0]:
-        raise ToolkitError("The driving motion and its scale differ in length.", "Give one scale per motion frame.")
-    rel = axis_angle_to_matrix(drv[:, :3]) @ axis_angle_to_matrix(anchor[:3]).T[None]
-    rot = matrix_to_axis_angle(rel @ axis_angle_to_matrix(target[:3])[None])
-    ratio = float(target_scale) / max(float(anchor_scale), 1e-6)
-    trans = target[3:] + translation_gain * (drv[:, 3:] - anchor[3:]) * ratio
-    out_scale = (
-        np.full(len(drv), target_scale, np.float32)
-        if scale is None
-        else (np.asarray(scale, np.float32).reshape(-1) * ratio).astype(np.float32)
-    )
-    return np.concatenate([rot, trans], axis=1).astype(np.float32), out_scale
+    if len(anchor) != 1 or len(target) != 1:
+        raise ToolkitError("retarget_motion takes one anchor pose and one target pose.", "Pass pose[i] for each.")
+    drv_rot = driving.rotation.astype(np.float64)
+    drv_trans = driving.translation.astype(np.float64)
+    rel = axis_angle_to_matrix(drv_rot) @ axis_angle_to_matrix(anchor.rotation.astype(np.float64)).transpose(0, 2, 1)
+    rot = matrix_to_axis_angle(rel @ axis_angle_to_matrix(target.rotation.astype(np.float64)))
+    ratio = float(target.scale[0]) / max(float(anchor.scale[0]), 1e-6)
+    anchor_trans = anchor.translation.astype(np.float64)
+    trans = target.translation.astype(np.float64) + translation_gain * (drv_trans - anchor_trans) * ratio
+    return HeadPose(rot, trans, driving.scale * np.float32(ratio))
 
 
 def synthetic_motion(
-    kind: str,
-    n_frames: int,
-    reference_rotation: np.ndarray,
-    reference_translation: np.ndarray,
-    reference_scale: float,
-    amplitude_deg: float = 15.0,
-    period_frames: float = 50.0,
-) -> Pose:
+    kind: str, n_frames: int, reference: HeadPose, amplitude_deg: float = 15.0, period_frames: float = 50.0
+) -> HeadPose:
     """A synthetic head motion around the reference's pose: ``nod``, ``shake``, ``tilt`` or ``circle``.
 
     Angles are applied in the camera frame (yaw about the image's vertical axis, pitch about
@@ -110,11 +75,10 @@ def synthetic_motion(
     else:  # circle: yaw and pitch a quarter period apart
         ypr[:, 0] = amp * np.sin(phase)
         ypr[:, 1] = amp * np.cos(phase) - amp
-    ref_mat = axis_angle_to_matrix(np.asarray(reference_rotation).reshape(1, 3))[0]
+    ref_mat = axis_angle_to_matrix(reference.rotation[:1].astype(np.float64))[0]
     rot = matrix_to_axis_angle(from_yaw_pitch_roll(ypr) @ ref_mat[None])
-    trans = np.repeat(np.asarray(reference_translation, np.float32).reshape(1, 3), n_frames, axis=0)
-    scale = np.full(n_frames, float(reference_scale), np.float32)
-    return Pose(rot.astype(np.float32), trans, scale)
+    held = HeadPose.held(reference.rotation[0], reference.translation[0], float(reference.scale[0]), n_frames)
+    return HeadPose(rot, held.translation, held.scale)
 
 
 def transfer_expression(driving68: np.ndarray, reference68: np.ndarray, n_frames: int | None = None) -> np.ndarray:
@@ -147,30 +111,3 @@ def face_width(points68: np.ndarray) -> float:
     """Horizontal extent of the jaw line (iBUG points 0-16) of one 68-point face: its size for transfers."""
     jaw = np.asarray(points68)[:17, 0]
     return float(jaw.max() - jaw.min())
-
-
-def render_controls(
-    warp: object,
-    n_frames: int,
-    motion: Pose | None = None,
-    expression68: np.ndarray | None = None,
-) -> np.ndarray:
-    """Render ``n_frames`` of a :class:`~toolkit.render.warp3d.Warp3D` with optional new motion/expression.
-
-    Without ``motion`` the head stays at the reference's frontal pose; without
-    ``expression68`` the mouth keeps the frontal frame's expression.
-    """
-    from toolkit.render.warp3d import Warp3D
-
-    if not isinstance(warp, Warp3D):
-        raise ToolkitError("render_controls needs a Warp3D.", "Build one with Warp3D(frames, track).")
-    mesh = warp.mesh
-    if motion is None:
-        motion = Pose(
-            np.repeat(mesh.source_rotation[None], n_frames, 0),
-            np.repeat(mesh.source_translation[None], n_frames, 0),
-            np.full(n_frames, mesh.source_scale, np.float32),
-        )
-    n = min(n_frames, len(motion), n_frames if expression68 is None else len(expression68))
-    expr = None if expression68 is None else np.asarray(expression68)[:n]
-    return warp.render(motion.rotation[:n], motion.translation[:n], motion.scale[:n], expr)

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from toolkit.errors import ToolkitError
+from toolkit.motion.pose import HeadPose, PoseViews
 from toolkit.render.align import FLOW_GRID, background_flow, move_with_flow
 from toolkit.render.matcher import MatcherConfig, MatchState, crossfade_frames, match_motion
 from toolkit.render.mesh import (
@@ -62,19 +63,15 @@ class TrackLike(Protocol):
     """What a reference track must provide (``ClipRecord``, or :class:`ReferenceTrack`)."""
 
     landmarks: np.ndarray  # (K, N, 3) pixels of the reference frames
-    rotation: np.ndarray  # (K, 3)
-    translation: np.ndarray  # (K, 3)
-    scale: np.ndarray  # (K,)
+    pose: HeadPose  # (K,)
 
 
 @dataclass
-class ReferenceTrack:
-    """Tracking + head motion of the reference frames (arrays aligned with the frames)."""
+class ReferenceTrack(PoseViews):
+    """Tracking + head poses of the reference frames (arrays aligned with the frames)."""
 
     landmarks: np.ndarray  # (K, N, 3) float32, MediaPipe layout, reference-frame pixels
-    rotation: np.ndarray  # (K, 3) axis-angle
-    translation: np.ndarray  # (K, 3)
-    scale: np.ndarray  # (K,)
+    pose: HeadPose  # (K,) head poses
     frontal68: np.ndarray | None = None  # (K, 68, 3) canonical-frame expression (optional)
     detected: np.ndarray | None = None  # (K,) bool; frames not detected are never the mesh source
 
@@ -89,7 +86,12 @@ class ReferenceTrack:
                 value = track.get(name)
             return None if value is None else np.asarray(value)[idx]
 
-        missing = [n for n in ("landmarks", "rotation", "translation", "scale") if get(n) is None]
+        pose = getattr(track, "pose", None)
+        if pose is None and all(get(n) is not None for n in ("rotation", "translation", "scale")):
+            pose = HeadPose(get("rotation"), get("translation"), get("scale"))  # type: ignore[arg-type]
+        elif pose is not None:
+            pose = pose[idx]
+        missing = [n for n, v in (("landmarks", get("landmarks")), ("head pose", pose)) if v is None]
         if missing:
             raise ToolkitError(
                 f"The reference track lacks {', '.join(missing)}.",
@@ -97,16 +99,10 @@ class ReferenceTrack:
             )
         return cls(
             landmarks=get("landmarks").astype(np.float32),  # type: ignore[union-attr]
-            rotation=get("rotation").astype(np.float32),  # type: ignore[union-attr]
-            translation=get("translation").astype(np.float32),  # type: ignore[union-attr]
-            scale=get("scale").astype(np.float32).reshape(-1),  # type: ignore[union-attr]
+            pose=pose,  # type: ignore[arg-type]
             frontal68=None if get("frontal68") is None else get("frontal68").astype(np.float32),  # type: ignore[union-attr]
             detected=None if get("detected") is None else get("detected").astype(bool),  # type: ignore[union-attr]
         )
-
-    @property
-    def head_motion(self) -> np.ndarray:
-        return np.concatenate([self.rotation, self.translation], axis=1).astype(np.float32)
 
 
 @dataclass
@@ -238,9 +234,7 @@ class Warp3D:
 
     def generator_inputs(
         self,
-        rotation: np.ndarray,
-        translation: np.ndarray,
-        scale: np.ndarray | float | None = None,
+        pose: HeadPose,
         expression68: np.ndarray | None = None,
         exclude: np.ndarray | None = None,
         rank: int | np.ndarray = 0,
@@ -249,31 +243,19 @@ class Warp3D:
         """``y~_t`` (rendered face + mask) and ``y_ts`` (matched reference) for target poses, batched.
 
         Args:
-            rotation, translation: ``(T, 3)`` target head motion (reference-frame pixels).
-            scale: ``(T,)`` target scales; default the frontal frame's scale.
+            pose: the ``T`` target head poses (reference-frame pixels).
             expression68: optional ``(T, 68, 3)`` canonical-frame target expression (e.g. ``frontal68``).
             exclude, rank, match_state: passed to :func:`toolkit.render.matcher.match_motion`
                 (``match_state``: consecutive video frames, with hysteresis and cross-fade).
         """
-        rot = np.asarray(rotation, np.float32).reshape(-1, 3)
-        trans = np.asarray(translation, np.float32).reshape(-1, 3)
-        n = rot.shape[0]
-        s = (
-            np.full(n, self.mesh.source_scale, np.float32)
-            if scale is None
-            else np.broadcast_to(np.asarray(scale, np.float32).reshape(-1), (n,)).copy()
-        )
-        if trans.shape[0] != n or s.shape[0] != n:
-            raise ToolkitError(
-                f"Target motion has {n} rotations, {trans.shape[0]} translations, {s.shape[0]} scales.",
-                "Give one rotation, translation and scale per target frame.",
-            )
+        rot, trans, s = pose.rotation, pose.translation, pose.scale
+        n = len(pose)
         if expression68 is not None and np.asarray(expression68).reshape(-1, 68, 3).shape[0] != n:
             raise ToolkitError(
                 f"Target expression has {np.asarray(expression68).shape[0]} frames for {n} target poses.",
                 "Give one expression per target frame.",
             )
-        h_target = np.concatenate([rot, trans], axis=1)
+        h_target = pose.motion
         match = match_motion(
             h_target, self.track.head_motion, self.config.matcher, s, rank=rank, exclude=exclude, state=match_state
         )
@@ -341,15 +323,15 @@ class Warp3D:
         return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped, flow, background)
 
     def render(
-        self,
-        rotation: np.ndarray,
-        translation: np.ndarray,
-        scale: np.ndarray | float | None = None,
-        expression68: np.ndarray | None = None,
-        exclude: np.ndarray | None = None,
+        self, pose: HeadPose, expression68: np.ndarray | None = None, exclude: np.ndarray | None = None
     ) -> np.ndarray:
         """The 3D-warp baseline: composed output frames ``(T, H, W, 3)`` uint8."""
-        return compose(self.generator_inputs(rotation, translation, scale, expression68, exclude=exclude))
+        return compose(self.generator_inputs(pose, expression68, exclude=exclude))
+
+    def held_pose(self, n: int) -> HeadPose:
+        """The texture frame's own pose, held for ``n`` frames (the head as in the mesh's source frame)."""
+        mesh = self.mesh
+        return HeadPose.held(mesh.source_rotation, mesh.source_translation, mesh.source_scale, n)
 
     # ------------------------------------------------------------------ helpers
 
@@ -469,22 +451,13 @@ def record_generator_inputs(
     if len(ref_ids) < 2:
         exclude[:] = -1
     expr = np.asarray(record.frontal68)[tgt_ids] if drive_expression else None
-    return warp.generator_inputs(
-        np.asarray(record.rotation)[tgt_ids],
-        np.asarray(record.translation)[tgt_ids],
-        np.asarray(record.scale)[tgt_ids],
-        expr,
-        exclude=exclude,
-        rank=rank,
-    )
+    return warp.generator_inputs(record.pose[tgt_ids], expr, exclude=exclude, rank=rank)
 
 
 def warp3d_method(
     reference_frames: np.ndarray,
     reference_track: TrackLike | ReferenceTrack | dict,
-    target_rotation: np.ndarray,
-    target_translation: np.ndarray,
-    target_scale: np.ndarray | None = None,
+    target: HeadPose,
     target_expression68: np.ndarray | None = None,
     config: Warp3DConfig | None = None,
 ) -> np.ndarray:
@@ -496,8 +469,7 @@ def warp3d_method(
             reference frames via ``ReferenceTrack.from_any(record, indices)``, or any object /
             dict with ``landmarks``, ``rotation``, ``translation``, ``scale`` and optionally
             ``frontal68``, ``detected``).
-        target_rotation, target_translation: ``(T, 3)`` target head motion ``h_t``.
-        target_scale: ``(T,)``; default the frontal reference frame's scale.
+        target: the ``T`` target head poses.
         target_expression68: optional ``(T, 68, 3)`` canonical-frame expression (``frontal68``);
             ``None`` keeps the frontal frame's expression (pose-only warp).
         config: :class:`Warp3DConfig`.
@@ -509,7 +481,7 @@ def warp3d_method(
         # mesh warnings (tiny face, profile-ish frontal frame) are recorded on the mesh
         warnings.simplefilter("ignore")
         warp = Warp3D(reference_frames, reference_track, config or baseline_config())
-    return warp.render(target_rotation, target_translation, target_scale, target_expression68)
+    return warp.render(target, target_expression68)
 
 
 __all__ = [
