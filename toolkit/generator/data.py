@@ -225,8 +225,7 @@ def render_heldout_for_generator(record: Any, image_size: int, tau: int = 64, k:
         crops=crops,
         landmarks=record.landmarks[window].astype(np.float32),
         landmarks68=record.landmarks68[window].astype(np.float32),
-        head_motion=record.head_motion[window],
-        scale=record.scale[window].astype(np.float32),
+        pose=record.pose[window],
         frontal=record.frontal[window].astype(np.float32),
         frontal68=record.frontal68[window].astype(np.float32),
         frontal_index=frontal,
@@ -238,7 +237,7 @@ def render_heldout_for_generator(record: Any, image_size: int, tau: int = 64, k:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         renderer = Warp3DRenderer(ref, GenerationConfig(), baseline=False)
-        gi = renderer.inputs(record.head_motion[targets], record.scale[targets], record.frontal68[targets])
+        gi = renderer.inputs(record.pose[targets], record.frontal68[targets])
     moved = gi.background if gi.background is not None else gi.matched
     return {
         "rendered": _resize_frames(np.asarray(gi.rendered, np.uint8), image_size),
