@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from toolkit.generator.config import load_config
-    from toolkit.generator.data import build_cache
+    from toolkit.generator.data import build_cache, build_heldout_cache
     from toolkit.generator.train import run_training
 
     shortcuts = {  # numbers only: a path given as an override would be parsed as YAML ("yes", "~", "a #b")
@@ -62,7 +62,9 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.no_resume and (out / "state").exists():
         shutil.rmtree(out / "state")
-    if args.build_cache:
+    if args.build_cache and cfg.data.heldout_targets:
+        build_heldout_cache(cfg.data, cfg.generator.image_size, progress=not args.quiet)
+    elif args.build_cache:
         build_cache(
             cfg.data,
             cfg.generator.image_size,

@@ -102,8 +102,9 @@ class FlowNetwork(nn.Module):
         maps = [self.flow_head(feat), torch.sigmoid(self.attention_head(feat))]
         if self.blend_head is not None:
             maps.append(self.blend_head(feat))
-        if self.down > 1:
-            maps = [F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False) for m in maps]
+        if self.down > 1:  # one pass over the stacked maps (the same values as one each)
+            stacked = F.interpolate(torch.cat(maps, dim=1), size=(h, w), mode="bilinear", align_corners=False)
+            maps = list(stacked.split([m.shape[1] for m in maps], dim=1))
         return maps[0], maps[1], maps[2] if len(maps) > 2 else None
 
 

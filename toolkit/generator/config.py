@@ -219,6 +219,9 @@ class LossConfig:
     #: weight of an L1 on the mouth box of the target (from its 68 points; 0 = off): the mouth is
     #: a small part of the frame and what lip sync and mouth SSIM are about
     lambda_mouth: float = 0.0
+    #: L1 of the mouth synthesis's own frame (before its weight a) on the target's mouth box: trains the
+    #: synthesis head directly; through the blend alone its gradient is scaled by a (~0.0025 at the start)
+    lambda_mouth_synthesis: float = 0.0
     #: weight of the sparse landmark-correspondence term inside the flow loss (replaces the
     #: FlowNet2 ground-truth flow of vid2vid, which is not available here)
     flow_landmark_weight: float = 1.0
@@ -251,6 +254,14 @@ class DataConfig:
     #: renders move mouth/jaw with the target expression (toolkit.render's rig), as the pipeline
     #: does at inference; False = the paper's y~_t, which keeps the frontal frame's expression
     render_drive_expression: bool = True
+    #: train on the inputs the pipeline gives at inference (:func:`toolkit.generator.data.build_heldout_cache`):
+    #: references and the 3D warp from the clip's first frames only, targets after them, the matched frame moved
+    #: with the head. False = targets anywhere, whose renders took the mouth interior from the target itself
+    heldout_targets: bool = False
+    #: with heldout_targets: probability of drawing the target among the open-mouth frames (lip opening >=
+    #: ``open_mouth_min``, inner-lip gap / mouth width), where the 3D warp's mouth interior is most wrong
+    open_mouth_prob: float = 0.0
+    open_mouth_min: float = 0.12
 
 
 @dataclass

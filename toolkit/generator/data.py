@@ -80,6 +80,9 @@ class _Clip:
     mask: np.ndarray | None
     scale: float  # record pixels -> sample pixels
     render_points: np.ndarray | None  # (T, 68, 2) in sample pixels
+    #: data.heldout_targets: build_heldout_cache's arrays ("rendered", "mask", "matched": one per target) and
+    #: "meta" (its json), plus "open": indices of the targets with an open mouth
+    heldout: dict[str, Any] | None = None
 
 
 def default_cache_dir(data: DataConfig) -> Path:
@@ -183,6 +186,115 @@ def build_cache(
     return cache
 
 
+#: targets rendered per clip by :func:`build_heldout_cache` (evenly spaced; bounds the cost of long clips)
+HELDOUT_MAX_TARGETS = 96
+
+
+def heldout_split(n_frames: int, tau: int) -> tuple[int, np.ndarray]:
+    """(reference window length, target frames) of a clip: references among the first ``min(tau, n // 2)``
+    frames, targets after them (at most :data:`HELDOUT_MAX_TARGETS`, evenly spaced), as the benchmark
+    splits a clip (first tau frames for reference, the rest to generate)."""
+    n_ref = max(1, min(tau, n_frames // 2))
+    targets = np.arange(n_ref, n_frames)
+    if len(targets) > HELDOUT_MAX_TARGETS:
+        targets = targets[np.linspace(0, len(targets) - 1, HELDOUT_MAX_TARGETS).round().astype(np.int64)]
+    return n_ref, targets
+
+
+def render_heldout_for_generator(record: Any, image_size: int, tau: int = 64, k: int = 8, seed: int = 0) -> dict:
+    """The generator's inputs for a clip's later frames, made as ``--renderer generator`` makes them.
+
+    References: K frames of the first ``min(tau, n // 2)`` (t_M among them, ``sample_reference_indices``);
+    the 3D-aware module is :class:`toolkit.pipeline.renderers.Warp3DRenderer` (``baseline=False``) on them:
+    texture frame, mouth interior painted from the references, matcher, matched frame moved with the head.
+    Targets are never among the references, so the render's mouth interior is not the target's own (with
+    the first tau frames as references a short clip's render copied each target's teeth and cavity).
+    """
+    import types
+    import warnings
+
+    from toolkit.pipeline.config import GenerationConfig
+    from toolkit.pipeline.renderers import Warp3DRenderer
+    from toolkit.pipeline.stages import Reference, sample_reference_indices
+
+    n_ref, targets = heldout_split(record.n_frames, tau)
+    crops = record.frames()[:n_ref]
+    window = slice(0, n_ref)
+    frontal = int(np.argmin(np.abs(record.rotation[window]).sum(axis=1)))
+    ref = Reference(
+        crops=crops,
+        landmarks=record.landmarks[window].astype(np.float32),
+        landmarks68=record.landmarks68[window].astype(np.float32),
+        pose=record.pose[window],
+        frontal=record.frontal[window].astype(np.float32),
+        frontal68=record.frontal68[window].astype(np.float32),
+        frontal_index=frontal,
+        k_indices=sample_reference_indices(n_ref, k, frontal, seed),
+        crop_box=(0, 0, crops.shape[2], crops.shape[1]),
+        frame_size=(int(crops.shape[1]), int(crops.shape[2])),
+        track=types.SimpleNamespace(detected=record.detected[window]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        renderer = Warp3DRenderer(ref, GenerationConfig(), baseline=False)
+        gi = renderer.inputs(record.pose[targets], record.frontal68[targets])
+    moved = gi.background if gi.background is not None else gi.matched
+    return {
+        "rendered": _resize_frames(np.asarray(gi.rendered, np.uint8), image_size),
+        "mask": _resize_mask(np.asarray(gi.mask, np.float32), image_size),
+        "matched": _resize_frames(np.asarray(moved, np.uint8), image_size),
+        "meta": {
+            "targets": targets.tolist(),
+            "k_indices": ref.k_indices.tolist(),
+            "matched": np.asarray(gi.matched_index, np.int64).tolist(),  # index into k_indices
+            "texture_index": int(renderer.texture_index),
+            "n_ref": n_ref,
+            "tau": tau,
+            "k": k,
+            "seed": seed,
+        },
+    }
+
+
+def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    if mask.shape[1] == size and mask.shape[2] == size:
+        return mask
+    import cv2
+
+    return np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA) for m in mask])
+
+
+def heldout_paths(folder: Path, image_size: int) -> dict[str, Path]:
+    names = {"rendered": "render", "mask": "mask", "matched": "matched"}
+    paths = {key: folder / f"heldout_{name}_{image_size}.npy" for key, name in names.items()}
+    paths["meta"] = folder / f"heldout_{image_size}.json"
+    return paths
+
+
+def build_heldout_cache(
+    data: DataConfig, image_size: int, clip_ids: Sequence[str] | None = None, k: int = 8, progress: bool = True
+) -> Path:
+    """Frames + :func:`render_heldout_for_generator` of each clip into the cache (what ``heldout_targets`` reads)."""
+    from toolkit.data.records import done_clip_ids, load_clip
+
+    cache = default_cache_dir(data)
+    ids = list(clip_ids) if clip_ids is not None else done_clip_ids(data.records)
+    for n, cid in enumerate(ids):
+        paths = heldout_paths(cache / cid, image_size)
+        if not all(p.exists() for p in paths.values()):
+            build_cache(data, image_size, [cid], with_renders=False, progress=False)
+            rec = load_clip(data.records, cid)
+            if rec.n_frames >= 2:
+                made = render_heldout_for_generator(rec, image_size, data.tau, k)
+                _save_npy(paths["rendered"], made["rendered"])
+                _save_npy(paths["mask"], np.clip(np.round(made["mask"] * 255.0), 0, 255).astype(np.uint8))
+                _save_npy(paths["matched"], made["matched"])
+                write_json_atomic(paths["meta"], made["meta"])
+        if progress:
+            print(f"[generator heldout cache] {n + 1}/{len(ids)} {cid}", flush=True)
+    return cache
+
+
 class GeneratorDataset:
     """Random training samples (``sample(rng, k)``) from records + cache; speaker-disjoint split."""
 
@@ -217,10 +329,12 @@ class GeneratorDataset:
             if not frames_path.exists():
                 build_cache(data, image_size, [cid], with_renders=False, progress=False)
             frames = np.load(frames_path, mmap_mode="r")
-            render = mask = points = None
+            render = mask = points = heldout = None
             crop = float(rec.meta.get("crop_size", frames.shape[1]))
             scale = image_size / crop
-            if self.needs_render:
+            if data.heldout_targets:
+                heldout = self._load_heldout(folder, rec)
+            elif self.needs_render:
                 rp, mp = folder / f"render_{image_size}.npy", folder / f"mask_{image_size}.npy"
                 jp = folder / f"render_{image_size}.json"
                 if not (rp.exists() and mp.exists() and jp.exists()):
@@ -231,14 +345,61 @@ class GeneratorDataset:
                     )
                 render, mask = np.load(rp, mmap_mode="r"), np.load(mp, mmap_mode="r")
                 points = render_points_for(rec, json.loads(jp.read_text())) * scale
-            self.clips.append(_Clip(cid, rec.speaker, rec, frames, render, mask, scale, points))
+            self.clips.append(_Clip(cid, rec.speaker, rec, frames, render, mask, scale, points, heldout))
         if not self.clips:
             raise InputFileError(
                 f"No usable clips for split '{split}' under {data.records}.",
                 "Preprocess more clips, or check data.val_groups.",
             )
-        lengths = np.array([c.record.n_frames for c in self.clips], np.float64)
+        lengths = np.array(
+            [c.record.n_frames if c.heldout is None else len(c.heldout["meta"]["targets"]) for c in self.clips],
+            np.float64,
+        )
         self.weights = lengths / lengths.sum()
+
+    def _load_heldout(self, folder: Path, rec: Any) -> dict[str, Any]:
+        paths = heldout_paths(folder, self.size)
+        if not all(p.exists() for p in paths.values()):
+            raise RenderCacheMissingError(
+                f"No held-out-target renders for clip {rec.clip_id} in {folder}.",
+                "Build them first: toolkit.generator.data.build_heldout_cache (or set data.heldout_targets: false).",
+            )
+        out: dict[str, Any] = {key: np.load(p, mmap_mode="r") for key, p in paths.items() if key != "meta"}
+        out["meta"] = json.loads(paths["meta"].read_text())
+        from toolkit.render.lips import lip_opening
+
+        targets = np.asarray(out["meta"]["targets"], np.int64)
+        out["open"] = np.flatnonzero(lip_opening(rec.landmarks68[targets, :, :2]) >= self.data.open_mouth_min)
+        return out
+
+    def _heldout_choice(self, rng: np.random.Generator, clip: _Clip, k: int, target: int | None) -> dict[str, Any]:
+        """Target, references and inputs of a ``heldout_targets`` sample (see :func:`build_heldout_cache`)."""
+        assert clip.heldout is not None
+        h, meta = clip.heldout, clip.heldout["meta"]
+        targets = np.asarray(meta["targets"], np.int64)
+        if target is not None:
+            j = int(np.flatnonzero(targets == target)[0])
+        elif len(h["open"]) and rng.random() < self.data.open_mouth_prob:
+            j = int(rng.choice(h["open"]))
+        else:
+            j = int(rng.integers(len(targets)))
+        k_indices = np.asarray(meta["k_indices"], np.int64)
+        matched = int(k_indices[int(meta["matched"][j])])
+        if k == 1:
+            refs = np.array([matched], np.int64)
+        elif len(k_indices) == k:
+            refs = k_indices
+        else:
+            refs = np.sort(rng.choice(k_indices, size=k, replace=len(k_indices) < k))
+        return {
+            "t": int(targets[j]),
+            "refs": refs,
+            "matched": matched,
+            # the matched frame as the pipeline hands it over: moved with the head (toolkit.render.align)
+            "matched_image": h["matched"][j],
+            "rendered": h["rendered"][j],
+            "mask": h["mask"][j],
+        }
 
     def _split_ids(self, ids: list[str], split: str) -> list[str]:
         if self.data.clips_file:
@@ -283,11 +444,15 @@ class GeneratorDataset:
         clip = self.clips[int(rng.choice(len(self.clips), p=self.weights)) if clip_index is None else clip_index]
         rec = clip.record
         n = rec.n_frames
-        allowed = np.arange(n) if frames is None else np.asarray(frames, np.int64)
-        t = int(rng.choice(allowed)) if target is None else int(target)
-        pool = allowed[allowed != t]
-        refs = rng.choice(pool, size=k, replace=len(pool) < k)
-        if self.needs_render:
+        held = self._heldout_choice(rng, clip, k, target) if clip.heldout is not None else None
+        if held is not None:
+            t, refs, matched = held["t"], held["refs"], held["matched"]
+        else:
+            allowed = np.arange(n) if frames is None else np.asarray(frames, np.int64)
+            t = int(rng.choice(allowed)) if target is None else int(target)
+            pool = allowed[allowed != t]
+            refs = rng.choice(pool, size=k, replace=len(pool) < k)
+        if held is None and self.needs_render:
             from toolkit.render.matcher import motion_cost
 
             h = rec.head_motion
@@ -296,7 +461,7 @@ class GeneratorDataset:
             if k > 1 and rng.random() < self.data.matcher_perturb_prob:
                 pick = order[int(rng.integers(1, k))]
             matched = int(refs[pick])
-        else:
+        elif held is None:
             matched = int(refs[0])
         s = self.size
 
@@ -311,12 +476,17 @@ class GeneratorDataset:
             "ref_landmarks": np.stack([landmark_image(pts(r), s)[None] for r in refs]),
             "target_landmark": landmark_image(pts(t), s)[None],
             "target": img(clip.frames[t]),
-            "matched": img(clip.frames[matched]),
+            "matched": img(clip.frames[matched] if held is None else held["matched_image"]),
             "matched_landmark": landmark_image(pts(matched), s)[None],
             "target_points": pts(t),
             "matched_points": pts(matched),
         }
-        if self.needs_render:
+        if held is not None:
+            out["rendered"] = img(held["rendered"])
+            out["render_mask"] = (np.asarray(held["mask"], np.float32) / 255.0)[None]
+            out["render_points"] = pts(t)  # what the pipeline passes as the render's landmarks
+            out["render_landmark"] = landmark_image(out["render_points"], s)[None]
+        elif self.needs_render:
             assert clip.render is not None and clip.mask is not None and clip.render_points is not None
             out["rendered"] = img(clip.render[t])
             out["render_mask"] = (np.asarray(clip.mask[t], np.float32) / 255.0)[None]

@@ -173,22 +173,27 @@ def _residual_at_source_size(res, rendered, render_mask, matched, sl: slice, dev
     def up(t):
         return F.interpolate(t.float(), size=(size, size), mode="bilinear", align_corners=False)
 
+    # one upsampling per flow, shared by the image and the mask it moves; one for the decoder's maps together
+    # (correction, blend, synthesis and its weight): the same values as upsampling each, fewer passes
     sources = {"matched": model_images(np.asarray(matched)[sl], size).to(dev)}
-    warped_mask = None
     if "render" in res.flows or "render" in res.warped:
         sources["render"] = model_images(np.asarray(rendered)[sl], size).to(dev)
         m = model_masks(np.asarray(render_mask)[sl], size).to(dev)
-    warped = {}
+    warped, warped_mask = {}, None
     for name, img in sources.items():
         flow = res.flows.get(name)
-        warped[name] = warp(img, up(flow)) if flow is not None else img
+        full_flow = up(flow) if flow is not None else None
+        warped[name] = warp(img, full_flow) if full_flow is not None else img
         if name == "render":
-            warped_mask = warp(m, up(flow), padding_mode="zeros") if flow is not None else m
+            warped_mask = warp(m, full_flow, padding_mode="zeros") if full_flow is not None else m
+    maps = [res.raw] + [t for t in (res.blend, res.synthesis, res.synthesis_weight) if t is not None]
+    maps = list(up(torch.cat(maps, dim=1)).split([t.shape[1] for t in maps], dim=1))
+    raw = maps.pop(0)
+    blend = maps.pop(0) if res.blend is not None else None
     with torch.inference_mode():
-        blend = up(res.blend) if res.blend is not None else None
-        image = (composite_base(warped, warped_mask, blend) + up(res.raw)).clamp(-1, 1)
+        image = (composite_base(warped, warped_mask, blend) + raw).clamp(-1, 1)
         if res.synthesis is not None:  # mouth synthesis: drawn at the generator's size, upsampled
-            image = with_synthesis(image, up(res.synthesis), up(res.synthesis_weight))
+            image = with_synthesis(image, maps[0], maps[1])
         return image
 
 

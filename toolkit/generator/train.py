@@ -72,6 +72,11 @@ def mouth_box_mask(points68: torch.Tensor, size: int, margin: float = 0.25) -> t
     return (inside_y[:, :, None] & inside_x[:, None, :]).float()[:, None]
 
 
+def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean |a - b| over the pixels of ``mask`` (B, 1, H, W) and the three channels."""
+    return ((a.float() - b.float()).abs() * mask).sum() / (mask.sum() * 3 + 1e-6)
+
+
 def _unwrap(m: nn.Module) -> nn.Module:
     return m.module if hasattr(m, "module") else m
 
@@ -149,11 +154,13 @@ class GeneratorTrainer:
         if self.identity is not None:
             losses["g_id"] = self.identity(fake, real, batch["target_points"])
             total = total + lc.lambda_id * losses["g_id"]
+        box = mouth_box_mask(batch["target_points"], real.shape[-1]).to(fake.dtype)
         if lc.lambda_mouth > 0:
-            box = mouth_box_mask(batch["target_points"], real.shape[-1]).to(fake.dtype)
-            err = (fake.float() - real.float()).abs() * box
-            losses["g_mouth"] = err.sum() / (box.sum() * 3 + 1e-6)
+            losses["g_mouth"] = masked_l1(fake, real, box)
             total = total + lc.lambda_mouth * losses["g_mouth"]
+        if lc.lambda_mouth_synthesis > 0 and out.synthesis is not None:
+            losses["g_mouth_syn"] = masked_l1(out.synthesis, real, box)
+            total = total + lc.lambda_mouth_synthesis * losses["g_mouth_syn"]
         if lc.lambda_residual > 0 and out.base is not None:  # out.raw is the residual correction
             losses["g_res"] = out.raw.abs().mean()
             total = total + lc.lambda_residual * losses["g_res"]
