@@ -50,6 +50,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.stage_cache import StageCache, add_stage_arguments, comma_set, selected_clips  # noqa: E402
+
 STAGES = (
     "static", "cmd_static", "cmd_real", "cmd_neutral_real", "cmd_psi_real", "cmd_neutral_phi", "cmd_psi_phi",
     "render_real", "render_psi_real", "render_neutral_phi", "render_psi_phi", "cmd_real_phi", "render_real_phi",
@@ -111,16 +113,8 @@ def clip_stages(clip, args, cache: Path, fresh: set, dlib) -> dict[str, np.ndarr
 
     data = _ClipData(clip, 256)
     n = clip.n_driving
-    out: dict[str, np.ndarray] = {}
-
-    def stage(name: str, compute) -> None:
-        path = cache / f"{clip.clip_id}.{name}.npy"
-        if path.exists() and name not in fresh:
-            out[name] = np.load(path)
-            return
-        value = np.asarray(compute(), np.float32)
-        np.save(path, value)
-        out[name] = value
+    stage = StageCache(cache, clip.clip_id, fresh)
+    out = stage.values
 
     stage("gt", lambda: dlib.video(data.ground_truth()[:n]).points)
     inputs = data.method_inputs(seed=0)
@@ -239,12 +233,9 @@ def plot_clip(clip_id: str, cache: Path, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--benchmark", default="eval/benchmarks/shared_val8_k8.json")
-    ap.add_argument("--out", required=True, help="cache folder (points per clip and stage) and stages.json")
+    add_stage_arguments(ap, "cache folder (points per clip and stage) and stages.json")
     ap.add_argument("--no-render", action="store_true", help="only the commanded (landmark-level) stages")
     ap.add_argument("--keep-frames", action="store_true", help="also keep the rendered evaluation frames (.npy)")
-    ap.add_argument("--fresh", default="", help="comma-separated stages to recompute")
-    ap.add_argument("--clips", default="", help="comma-separated clip-id prefixes (default: all)")
     ap.add_argument("--plot", default="", help="PNG: opening and mouth position over time of the first clip done")
     args = ap.parse_args(argv)
 
@@ -259,12 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     dlib = Dlib68(FeatureConfig(fid=None, csim=None).dlib)  # as `toolkit evaluate` reads frames
     bench = load_benchmark(args.benchmark)
-    prefixes = [p for p in args.clips.split(",") if p]
-    fresh = {s for s in args.fresh.split(",") if s}
+    fresh = comma_set(args.fresh)
     rows: dict[str, dict[str, dict[str, float]]] = {}
-    for clip in bench.clips:
-        if prefixes and not any(clip.clip_id.startswith(p) for p in prefixes):
-            continue
+    for clip in selected_clips(bench.clips, args.clips):
         pts = clip_stages(clip, args, out, fresh, dlib)
         gt = pts["gt"]
         rows[clip.clip_id] = {s: {**mouth_parts(pts[s], gt), **lip_scores(pts[s], gt)} for s in STAGES if s in pts}

@@ -49,6 +49,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.stage_cache import StageCache, add_stage_arguments, comma_set, selected_clips  # noqa: E402
+
 STAGES = (
     "gt_eval", "ref_eval", "gt_pipe", "ref_pipe", "phi", "phi_render", "real_cmd", "real_render",
     "gt_dlib", "phi_render_dlib", "real_render_dlib",
@@ -160,16 +162,8 @@ def clip_stages(
     from toolkit.pipeline.stages import motion_from_track, scale_motion, track_driving_video
 
     data = _ClipData(clip, 256)
-    out: dict[str, np.ndarray] = {}
-
-    def stage(name: str, compute) -> None:
-        path = cache / f"{clip.clip_id}.{name}.npy"
-        if path.exists() and name not in fresh:
-            out[name] = np.load(path)
-            return
-        value = np.asarray(compute(), np.float32)
-        np.save(path, value)
-        out[name] = value
+    stage = StageCache(cache, clip.clip_id, fresh)
+    out = stage.values
 
     n = clip.n_driving
     stage("gt_eval", lambda: eval_pose(data.ground_truth())[:n])
@@ -325,16 +319,13 @@ def plot_curves(curves: dict[str, dict[str, np.ndarray]], path: Path, n_clips: i
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--benchmark", default="eval/benchmarks/shared_val8_k8.json")
-    ap.add_argument("--out", required=True, help="cache folder (poses, rendered frames) and stages.json")
+    add_stage_arguments(ap, "cache folder (poses, rendered frames) and stages.json")
     ap.add_argument("--single-image", action="store_true", help="the pipeline-single-image method (tau = 1)")
     ap.add_argument("--no-render", action="store_true", help="skip the rendered stages")
-    ap.add_argument("--fresh", default="", help="comma-separated stages to recompute")
     ap.add_argument(
         "--dlib", action="store_true", help="also the independent dlib-68 pose of the real and rendered videos"
     )
     ap.add_argument("--sweep", action="store_true", help="only the known-rotation sweep through the renderer")
-    ap.add_argument("--clips", default="", help="comma-separated clip-id prefixes (default: all)")
     ap.add_argument("--plot", default="", help="PNG: yaw and pitch of three clips, drawn and read back (with --dlib)")
     args = ap.parse_args(argv)
 
@@ -348,24 +339,20 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     eval_pose.cache_dir = str(out / "features")  # type: ignore[attr-defined]
     bench = load_benchmark(args.benchmark)
-    prefixes = [p for p in args.clips.split(",") if p]
     if args.sweep:
         gains = {}
-        for clip in bench.clips:
-            if not prefixes or any(clip.clip_id.startswith(p) for p in prefixes):
-                gains[clip.clip_id] = sweep_gains(clip, out)
-                print(clip.clip_id[:44].ljust(44), " ".join(f"{k}={v:.3f}" for k, v in gains[clip.clip_id].items()))
+        for clip in selected_clips(bench.clips, args.clips):
+            gains[clip.clip_id] = sweep_gains(clip, out)
+            print(clip.clip_id[:44].ljust(44), " ".join(f"{k}={v:.3f}" for k, v in gains[clip.clip_id].items()))
         mean = {k: float(np.mean([g[k] for g in gains.values()])) for k in next(iter(gains.values()))}
         print("mean read/commanded:", " ".join(f"{k}={v:.3f}" for k, v in mean.items()))
         (out / "sweep.json").write_text(json.dumps({"clips": gains, "mean": mean}, indent=2))
         return 0
     method = PipelineMethod(single_image=args.single_image)
     landmark_method = PipelineMethod(driving="landmarks")
-    fresh = {s for s in args.fresh.split(",") if s}
+    fresh = comma_set(args.fresh)
     rows, dynamics, curves = {}, {}, {}
-    for clip in bench.clips:
-        if prefixes and not any(clip.clip_id.startswith(p) for p in prefixes):
-            continue
+    for clip in selected_clips(bench.clips, args.clips):
         rot = clip_stages(clip, method, landmark_method, args.single_image, not args.no_render, out, fresh, args.dlib)
         rows[clip.clip_id] = {name: rotation_std_deg(r) for name, r in rot.items()}
         curves[clip.clip_id] = rot
