@@ -1,16 +1,18 @@
 """Psi v5's inference settings checked on held-out *training* people (the dev split), never the validation people.
 
     TOOLKIT_CACHE=... nice -n 10 .venv/bin/python scripts/expression_dev_gain.py --work DIR --out OUT.json \
-        [--data /work/runs_i16/all2] [--check gain,photo]
+        [--data /work/runs_i16/all2] [--check gain,photo] [--seeds 0,1,2] [--ensembles 3] \
+        [--set KEY=VALUE ...] [--tag dev] [--modes neutral,mean] [--gains 1.0,1.1,...] [--smooth SIGMA,...]
 
-Networks: the v3 recipe trained with seeds 0, 1, 2 without the dev and the validation people
-(``scripts/expression_dev_split.py``'s split and training loop; cached as ``DIR/dev_s{seed}.pt``, trained if
-missing, about a minute each on this CPU). Scored on the dev clips (reference = first tau = 64 frames,
-calibrated on their audio; scored on the next 500):
+Networks: the v3 recipe (with ``--set`` overrides) trained with ``--seeds`` without the dev and the
+validation people (``scripts/expression_dev_split.py``'s split and training loop; cached as
+``DIR/{tag}_s{seed}.pt``, trained if missing, about a minute each on this CPU). Scored on the dev clips
+(reference = first tau = 64 frames, calibrated on their audio; scored on the next 500):
 
-* ``gain``: the displacement gain (``net.displacement_gain``) 1.0-1.4 for one network and the three-seed
-  ensemble, with the neutral or the mean reference identity: MOC, amplitude, closure, closure error,
-  mouth LMD vs the most frontal frame held still;
+* ``gain``: the displacement gain (``net.displacement_gain``, ``--gains``) for one network and the ensembles
+  of the first n seeds (``--ensembles``), with the neutral or the mean reference identity (``--modes``),
+  optionally at other inference smoothings (``--smooth``, Gaussian sigma in frames): MOC, amplitude, closure,
+  closure error, mouth LMD vs the most frontal frame held still;
 * ``photo``: one frame (the most frontal) as identity: the gain 0.8-1.4; the photo's mouth closed
   geometrically before it is given (inner lips brought together, the lower lip taking ``share`` of the
   gap); the photo passed as if it were 8 or 64 neutral frames.
@@ -36,20 +38,32 @@ GAINS = (1.0, 1.1, 1.2, 1.3, 1.4)
 PHOTO_GAINS = (0.8, 1.0, 1.2, 1.4)
 
 
-def dev_networks(task, data: str, work: Path) -> list:
+def dev_networks(
+    task,
+    data: str,
+    work: Path,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    overrides: list[str] | None = None,
+    tag: str = "dev",
+) -> list:
+    import time
+
     import torch
 
     from toolkit.learners.expression import ExpressionNet
 
+    overrides = list(overrides or [])
     nets = []
-    for seed in (0, 1, 2):
-        path = work / f"dev_s{seed}.pt"
+    for seed in seeds:
+        path = work / f"{tag}_s{seed}.pt"
         if path.exists():
-            net = ExpressionNet(eds.dev_config(data, []).net)
+            net = ExpressionNet(eds.dev_config(data, overrides).net)
             net.load_state_dict(torch.load(path))
         else:
-            net = eds.train_variant(task, data, [], {"name": f"s{seed}", "seed": seed})
+            t0 = time.perf_counter()
+            net = eds.train_variant(task, data, overrides, {"name": f"s{seed}", "seed": seed})
             torch.save(net.state_dict(), path)
+            print(f"trained {tag} seed {seed} in {time.perf_counter() - t0:.0f} s", flush=True)
         nets.append(net.eval())
     return nets
 
@@ -91,30 +105,42 @@ def summary(rows: list[dict[str, float]]) -> dict[str, float]:
     return m
 
 
-def check_gain(nets: list, clips: list) -> dict[str, dict[str, float]]:
+def check_gain(
+    nets: list,
+    clips: list,
+    ensembles: tuple[int, ...] = (3,),
+    modes: tuple[str, ...] = ("neutral", "mean"),
+    gains: tuple[float, ...] = GAINS,
+    smooth: tuple[float | None, ...] = (None,),
+) -> dict[str, dict[str, float]]:
     from toolkit.constants import SAMPLES_PER_FRAME
     from toolkit.learners.expression import ExpressionEnsemble, ExpressionLearner, reference_identity, uncross_lips
     from toolkit.learners.tasks import reference_frame
 
     out = {}
     tau, n = eds.TAU, eds.SCORED
-    for name, net in (("s0", nets[0]), ("ens3", ExpressionEnsemble(nets).eval())):
+    candidates = [("s0", nets[0])] + [(f"ens{k}", ExpressionEnsemble(nets[:k]).eval()) for k in ensembles]
+    for name, net in candidates:
         learner = ExpressionLearner(net)
-        for mode in ("neutral", "mean"):
+        for mode in modes:
             for member in nets:  # an ensemble checks that its members' configs agree
                 member.config.inference_identity = mode
-            cases = []
-            for c in clips:
-                refs = c.frontal68[:tau]
-                ref_audio = c.audio[: tau * SAMPLES_PER_FRAME]
-                raw = learner.predict(c.audio, refs, ref_audio, normalise=False, lip_contact=False)[tau : tau + n]
-                ident, _ = reference_identity(refs, learner.identity_mode)
-                cases.append((raw, ident, c.frontal68[tau : tau + n], c.frontal68[reference_frame(c.motion, tau)]))
-            for gain in GAINS:
-                rows = [scores(uncross_lips(i[None] + gain * (r - i[None])), gt, p) for r, i, gt, p in cases]
-                key = f"{name} {mode} x{gain}"
-                out[key] = summary(rows)
-                print(key, json.dumps({k: round(v, 4) for k, v in out[key].items()}), flush=True)
+            for sigma in smooth:
+                cases = []
+                for c in clips:
+                    refs = c.frontal68[:tau]
+                    ref_audio = c.audio[: tau * SAMPLES_PER_FRAME]
+                    raw = learner.predict(
+                        c.audio, refs, ref_audio, normalise=False, lip_contact=False, smooth_frames=sigma
+                    )[tau : tau + n]
+                    ident, _ = reference_identity(refs, learner.identity_mode)
+                    gt, still = c.frontal68[tau : tau + n], c.frontal68[reference_frame(c.motion, tau)]
+                    cases.append((raw, ident, gt, still))
+                for gain in gains:
+                    rows = [scores(uncross_lips(i[None] + gain * (r - i[None])), gt, p) for r, i, gt, p in cases]
+                    key = f"{name} {mode} x{gain}" + ("" if sigma is None else f" smooth{sigma}")
+                    out[key] = summary(rows)
+                    print(key, json.dumps({k: round(v, 4) for k, v in out[key].items()}), flush=True)
     for member in nets:
         member.config.inference_identity = ""
     return out
@@ -158,19 +184,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", required=True, help="folder for the dev networks (dev_s{seed}.pt)")
     ap.add_argument("--out", required=True, help="JSON of every check's dev means")
     ap.add_argument("--check", default="gain,photo")
+    ap.add_argument("--seeds", default="0,1,2", help="training seeds of the dev networks")
+    ap.add_argument("--ensembles", default="3", help="ensemble sizes (first n seeds) the gain check scores")
+    ap.add_argument("--set", action="append", default=[], help="recipe override (KEY=VALUE) of every network")
+    ap.add_argument("--tag", default="dev", help="cache name of the networks: WORK/{tag}_s{seed}.pt")
+    ap.add_argument("--modes", default="neutral,mean", help="reference identities the gain check scores")
+    ap.add_argument("--gains", default=",".join(map(str, GAINS)))
+    ap.add_argument("--smooth", default="", help="inference smoothing sigmas (frames); '' = the checkpoint's")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    task = ExpressionTask(eds.dev_config(args.data, []), work, 0, 1, logging.getLogger("dev"))
+    task = ExpressionTask(eds.dev_config(args.data, args.set), work, 0, 1, logging.getLogger("dev"))
     dev = {split_group(g) for g in eds.DEV_GROUPS}
     clips = [c for c in task.val_clips if split_group(c.speaker) in dev and c.n_frames > eds.TAU + 25]
     assert not any(split_group(c.speaker) in DEFAULT_VAL_GROUPS for c in clips)
-    nets = dev_networks(task, args.data, work)
+    seeds = tuple(int(x) for x in args.seeds.split(","))
+    nets = dev_networks(task, args.data, work, seeds, args.set, args.tag)
     result = {}
     for check in args.check.split(","):
-        result[check] = {"gain": check_gain, "photo": check_photo}[check](nets, clips)
+        if check == "gain":
+            result[check] = check_gain(
+                nets,
+                clips,
+                tuple(int(x) for x in args.ensembles.split(",")),
+                tuple(args.modes.split(",")),
+                tuple(float(x) for x in args.gains.split(",")),
+                tuple(float(x) for x in args.smooth.split(",")) if args.smooth else (None,),
+            )
+        else:
+            result[check] = check_photo(nets, clips)
     Path(args.out).write_text(json.dumps(result, indent=1))
     return 0
 
