@@ -112,10 +112,12 @@ def check_gain(
     modes: tuple[str, ...] = ("neutral", "mean"),
     gains: tuple[float, ...] = GAINS,
     smooth: tuple[float | None, ...] = (None,),
+    opening_gains: tuple[float, ...] = (),
+    pause_gate: bool = True,
 ) -> dict[str, dict[str, float]]:
     from toolkit.constants import SAMPLES_PER_FRAME
     from toolkit.learners.expression import ExpressionEnsemble, ExpressionLearner, reference_identity, uncross_lips
-    from toolkit.learners.tasks import reference_frame
+    from toolkit.learners.tasks import _opening_direction, reference_frame
 
     out = {}
     tau, n = eds.TAU, eds.SCORED
@@ -131,7 +133,13 @@ def check_gain(
                     refs = c.frontal68[:tau]
                     ref_audio = c.audio[: tau * SAMPLES_PER_FRAME]
                     raw = learner.predict(
-                        c.audio, refs, ref_audio, normalise=False, lip_contact=False, smooth_frames=sigma
+                        c.audio,
+                        refs,
+                        ref_audio,
+                        normalise=False,
+                        lip_contact=False,
+                        smooth_frames=sigma,
+                        pause_gate=pause_gate,
                     )[tau : tau + n]
                     ident, _ = reference_identity(refs, learner.identity_mode)
                     gt, still = c.frontal68[tau : tau + n], c.frontal68[reference_frame(c.motion, tau)]
@@ -139,6 +147,20 @@ def check_gain(
                 for gain in gains:
                     rows = [scores(uncross_lips(i[None] + gain * (r - i[None])), gt, p) for r, i, gt, p in cases]
                     key = f"{name} {mode} x{gain}" + ("" if sigma is None else f" smooth{sigma}")
+                    out[key] = summary(rows)
+                    print(key, json.dumps({k: round(v, 4) for k, v in out[key].items()}), flush=True)
+                # a gain on the lip-opening direction only (the landmark pattern of the coefficient direction
+                # that changes the inner-lip gap; the PCA rows are orthonormal, so this is a projection)
+                comps = nets[0].pca_components.numpy()
+                v = (_opening_direction(comps) @ comps).reshape(-1, 3)
+                v /= np.linalg.norm(v)
+                for og in opening_gains:
+                    rows = []
+                    for r, i, gt, p in cases:
+                        d = r - i[None]
+                        d = d + (og - 1) * np.einsum("tjc,jc->t", d, v)[:, None, None] * v[None]
+                        rows.append(scores(uncross_lips(i[None] + d), gt, p))
+                    key = f"{name} {mode} opening x{og}" + ("" if sigma is None else f" smooth{sigma}")
                     out[key] = summary(rows)
                     print(key, json.dumps({k: round(v, 4) for k, v in out[key].items()}), flush=True)
     for member in nets:
@@ -190,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag", default="dev", help="cache name of the networks: WORK/{tag}_s{seed}.pt")
     ap.add_argument("--modes", default="neutral,mean", help="reference identities the gain check scores")
     ap.add_argument("--gains", default=",".join(map(str, GAINS)))
+    ap.add_argument("--no-pause-gate", action="store_true", help="gain check without the Silero VAD pause gate")
+    ap.add_argument("--opening-gains", default="", help="gains on the lip-opening direction only")
     ap.add_argument("--smooth", default="", help="inference smoothing sigmas (frames); '' = the checkpoint's")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -212,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                 tuple(args.modes.split(",")),
                 tuple(float(x) for x in args.gains.split(",")),
                 tuple(float(x) for x in args.smooth.split(",")) if args.smooth else (None,),
+                tuple(float(x) for x in args.opening_gains.split(",")) if args.opening_gains else (),
+                not args.no_pause_gate,
             )
         else:
             result[check] = check_photo(nets, clips)
