@@ -12,7 +12,8 @@ landmark box at native resolution:
 * SSIM against the real frame (grey, the face box at native resolution);
 * the seam measures of ``eval/metrics/seam.py`` (docs/EVALUATION.md, "Paste-back seam") on the paste box, with
   the paste's own face weight: seam colour error (Delta E, 0 = no step beyond the real frame's) and seam
-  sharpness match (1 = the face as sharp relative to the frame around it as in the real frame);
+  sharpness match across the seam (1 = the face's side as sharp relative to the frame's side as in the real
+  frame), and the same for the whole face;
 * render seconds per frame (loaded machine: compare in the same run only).
 
 and writes a PNG of face crops (real | each variant) at native pixels::
@@ -124,11 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         for seam in (False, True):
             label = f"{size or 'auto'} {'seam matched' if seam else 'as rendered'}"
             out, seconds, used, pastes = _render(ref, real, size, seam)
-            sharp, ssim, colour, seam_sharp = [], [], [], []
+            sharp, ssim, colour, seam_sharp, core_sharp = [], [], [], [], []
             for o, r, b, (pbox, alpha) in zip(out, real, boxes, pastes):
                 px0, py0, px1, py1 = pbox
                 colour.append(seam_colour_error(o[py0:py1, px0:px1], r[py0:py1, px0:px1], alpha))
                 seam_sharp.append(seam_sharpness_match(o[py0:py1, px0:px1], r[py0:py1, px0:px1], alpha))
+                core_sharp.append(seam_sharpness_match(o[py0:py1, px0:px1], r[py0:py1, px0:px1], alpha, region="core"))
                 if not np.isfinite(b).all():
                     continue
                 x0, y0, x1, y1 = np.rint(b).astype(int)
@@ -142,13 +144,16 @@ def main(argv: list[str] | None = None) -> int:
                 "face_ssim": float(np.mean(ssim)),
                 "seam_colour_error": float(np.nanmean(colour)),
                 "seam_sharpness_match": float(np.nanmean(seam_sharp)),
+                "face_core_sharpness_match": float(np.nanmean(core_sharp)),
                 "seconds_per_frame": seconds / len(out),
             }
             n = numbers[label]
             print(
                 f"{label:22s} (face rendered at {used} px): sharpness {n['sharpness_vs_real']:.3f} of the real "
                 f"frame's, face SSIM {n['face_ssim']:.4f}, seam colour error {n['seam_colour_error']:.2f} dE, "
-                f"seam sharpness match {n['seam_sharpness_match']:.3f}, {n['seconds_per_frame']:.3f} s/frame "
+                f"seam sharpness match {n['seam_sharpness_match']:.3f} "
+                f"(whole face {n['face_core_sharpness_match']:.3f}), "
+                f"{n['seconds_per_frame']:.3f} s/frame "
                 f"(load {os.getloadavg()[0]:.1f})",
                 flush=True,
             )

@@ -57,14 +57,15 @@ def test_a_soft_tinted_face_is_matched_to_the_frame_at_the_seam(kim):
         centre = np.zeros_like(core)
         h, w = core.shape
         centre[int(h * 0.4) : int(h * 0.6), int(w * 0.4) : int(w * 0.6)] = True
-        if match:  # the face's middle keeps its own colour: the correction is confined to the seam
-            shift = box_out[centre & core].astype(np.float32).mean(0) - base[centre & core].astype(np.float32).mean(0)
-            assert np.abs(shift).max() < 4.0, shift
+        if match:  # the face's middle (eyes, mouth) stays as rendered: both corrections are confined to the seam
+            change = np.abs(box_out[centre & core].astype(np.float32) - base[centre & core].astype(np.float32))
+            assert change.mean() < 1.0 and np.abs(change.mean(0)).max() < 2.0, change.mean(0)
         base = box_out
     (sharp_off, colour_off), (sharp_on, colour_on) = scores[False], scores[True]
     # as rendered: the upscaled face is visibly softer than its surroundings, and tinted at the seam
     assert sharp_off < 0.8 and colour_off > 5.0, scores
-    # matched: as sharp relative to the frame as the real face, and most of the colour step gone
+    # matched: the face's side of the seam as sharp relative to the frame's side as in the real frame, and most
+    # of the colour step gone
     assert 0.85 < sharp_on < 1.2 and colour_on < 0.5 * colour_off, scores
 
 

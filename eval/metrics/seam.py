@@ -11,9 +11,11 @@ paste's face weight ``alpha`` (H, W, 0..1, the face crop's share of each output 
   face's centre; in each, the step = mean Lab (inner) - mean Lab (outer), and the error is
   ``|step(output) - step(real)|``; the mean over sectors with pixels on both sides. 0 = no colour step
   beyond the real frame's own.
-* sharpness match: ``(L(output, core) / L(output, outer)) / (L(real, core) / L(real, outer))`` with ``L``
-  the mean absolute Laplacian (3x3) of the grey image over a region. 1 = the face is as sharp relative to
-  the frame around it as in the real frame; below 1 = softer (an upscaled face).
+* sharpness match across the seam: ``(L(output, inner) / L(output, outer)) / (L(real, inner) / L(real,
+  outer))`` with ``L`` the mean absolute Laplacian (3x3) of the grey image over a region. 1 = the face's
+  side of the seam is as sharp relative to the frame's side as in the real frame; below 1 = softer (an
+  upscaled face). With ``region="core"`` the whole face (``alpha >= 0.95``) instead of the inner ring: how
+  sharp the face is as a whole relative to the frame around it.
 """
 
 from __future__ import annotations
@@ -63,15 +65,18 @@ def seam_colour_error(
     return float(np.mean(errors)) if errors else float("nan")
 
 
-def seam_sharpness_match(output: np.ndarray, real: np.ndarray, alpha: np.ndarray, width: int | None = None) -> float:
-    """(face core / outer ring Laplacian energy) of the output over that of the real frame; 1 = matched."""
+def seam_sharpness_match(
+    output: np.ndarray, real: np.ndarray, alpha: np.ndarray, width: int | None = None, region: str = "ring"
+) -> float:
+    """(inner ring, or face core / outer ring Laplacian energy) of the output over the real frame's; 1 = matched."""
     import cv2
 
-    _, outer, core = seam_rings(alpha, width)
-    if not outer.any() or not core.any():
+    inner, outer, core = seam_rings(alpha, width)
+    face = {"ring": inner, "core": core}[region]
+    if not outer.any() or not face.any():
         return float("nan")
     ratios = []
     for img in (output, real):
         lap = np.abs(cv2.Laplacian(_grey(img), cv2.CV_32F, ksize=3))
-        ratios.append(float(lap[core].mean()) / max(float(lap[outer].mean()), 1e-6))
+        ratios.append(float(lap[face].mean()) / max(float(lap[outer].mean()), 1e-6))
     return ratios[0] / max(ratios[1], 1e-9)

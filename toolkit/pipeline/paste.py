@@ -6,10 +6,10 @@ seam does not show. Large frames are scaled to ``max_paste_side`` first.
 When the matched frame changes, the full-frame background cross-fades from the
 old one over the matcher's ``crossfade_frames`` (no jump of the body/scene).
 
-The seam is matched to the frame (``SeamMatch``): an upscaled face is sharpened until its detail
-(mean absolute Laplacian) equals the frame's own in the same place, and the colour difference
-between the face and the frame in the blend band is carried into the face as a smooth offset, so
-neither a softer face nor a colour step shows where the face meets the full-resolution frame.
+The seam is matched to the frame (``SeamMatch``): along the seam an upscaled face is sharpened until
+its detail (mean absolute Laplacian) equals the frame's own there, and the colour difference between
+the face and the frame in the blend band is carried into the face as a smooth offset, so neither a
+sharpness step nor a colour step shows where the face meets the full-resolution frame.
 """
 
 from __future__ import annotations
@@ -26,25 +26,34 @@ def _even(v: float) -> int:
 class SeamMatch:
     """Sharpness and colour of a pasted face matched to the frame around it (state: the sharpening, smoothed).
 
-    Sharpness: an unsharp mask (Gaussian of sigma ``upscale / 2`` output pixels: the band the crop's
-    resolution lost) whose amount makes the face's mean absolute Laplacian, where the face fully covers the
-    frame, equal that of the frame under it (the matched reference frame: the same person, camera and
-    place). The amount is smoothed over frames (no flicker) and capped (no halos). Colour: the
-    difference frame - face in the blend band (weight 4 a (1 - a), largest where the two are mixed
-    half and half) spread by normalised convolution (Gaussian of ``colour_sigma`` of the face's side),
-    fading to nothing in the face's middle, capped at ``max_offset`` levels, and added to the face.
-    Both are measured in ``eval/metrics/seam.py`` (docs/EVALUATION.md, "Paste-back seam").
+    Sharpness, at the seam only: an unsharp mask (Gaussian of sigma ``upscale / 2`` output pixels, at least
+    0.8: the band the crop's resolution lost) whose amount makes the face's mean absolute Laplacian next to
+    the seam equal that of the frame under it (the matched reference frame: the same person, camera and
+    place), applied fully along the seam and fading to nothing ``sharpen_reach`` of the face's side inside
+    it, so the eyes and mouth stay as rendered (sharpening a render amplifies its errors there: measured,
+    SSIM / LMD worse) while the face's border is as sharp as the frame it meets. The amount is smoothed
+    over frames (no flicker) and capped (no halos). Colour: the difference frame - face in the blend band
+    (weight 4 a (1 - a), largest where the two are mixed half and half) spread by normalised convolution
+    (Gaussian of ``colour_sigma`` of the face's side), fading to nothing in the face's middle, capped at
+    ``max_offset`` levels, and added to the face. Both are measured in ``eval/metrics/seam.py``
+    (docs/EVALUATION.md, "Paste-back seam").
     """
 
     #: side (pixels) of the grid the colour correction is computed on
     COARSE = 64
-    #: pixels of the face's middle the sharpening amount is fitted on (a regular subsample: speed)
+    #: pixels next to the seam the sharpening amount is fitted on (a regular subsample: speed)
     FIT_PIXELS = 20000
 
     def __init__(
-        self, max_amount: float = 1.0, smoothing: float = 0.8, colour_sigma: float = 0.12, max_offset: float = 24.0
+        self,
+        max_amount: float = 1.0,
+        smoothing: float = 0.8,
+        colour_sigma: float = 0.12,
+        max_offset: float = 24.0,
+        sharpen_reach: float = 0.12,
     ) -> None:
         self.max_amount = max_amount
+        self.sharpen_reach = sharpen_reach
         self.smoothing = smoothing
         self.colour_sigma = colour_sigma
         self.max_offset = max_offset
@@ -54,7 +63,7 @@ class SeamMatch:
         """``face`` and ``frame`` (H, W, 3) float32 in the paste box, ``alpha`` (H, W) the face's weight there."""
 
         if upscale > 1.0:
-            face = self._sharpen(face, frame, alpha >= 0.9, upscale)
+            face = self._sharpen(face, frame, alpha, upscale)
         band = 4.0 * alpha * (1.0 - alpha)
         if band.max() > 0.1:
             face = face + self._colour_offset(face, frame, band)
@@ -78,20 +87,27 @@ class SeamMatch:
         offset = np.clip(offset, -self.max_offset, self.max_offset)
         return cv2.resize(offset, (w, h), interpolation=cv2.INTER_LINEAR)
 
-    def _sharpen(self, face: np.ndarray, frame: np.ndarray, core: np.ndarray, upscale: float) -> np.ndarray:
+    def _sharpen(self, face: np.ndarray, frame: np.ndarray, alpha: np.ndarray, upscale: float) -> np.ndarray:
         import cv2
 
-        if core.sum() < 64:
+        inside = (alpha >= 0.5).astype(np.uint8)
+        if inside.sum() < 64:
+            return face
+        # 1 at the seam, 0 from ``sharpen_reach`` of the face's side inwards (distance from the seam, pixels)
+        depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
+        weight = np.clip(1.0 - depth / max(1.0, self.sharpen_reach * max(alpha.shape)), 0.0, 1.0) * (alpha > 0)
+        near = (weight > 0.5) & (alpha >= 0.5)  # where the amount is fitted: the face's side of the seam
+        if near.sum() < 64:
             return face
         detail = face - cv2.GaussianBlur(face, (0, 0), max(0.8, upscale / 2.0))
 
         def grey(img: np.ndarray) -> np.ndarray:
             return img @ np.array([0.299, 0.587, 0.114], np.float32)
 
-        step = max(1, int(core.sum()) // self.FIT_PIXELS)
-        target = float(np.abs(cv2.Laplacian(grey(frame), cv2.CV_32F)[core][::step]).mean())
-        lap_face = cv2.Laplacian(grey(face), cv2.CV_32F)[core][::step]
-        lap_detail = cv2.Laplacian(grey(detail), cv2.CV_32F)[core][::step]
+        step = max(1, int(near.sum()) // self.FIT_PIXELS)
+        target = float(np.abs(cv2.Laplacian(grey(frame), cv2.CV_32F)[near][::step]).mean())
+        lap_face = cv2.Laplacian(grey(face), cv2.CV_32F)[near][::step]
+        lap_detail = cv2.Laplacian(grey(detail), cv2.CV_32F)[near][::step]
         lo, hi = 0.0, self.max_amount  # the Laplacian energy grows with the amount: bisection
         if float(np.abs(lap_face).mean()) >= target:
             hi = 0.0
@@ -104,7 +120,7 @@ class SeamMatch:
         if self.amount >= 0:
             amount = self.smoothing * self.amount + (1.0 - self.smoothing) * amount
         self.amount = amount
-        return face + amount * detail
+        return face + (amount * weight)[..., None] * detail
 
 
 class PasteBack:
