@@ -35,7 +35,8 @@ class SeamMatch:
     over frames (no flicker) and capped (no halos). Colour: the difference frame - face in the blend band
     (weight 4 a (1 - a), largest where the two are mixed half and half) spread by normalised convolution
     (Gaussian of ``colour_sigma`` of the face's side), fading to nothing in the face's middle, capped at
-    ``max_offset`` levels, and added to the face. Both are measured in ``eval/metrics/seam.py``
+    ``max_offset`` levels, less ``min_step`` levels (an invisible step is left alone), and added to the face.
+    Both are measured in ``eval/metrics/seam.py``
     (docs/EVALUATION.md, "Paste-back seam").
     """
 
@@ -51,8 +52,10 @@ class SeamMatch:
         colour_sigma: float = 0.12,
         max_offset: float = 24.0,
         sharpen_reach: float = 0.12,
+        min_step: float = 1.0,
     ) -> None:
         self.max_amount = max_amount
+        self.min_step = min_step
         self.sharpen_reach = sharpen_reach
         self.smoothing = smoothing
         self.colour_sigma = colour_sigma
@@ -84,7 +87,9 @@ class SeamMatch:
         spread_d = cv2.GaussianBlur(diff, (0, 0), sigma)
         # normalised convolution, faded where little band is near (the face's middle keeps its colour)
         offset = spread_d / (spread_w + 0.1 * float(spread_w.max()) + 1e-6)[..., None]
-        offset = np.clip(offset, -self.max_offset, self.max_offset)
+        # steps below ``min_step`` levels are not visible: left alone (correcting them only pulls the face
+        # toward the matched frame's own small differences from the moment rendered)
+        offset = np.sign(offset) * np.clip(np.abs(offset) - self.min_step, 0.0, self.max_offset)
         return cv2.resize(offset, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def _sharpen(self, face: np.ndarray, frame: np.ndarray, alpha: np.ndarray, upscale: float) -> np.ndarray:
@@ -95,8 +100,9 @@ class SeamMatch:
             return face
         # 1 at the seam, 0 from ``sharpen_reach`` of the face's side inwards (distance from the seam, pixels)
         depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
-        weight = np.clip(1.0 - depth / max(1.0, self.sharpen_reach * max(alpha.shape)), 0.0, 1.0) * (alpha > 0)
-        near = (weight > 0.5) & (alpha >= 0.5)  # where the amount is fitted: the face's side of the seam
+        # on the face's side only (where the frame dominates, sharpening the face adds nothing visible)
+        weight = np.clip(1.0 - depth / max(1.0, self.sharpen_reach * max(alpha.shape)), 0.0, 1.0) * inside
+        near = weight > 0.5  # where the amount is fitted
         if near.sum() < 64:
             return face
         detail = face - cv2.GaussianBlur(face, (0, 0), max(0.8, upscale / 2.0))
