@@ -46,21 +46,23 @@ def test_a_soft_tinted_face_is_matched_to_the_frame_at_the_seam(kim):
 
     frames, ref = kim
     real = frames[0]
-    soft = cv2.resize(cv2.resize(ref.crops[0], (256, 256), interpolation=cv2.INTER_AREA), (512, 512))
+    soft = cv2.resize(ref.crops[0], (256, 256), interpolation=cv2.INTER_AREA)  # a 256 px render of a ~600 px face
     tinted = np.clip(soft.astype(np.int16) + np.array([14, 4, -10], np.int16), 0, 255).astype(np.uint8)
-    scores = {}
+    scores, boxes = {}, {}
     for match in (False, True):
         out, (x0, y0, x1, y1), alpha = _paste(ref, tinted, match)
-        box_out, box_real = out[y0:y1, x0:x1], real[y0:y1, x0:x1]
-        scores[match] = (seam_sharpness_match(box_out, box_real, alpha), seam_colour_error(box_out, box_real, alpha))
-        core = alpha >= 0.99
-        centre = np.zeros_like(core)
-        h, w = core.shape
-        centre[int(h * 0.4) : int(h * 0.6), int(w * 0.4) : int(w * 0.6)] = True
-        if match:  # the face's middle (eyes, mouth) stays as rendered: both corrections are confined to the seam
-            change = np.abs(box_out[centre & core].astype(np.float32) - base[centre & core].astype(np.float32))
-            assert change.mean() < 1.0 and np.abs(change.mean(0)).max() < 2.0, change.mean(0)
-        base = box_out
+        boxes[match], box_real = out[y0:y1, x0:x1], real[y0:y1, x0:x1]
+        scores[match] = (
+            seam_sharpness_match(boxes[match], box_real, alpha),
+            seam_colour_error(boxes[match], box_real, alpha),
+        )
+    # the face's middle (eyes, mouth) stays as rendered: both corrections are confined to the seam
+    h, w = alpha.shape
+    centre = np.zeros_like(alpha, bool)
+    centre[int(h * 0.4) : int(h * 0.6), int(w * 0.4) : int(w * 0.6)] = True
+    centre &= alpha >= 0.99
+    change = np.abs(boxes[True][centre].astype(np.float32) - boxes[False][centre].astype(np.float32))
+    assert change.mean() < 1.0 and np.abs(change.mean(0)).max() < 2.0, change.mean(0)
     (sharp_off, colour_off), (sharp_on, colour_on) = scores[False], scores[True]
     # as rendered: the upscaled face is visibly softer than its surroundings, and tinted at the seam
     assert sharp_off < 0.8 and colour_off > 5.0, scores
@@ -78,3 +80,17 @@ def test_seam_measures_of_the_real_frame_against_itself(kim):
     # the paste of the frame's own (downscaled to 512, upscaled back) crop: softer inside, same colour
     assert seam_sharpness_match(out[y0:y1, x0:x1], real, alpha) < 0.95
     assert seam_colour_error(out[y0:y1, x0:x1], real, alpha) < 1.5
+
+
+def test_a_face_not_much_enlarged_is_left_as_rendered(kim):
+    """Seam matching is for a face enlarged 1.5 times or more into the frame (a 256 px face in a 1080p frame);
+    a face shrunk into it, or enlarged a little, is left as rendered."""
+    from toolkit.pipeline.paste import SeamMatch
+
+    frames, ref = kim
+    face = ref.crops[0].astype(np.float32)
+    frame = np.ascontiguousarray(frames[0][: face.shape[0], : face.shape[1]]).astype(np.float32)
+    alpha = np.linspace(0.0, 1.0, face.shape[1], dtype=np.float32)[None].repeat(face.shape[0], 0)
+    for upscale in (0.8, 1.2):
+        assert np.array_equal(SeamMatch()(face, frame, alpha, upscale), face)
+    assert not np.array_equal(SeamMatch()(face, frame, alpha, 2.0), face)
