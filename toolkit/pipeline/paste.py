@@ -31,15 +31,15 @@ class SeamMatch:
     the seam equal that of the frame under it (the matched reference frame: the same person, camera and
     place), applied fully along the seam and fading to nothing ``sharpen_reach`` of the face's side inside
     it, so the eyes and mouth stay as rendered (sharpening a render amplifies its errors there: measured,
-    SSIM / LMD worse) while the face's border is as sharp as the frame it meets. The amount is smoothed
-    over frames (no flicker) and capped (no halos). Colour: the difference frame - face in the blend band
+    SSIM / LMD worse) while the face's border comes closer to the sharpness of the frame it meets. The
+    amount is smoothed over frames (no flicker) and capped at ``max_amount`` (no halos; the cap often binds).
+    Colour: the difference frame - face in the blend band
     (weight 4 a (1 - a), largest where the two are mixed half and half) spread by normalised convolution
     (Gaussian of ``colour_sigma`` of the face's side), fading to nothing in the face's middle, capped at
     ``max_offset`` levels, less ``min_step`` levels (an invisible step is left alone), and added to the face.
-    Only for a face enlarged ``min_upscale`` times or more into the frame (a 256 px face in a 1080p frame):
-    below that the upscaling's softness is slight, and on the landmark-driven benchmark's 512 px clips
-    (faces enlarged 1.2-1.4 times) the colour correction lowered SSIM / PSNR a little (May: 0.781 -> 0.779,
-    25.91 -> 25.87 dB). Both are measured in ``eval/metrics/seam.py``
+    Only for a face enlarged ``min_upscale`` times or more into the frame (a 256 px face in a 1080p frame is
+    enlarged 2-3 times): below that the upscaling's softness is slight, and a face shrunk into the frame
+    is as sharp as it. Both are measured in ``eval/metrics/seam.py``
     (docs/EVALUATION.md, "Paste-back seam").
     """
 
