@@ -130,14 +130,14 @@ def library_import_seconds(importtime_log: str) -> dict[str, float]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def run_once(reference: Path, audio: Path, out: Path, checkout: Path = ROOT) -> dict:
+def run_once(reference: Path, audio: Path, out: Path, checkout: Path = ROOT, extra: tuple[str, ...] = ()) -> dict:
     env = dict(os.environ, PYTHONPATH=str(checkout), COLD_START_CHECKOUT=str(checkout))
     load_before = os.getloadavg()[0]
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0, t0_epoch = time.perf_counter(), time.time()
     command = [sys.executable, "-X", "importtime", __file__, "--child"]
     proc = subprocess.run(
-        [*command, "-r", str(reference), "-a", str(audio), "-o", str(out)],
+        [*command, "-r", str(reference), "-a", str(audio), "-o", str(out), *extra],
         capture_output=True,
         text=True,
         env=env,
