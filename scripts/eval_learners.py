@@ -64,6 +64,14 @@ def _split_clips(data: Path, info: dict) -> tuple[list, list]:
     return load_clip_data(data, split.train), load_clip_data(data, split.val)
 
 
+def _validation_people_clips(data: Path, info: dict) -> list:
+    """The checkpoint's held-out clips of the validation people only: a checkpoint may also hold out dev people
+    (on whom settings were chosen), who are never scored as validation."""
+    from toolkit.learners.split import DEFAULT_VAL_GROUPS, split_group
+
+    return [c for c in _split_clips(data, info)[1] if split_group(c.speaker) in DEFAULT_VAL_GROUPS]
+
+
 def training_licenses(data: Path, info: dict, with_silent: bool) -> dict:
     """Seconds and clip counts of the checkpoint's training clips per license (../shared/data/MANIFEST.tsv)."""
     import csv
@@ -368,8 +376,7 @@ def evaluate_motion(
     from toolkit.learners.motion import MotionLearner
 
     learner = MotionLearner.load(path)
-    _, val = _split_clips(data, learner.info)
-    val = [c for c in val if c.has_audio and c.n_frames >= tau + 25]
+    val = [c for c in _validation_people_clips(data, learner.info) if c.has_audio and c.n_frames >= tau + 25]
     rows: dict[str, list[dict]] = {"phi": [], "phi_tau1": [], "phi_lowpass": [], "still": [], "reference_loop": []}
     natural: dict[str, list[dict]] = {name: [] for name in rows}
     predict_seconds, predicted_frames = 0.0, 0

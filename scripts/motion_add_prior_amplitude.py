@@ -1,7 +1,7 @@
 """Give a trained Phi (v3) the prior amplitude for short references, without retraining.
 
     PYTHONPATH=$PWD .venv/bin/python scripts/motion_add_prior_amplitude.py --data RECORDS \
-        --motion checkpoints/motion --out DIR [--frames 8] [--statistic median|mean]
+        --motion checkpoints/motion --out DIR [--frames 8] [--statistic median|mean] [--scale 1.0]
 
 Phi v3 reads a reference's motion amplitude from its own frames; from one frame (a photo) that std is 0, the
 amplitude of a person who never moves, so its single-image prior barely moves (scripts/motion_hf_sources.py).
@@ -33,6 +33,14 @@ def main(argv: list[str] | None = None) -> int:
         "--statistic", choices=["median", "mean"], default="median",
         help="typical amplitude over the training windows: the median person's or the mean (the expected spread)",
     )  # fmt: skip
+    ap.add_argument(
+        "--scale", type=float, default=1.0,
+        help="multiply the statistic (chosen on held-out training people: scripts/motion_dev_amplitude.py)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--calibrate-min-frames", type=int, default=None,
+        help="also set net.calibrate_min_frames (the shipped Phi v3: 2); default: keep the checkpoint's",
+    )  # fmt: skip
     args = ap.parse_args(argv)
 
     import torch
@@ -47,13 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     if not meta["train_config"].get("use_silent_clips", True):
         train = [c for c in train if c.has_audio]
     within = tensors["motion_std"].numpy()
-    amp = reference_amplitude(train, int(meta["train_config"]["data"]["tau"]), within, args.statistic)
+    amp = reference_amplitude(train, int(meta["train_config"]["data"]["tau"]), within, args.statistic) * args.scale
     tensors = {**tensors, "prior_amplitude": torch.from_numpy(amp)}
     meta = {k: v for k, v in meta.items() if k not in ("kind", "format_version", "sha256")}
     meta["net"] = {**meta["net"], "prior_amplitude_frames": args.frames}
+    if args.calibrate_min_frames is not None:
+        meta["net"]["calibrate_min_frames"] = args.calibrate_min_frames
     meta["data"] = {**meta["data"], "prior_amplitude": np.round(amp, 5).tolist()}
     meta["prior_amplitude_added"] = (
-        f"scripts/motion_add_prior_amplitude.py --frames {args.frames} --statistic {args.statistic} on "
+        f"scripts/motion_add_prior_amplitude.py --frames {args.frames} --statistic {args.statistic} "
+        f"--scale {args.scale:g} on "
         f"{args.motion}: references shorter than {args.frames} frames get the training split's typical reference "
         "amplitude; weights unchanged"
     )

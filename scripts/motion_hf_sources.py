@@ -144,12 +144,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from scripts.eval_learners import _split_clips
+    from scripts.eval_learners import _validation_people_clips
     from toolkit.learners.motion import MotionLearner
 
     torch.set_num_threads(1)
     learner = MotionLearner.load(args.motion)
-    _, val = _split_clips(Path(args.data), learner.info)
+    val = _validation_people_clips(Path(args.data), learner.info)
     start = args.ref_tau
     val = [c for c in val if c.has_audio and c.n_frames >= start + 64]
     powers: dict[str, list[np.ndarray]] = {k: [] for k in ("real", *PARTS)}

@@ -351,3 +351,32 @@ def test_photo_prior_checkpoint_moves_a_photo_more_and_leaves_video_references_b
         photo = np.stack([m.predict(clip.motion[:1], None, drive, seed=s) for s in range(3)])
         spreads.append(np.mean([pose_diversity(p[:, :3], p[:, 3:])[0] for p in photo]))
     assert spreads[1] > 1.2 * spreads[0], f"spread from a photo: v3 {spreads[0]:.2f}, prior {spreads[1]:.2f} deg"
+
+
+def test_prior_amplitude_scale_multiplies_the_statistic_and_the_dev_choice_refuses_a_checkpoint_trained_on_dev_people(
+    dataset_root, tmp_path
+):
+    """scripts/motion_add_prior_amplitude.py --scale multiplies the training split's statistic (weights untouched,
+    --calibrate-min-frames written); scripts/motion_dev_amplitude.py refuses the shipped Phi v3, which was trained on
+    the dev people, before scoring anything."""
+    from scripts import motion_add_prior_amplitude, motion_dev_amplitude
+    from toolkit.errors import ToolkitError
+    from toolkit.learners.motion import MotionLearner
+    from toolkit.paths import checkpoints_dir
+
+    v3 = checkpoints_dir() / "motion"
+    outs = {}
+    for scale in (1.0, 2.5):
+        outs[scale] = tmp_path / f"scale{scale}"
+        argv = ["--data", str(dataset_root), "--motion", str(v3), "--out", str(outs[scale]), "--scale", str(scale)]
+        assert motion_add_prior_amplitude.main([*argv, "--calibrate-min-frames", "3"]) == 0
+    one, more = (MotionLearner.load(outs[s]) for s in (1.0, 2.5))
+    amp = one.net.prior_amplitude.numpy()
+    assert np.all(amp > 0), amp
+    np.testing.assert_allclose(more.net.prior_amplitude.numpy(), 2.5 * amp, rtol=1e-5)
+    assert more.net.config.calibrate_min_frames == 3 and more.net.config.prior_amplitude_frames == 8
+    base = MotionLearner.load(v3).net.state_dict()
+    for name, tensor in base.items():
+        torch.testing.assert_close(more.net.state_dict()[name], tensor, rtol=0, atol=0)
+    with pytest.raises(ToolkitError, match="dev people"):
+        motion_dev_amplitude.main(["--data", str(dataset_root), "--motion", str(v3)])

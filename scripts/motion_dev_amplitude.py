@@ -1,0 +1,118 @@
+"""Choose Phi's single-photo prior amplitude on held-out *training* people (a dev split), never on validation people.
+
+    PYTHONPATH=$PWD .venv/bin/python scripts/motion_dev_amplitude.py --data RECORDS --motion RUN/model \
+        [--scales 0.8,1.0,...] [--seeds 3] [--max-frames 136] [--json OUT]
+
+The checkpoint must have been trained with the dev people (``expression_dev_split.DEV_GROUPS``, the same
+eight people Psi's settings are chosen on) held out next to the validation people (``data.val_speakers``);
+it says so or stops. On the dev clips Phi predicts the frames after the first 64, once from the 64-frame
+video reference and once from one frame (tau = 1: frame 63, no reference audio, as the pipeline gives a
+photo) with the prior amplitude ``median reference amplitude x scale`` for each candidate scale.
+
+Rule (fixed before looking at any number): the chosen scale is the one whose photo rotation spread (ratio to
+the real continuation) is closest to the same checkpoint's spread from the 64-frame video reference on the
+same clips, i.e. a photo should move as much as Phi moves a person it has seen on video. Velocity,
+acceleration and high-frequency-share ratios are printed next to it (rotation, degrees, pooled over clips and
+seeds as scripts/motion_hf_sources.py). Write the checkpoint with
+``scripts/motion_add_prior_amplitude.py --statistic median --scale S``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TAU = 64
+
+
+def ratios(pred: list[dict], real: list[dict]) -> dict[str, float]:
+    """Pooled ratio of each dynamics statistic: mean over predictions / mean over the real continuations."""
+    return {k: round(float(np.mean([p[k] for p in pred]) / np.mean([r[k] for r in real])), 4) for k in real[0]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="folder written by `toolkit preprocess`")
+    ap.add_argument("--motion", required=True, help="checkpoint trained with the dev people held out")
+    ap.add_argument("--scales", default="0.8,1.0,1.25,1.5,2.0,2.5,3.0,4.0")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--max-frames", type=int, default=136, help="frames predicted per clip (the benchmark's 136)")
+    ap.add_argument(
+        "--calibrate-min-frames", type=int, default=2,
+        help="the inference setting the checkpoint ships with (the shipped Phi: 2, no calibration on one frame)",
+    )  # fmt: skip
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from scripts.eval_learners import _split_clips
+    from scripts.expression_dev_split import DEV_GROUPS
+    from scripts.motion_hf_sources import dynamics
+    from toolkit.constants import SAMPLES_PER_FRAME
+    from toolkit.errors import ToolkitError
+    from toolkit.learners.motion import MotionLearner
+    from toolkit.learners.split import DEFAULT_VAL_GROUPS, split_group
+    from toolkit.learners.tasks import reference_amplitude
+
+    torch.set_num_threads(1)
+    learner = MotionLearner.load(args.motion)
+    learner.net.config.calibrate_min_frames = args.calibrate_min_frames
+    held_out = {split_group(g) for g in learner.info["train_config"]["data"]["val_speakers"]}
+    dev_groups = {split_group(g) for g in DEV_GROUPS}
+    if not dev_groups <= held_out or learner.net.config.prior_amplitude_frames <= 0:
+        raise ToolkitError(
+            f"{args.motion} was trained on dev people {sorted(dev_groups - held_out)} or has no prior amplitude.",
+            "Train with data.val_speakers = the validation groups + expression_dev_split.DEV_GROUPS and "
+            "net.prior_amplitude_frames=8.",
+        )
+    train, held = _split_clips(Path(args.data), learner.info)
+    validation = {split_group(g) for g in DEFAULT_VAL_GROUPS}
+    dev = [c for c in held if split_group(c.speaker) in dev_groups and c.has_audio and c.n_frames >= 2 * TAU]
+    if not dev or any(split_group(c.speaker) in validation for c in dev):
+        raise ToolkitError("No dev clips (or a validation person among them).", "Check --data and the split.")
+    within = learner.net.motion_std.numpy()
+    if not learner.info["train_config"].get("use_silent_clips", True):
+        train = [c for c in train if c.has_audio]
+    base = reference_amplitude(train, TAU, within, "median")
+
+    def run(tau: int) -> tuple[list[dict], list[dict]]:
+        pred, real = [], []
+        for c in dev:
+            n = min(c.n_frames - TAU, args.max_frames)
+            ref_audio = None if tau == 1 else c.audio[: TAU * SAMPLES_PER_FRAME]
+            real.append(dynamics(np.degrees(c.motion[TAU : TAU + n, :3])))
+            for s in range(args.seeds):
+                p = learner.predict(c.motion[TAU - tau : TAU], ref_audio, c.audio[TAU * SAMPLES_PER_FRAME :], s, n)
+                pred.append(dynamics(np.degrees(p[:, :3])))
+        return pred, real
+
+    video = ratios(*run(TAU))
+    print(f"{len(dev)} dev clips ({sorted({split_group(c.speaker) for c in dev})}), {args.seeds} seeds")
+    print("video reference (tau = 64):", video)
+    rows = []
+    for scale in (float(s) for s in args.scales.split(",")):
+        learner.net.prior_amplitude.copy_(torch.from_numpy(base * scale))
+        row = {"scale": scale, **ratios(*run(1))}
+        rows.append(row)
+        print("photo (tau = 1), scale", scale, row)
+    chosen = min(rows, key=lambda r: abs(r["spread"] - video["spread"]))
+    print("chosen scale:", chosen["scale"], "(photo spread closest to the video reference's", video["spread"], ")")
+    if args.json:
+        out = {
+            "checkpoint": args.motion, "dev_clips": [c.clip_id for c in dev], "seeds": args.seeds,
+            "median_amplitude": base.round(5).tolist(), "video": video, "photo": rows, "chosen": chosen,
+        }  # fmt: skip
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
