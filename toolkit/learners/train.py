@@ -263,6 +263,28 @@ def hardware_summary() -> dict[str, Any]:
     }
 
 
+def _set_up_process(settings: LoopSettings, device: str | None) -> tuple[str, int, int]:
+    """(device, rank, world size): checks the data folder, joins the process group, sets torch's threads."""
+    import torch
+
+    if not settings.data or not Path(settings.data).is_dir():
+        raise ToolkitError(
+            f"Training data folder '{settings.data}' does not exist.",
+            "Pass --data DIR, a folder written by `toolkit preprocess`.",
+        )
+    if device is None:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        device = f"cuda:{local_rank}" if settings.cuda and torch.cuda.is_available() else "cpu"
+    rank, world, _ = init_distributed(device)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+    if world > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    return device, rank, world
+
+
 def train(
     config: TrainConfig | GeneratorTrainConfig,
     run_dir: str | Path,
@@ -286,22 +308,8 @@ def train(
     from toolkit.learners.tasks import make_task
 
     settings = loop_settings(config)
-    if not settings.data or not Path(settings.data).is_dir():
-        raise ToolkitError(
-            f"Training data folder '{settings.data}' does not exist.",
-            "Pass --data DIR, a folder written by `toolkit preprocess`.",
-        )
+    device, rank, world = _set_up_process(settings, device)
     run_dir = Path(run_dir)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = f"cuda:{local_rank}" if settings.cuda and torch.cuda.is_available() else "cpu"
-    rank, world, _ = init_distributed(device)
-    if device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(device))
-    if world > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     log = _make_logger(run_dir, rank)
     t_start = time.perf_counter()
