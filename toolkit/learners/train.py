@@ -212,7 +212,7 @@ def plot_curves(rows: list[dict[str, Any]], out: Path, title: str) -> Path | Non
 
     train = [r for r in rows if r.get("event") == "train"]
     val = [r for r in rows if r.get("event") == "val"]
-    skip = {"event", "step", "seconds", "lr", "tau", "grad_norm", "noisy_fraction"}
+    skip = {"event", "step", "seconds", "lr", "tau", "k", "grad_norm", "noisy_fraction"}
     train_keys = sorted({k for r in train for k in r if k not in skip})
     val_groups: dict[str, list[tuple[str, str]]] = {}
     for k in sorted({k for r in val for k in r if k not in skip and isinstance(r[k], int | float)}):
