@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -37,6 +37,9 @@ from toolkit.learners.motion import KIND as MOTION_KIND
 from toolkit.learners.motion import MotionDiscriminator, MotionNet, gaussian_kernel
 from toolkit.learners.split import DEFAULT_VAL_GROUPS, Split, speaker_split
 from toolkit.learners.train import TrainingTask
+
+if TYPE_CHECKING:
+    from toolkit.generator.config import GeneratorTrainConfig
 
 #: validation noise level of the "Must show" list
 VAL_NOISE_SNR_DB = 10.0
@@ -684,7 +687,9 @@ class MotionTask(TrainingTask):
         return save_model(folder, dict(self.net.state_dict()), self.kind, meta)
 
 
-def make_task(config: Any, run_dir: Path, rank: int, world: int, log: Any, device: str = "cpu") -> TrainingTask:
+def make_task(
+    config: TrainConfig | GeneratorTrainConfig, run_dir: Path, rank: int, world: int, log: Any, device: str = "cpu"
+) -> TrainingTask:
     """The task of a recipe: the expression or motion learner (on the CPU), or the generator."""
     from toolkit.generator.config import GeneratorTrainConfig
 
