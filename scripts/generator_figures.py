@@ -1,6 +1,6 @@
 """The generator's documentation figures: held-out sample grid and a validation video as a frames grid.
 
-    .venv/bin/python scripts/generator_figures.py samples --config RUN.yaml --weights RUN/generator \
+    .venv/bin/python scripts/generator_figures.py samples --config RUN.yaml --weights RUN/model \
         [--data RECORDS] [--renders CACHE] --out docs/img/generator_samples.png
     .venv/bin/python scripts/generator_figures.py video --benchmark eval/benchmarks/shared_val8_k8.json \
         --clip andrew_clip_1 --row "3d-warp-landmark=RESULTS/videos/3d-warp-landmark" \

@@ -1,8 +1,8 @@
 """Does a generator checkpoint improve on its 3D-warp input for people it has not seen?
 
-    .venv/bin/python scripts/generator_heldout_check.py --config RUN.yaml --weights RUN/generator \
+    .venv/bin/python scripts/generator_heldout_check.py --config RUN.yaml --weights RUN/model \
         [--data RECORDS] [--renders CACHE] gap [--json FILE]
-    .venv/bin/python scripts/generator_heldout_check.py --config RUN.yaml --weights RUN/generator \
+    .venv/bin/python scripts/generator_heldout_check.py --config RUN.yaml --weights RUN/model \
         [--data RECORDS] [--renders CACHE] finetune [--steps 100] [--lr 1e-4]
 
 Both work at the generator's own size on preprocessed records (the config's ``data``), with the

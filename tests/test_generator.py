@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -528,6 +529,43 @@ def test_data_pipeline_on_a_real_record_with_real_renders(records: Path, tmp_pat
     n = no3d.sample(np.random.default_rng(1), k=3)
     assert "rendered" not in n
     torch.testing.assert_close(n["matched"], n["ref_images"][0])
+
+
+def test_generator_trains_in_the_learners_loop_and_resumes_exactly(records: Path, tmp_path: Path) -> None:
+    """`toolkit train generator` runs the one loop (toolkit.learners.train.train) with GeneratorTask: the
+    learners' run folder plus sample grids; stopped after 2 steps and resumed, it ends with the same weights
+    as 3 steps at once (per-step seeds); a run folder of another model is refused."""
+    from safetensors.torch import load_file
+
+    from toolkit.generator.checkpoint import load_generator
+    from toolkit.generator.config import DataConfig
+    from toolkit.generator.data import build_cache
+    from toolkit.learners.train import train
+
+    torch.set_num_threads(1)
+    cfg = tiny_train_config()
+    cfg.data = DataConfig(records=str(records), renders=str(tmp_path / "cache"), val_groups=["nobody"])
+    cfg.train = TrainConfig(batch_size=1, steps=3, log_every=1, sample_every=2, checkpoint_every=2)
+    build_cache(cfg.data, S, progress=False)
+    first = train(cfg, tmp_path / "run", max_steps=2, progress=False)
+    assert first["steps"] == 2 and first["stopped_early"]
+    assert train(cfg, tmp_path / "run", progress=False)["steps"] == 3
+    train(cfg, tmp_path / "straight", progress=False)
+    resumed = load_file(str(tmp_path / "run" / "model" / "model.safetensors"))
+    straight = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
+    assert resumed.keys() == straight.keys() and all(torch.equal(resumed[k], straight[k]) for k in resumed)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["event"] == "train"] == [1, 2, 3]
+    assert [r["step"] for r in rows if r["event"] == "val"] == [0, 2, 3]  # step 0: the untrained G
+    assert all(np.isfinite(r["fixed_g_pct"]) for r in rows if r["event"] == "val")
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == [
+        "step_0000000.png", "step_0000002.png", "step_0000003.png"
+    ]  # fmt: skip
+    assert load_generator(tmp_path / "run" / "model").checkpoint_meta["step"] == 3
+    config = tmp_path / "run" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "model": "motion"}))
+    with pytest.raises(ToolkitError, match="model 'motion'"):
+        train(cfg, tmp_path / "run", progress=False)
 
 
 def test_synthesize_frames_with_the_3d_module_on_a_real_record(records: Path) -> None:

@@ -26,6 +26,19 @@ motion and expression come from providers:
   frames): motion providers return a :class:`~toolkit.motion.pose.HeadPose` of ``T`` frames,
   expression providers ``(T, 68, 3)`` canonical-frame points (e.g. Psi's PCA output
   decoded to ``frontal68``). This is where the learners plug in.
+
+Why it does not use the pipeline's reference preparation (``toolkit.pipeline.stages.prepare_reference``:
+a fixed face crop, resized to the render size, tracked again, rendered at 256 and pasted back): it is the
+frozen "w/o generator" baseline of the leaderboards, rendered at the benchmark's own frame geometry, and it
+calls the same tracker and motion disentangler as the pipeline (nothing here is a second implementation,
+only another framing). The pipeline-prepared 3D warp is benchmarked already, as ``3d-warp-audio`` and
+``3d-warp-landmark`` (eval/adapters/pipeline.py). Moving ``3d-warp`` onto the pipeline would change its
+numbers, measured by ``scripts/bench/warp3d_via_pipeline.py`` (first 4 clips of shared_av10 cut to 4 s;
+eval/benchmarks/results/warp3d_via_pipeline_s10/): LMD 71.45 -> 79.54, CSIM 0.864 -> 0.838, SSIM 0.528 ->
+0.516, FID 91.7 -> 97.3, PSNR 14.54 -> 14.40, background jumps 0.086 -> 0.000, one clip's LMD 37.8 -> 98.5.
+Part of that is not the framing but the expression: the pipeline has no source for this method's default
+(the mesh source's own expression, a frame chosen for a mouth near neutral); its ``reference`` expression
+holds t_M's face, open mouth included.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ Modules (torch is imported by them, not by this package, so ``import toolkit`` s
 * :mod:`~toolkit.generator.model` - :class:`~toolkit.generator.model.Generator`
 * :mod:`~toolkit.generator.discriminator`, :mod:`~toolkit.generator.losses` - Eq. (8)
 * :mod:`~toolkit.generator.landmark_image` - 68 landmarks -> grey-scale landmark image
-* :mod:`~toolkit.generator.data`, :mod:`~toolkit.generator.train` - `toolkit train generator`
+* :mod:`~toolkit.generator.data`, :mod:`~toolkit.generator.train` - `toolkit train generator` (the GAN step and
+  GeneratorTask, run by the one training loop ``toolkit.learners.train.train``)
 * :mod:`~toolkit.generator.checkpoint` - ``load_generator()`` (the shipped weights by default)
 """

@@ -13,10 +13,10 @@ def register_train(train_sub: argparse._SubParsersAction) -> None:
     p = train_sub.add_parser(
         "generator",
         help="train the 3D-aware generator (hybrid embedding + non-linear composition)",
-        description="Train the generator on `toolkit preprocess` records. Single process, or DDP under "
-        "`torchrun --nproc_per_node N -m toolkit train generator ...` (gloo on CPU, nccl on GPU). "
-        "Resumes the run in --out (--no-resume starts over); writes OUT/state, OUT/generator (shippable), "
-        "OUT/samples/*.png, OUT/loss_curves.png, OUT/log.jsonl.",
+        description="Train the generator on `toolkit preprocess` records, in the loop that trains the learners. "
+        "Single process, or DDP under `torchrun --nproc_per_node N -m toolkit train generator ...` (gloo on CPU, "
+        "nccl on GPU). Resumes the run in --out (--no-resume starts over); writes OUT/state, OUT/model "
+        "(shippable), OUT/samples/*.png, OUT/curves.png, OUT/metrics.jsonl, OUT/train.log.",
     )
     p.add_argument(
         "--config",
@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from toolkit.generator.config import load_config
     from toolkit.generator.data import build_cache, build_heldout_cache
-    from toolkit.generator.train import run_training
+    from toolkit.learners.train import MODEL_DIR, train
 
     shortcuts = {  # numbers only: a path given as an override would be parsed as YAML ("yes", "~", "a #b")
         "train.steps": args.steps,
@@ -71,7 +71,9 @@ def _run(args: argparse.Namespace) -> int:
             with_renders=not cfg.generator.ablation.resolved().no_3d_aware,
             progress=not args.quiet,
         )
-    info = run_training(cfg, out, resume=True, device=args.device, max_steps=args.max_steps, progress=not args.quiet)
-    where = info.out_dir / "generator"
-    print(f"[generator] {info.steps_done} steps, {info.seconds:.0f} s this session; weights in {where}")
+    summary = train(
+        cfg, out, resume=not args.no_resume, progress=not args.quiet, max_steps=args.max_steps, device=args.device
+    )
+    seconds = summary["wall_seconds"]
+    print(f"[generator] {summary['steps']} steps, {seconds:.0f} s this session; weights in {out / MODEL_DIR}")
     return 0

@@ -210,7 +210,6 @@ def render_heldout_for_generator(record: Any, image_size: int, tau: int = 64, k:
     Targets are never among the references, so the render's mouth interior is not the target's own (with
     the first tau frames as references a short clip's render copied each target's teeth and cavity).
     """
-    import types
     import warnings
 
     from toolkit.pipeline.config import GenerationConfig
@@ -232,7 +231,7 @@ def render_heldout_for_generator(record: Any, image_size: int, tau: int = 64, k:
         k_indices=sample_reference_indices(n_ref, k, frontal, seed),
         crop_box=(0, 0, crops.shape[2], crops.shape[1]),
         frame_size=(int(crops.shape[1]), int(crops.shape[2])),
-        track=types.SimpleNamespace(detected=record.detected[window]),
+        detected=np.asarray(record.detected[window], bool),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -3,27 +3,23 @@
 One step, pix2pixHD order: generate; update G with GAN + lambda_FM FM + lambda_PCT perceptual +
 lambda_W flow (the discriminators are applied without their DDP wrapper here, so this backward
 does not synchronise them); update D_1, D_2 on real and detached fake frames (one forward on
-the concatenated batch, so DDP sees one forward per backward). Adam lr 2e-4, betas (0.5, 0.999).
+the concatenated batch, so DDP sees one forward per backward). Adam lr 2e-4, betas (0.5, 0.999),
+constant.
 
-Runs on one CPU, one GPU (bf16 autocast when ``train.mixed_precision``), or several processes
-under ``torchrun`` (DDP; gloo on CPU, nccl on GPU). Rank 0 writes, atomically:
-
-* ``<out>/state/`` - everything needed to resume (the CLI resumes by default; ``--no-resume`` starts over);
-* ``<out>/generator/`` - the exportable generator (model.safetensors + config.json);
-* ``<out>/samples/step_XXXXXXX.png`` - sample grids (references, landmark, render, matched,
-  warped render, output, real);
-* ``<out>/log.jsonl`` (training losses), ``<out>/fixed_batch.jsonl`` (non-adversarial losses of G in
-  eval mode on one fixed batch, from step 0: a noise-free progress curve), ``<out>/val.jsonl``
-  (held-out speakers, when their renders are cached) and ``<out>/loss_curves.png``.
+:class:`GeneratorTask` is the generator's task of the one training loop
+(``toolkit.learners.train.train``, which also trains the expression and motion learners): it draws
+K per step, runs the GAN step, validates (the non-adversarial losses on one fixed batch, L1 / SSIM on
+held-out speakers against the 3D warp, and a sample grid) and exports. Runs on one CPU, one GPU (bf16
+autocast when ``train.mixed_precision``), or several processes under ``torchrun`` (DDP; gloo on CPU,
+nccl on GPU). The run folder is the learners' (``state/``, ``model/``, ``metrics.jsonl``,
+``curves.png``, ``train.log``, ``config.json``, ``summary.json``) plus ``samples/step_XXXXXXX.png``
+(references, landmark, render, matched, warped render, output, real).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.generator.checkpoint import export_generator
-from toolkit.generator.config import GeneratorTrainConfig, config_from_dict
+from toolkit.errors import ConfigError, ToolkitError
+from toolkit.generator.checkpoint import KIND, export_generator
+from toolkit.generator.config import GeneratorTrainConfig, generator_config_from_dict
 from toolkit.generator.discriminator import MultiScaleDiscriminator
 from toolkit.generator.losses import (
     IdentityLoss,
@@ -43,9 +40,9 @@ from toolkit.generator.losses import (
     g_gan_loss,
 )
 from toolkit.generator.model import Generator, GeneratorOutput
-from toolkit.io.atomic import atomic_path, write_json_atomic
-from toolkit.io.checkpoint import STATE_DIR, STATE_JSON, has_train_state
-from toolkit.viz.figure import save_figure
+from toolkit.io.atomic import atomic_path
+from toolkit.io.checkpoint import STATE_DIR
+from toolkit.learners.train import TrainingTask
 
 #: keys of a training batch (see toolkit.generator.data)
 INPUT_KEYS = (
@@ -100,13 +97,17 @@ class GeneratorTrainer:
         self.G_run: nn.Module = self.G
         self.D_run: nn.Module = self.D
         if distributed:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.G_run = DDP(self.G, device_ids=ids)
-            self.D_run = DDP(self.D, device_ids=ids)
+            self.wrap_ddp()
         self.step = 0
         self.amp = bool(cfg.train.mixed_precision and self.device.type == "cuda")
+
+    def wrap_ddp(self) -> None:
+        """Train G and D through DistributedDataParallel (the process group is already joined)."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.G_run = DDP(self.G, device_ids=ids)
+        self.D_run = DDP(self.D, device_ids=ids)
 
     # ------------------------------------------------------------------ helpers
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -209,21 +210,23 @@ class GeneratorTrainer:
         return {k: float(v) for k, v in losses.items()}
 
     # ------------------------------------------------------------------ state
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"optG": self.opt_g, "optD": self.opt_d}
+
     def save_state(self, out_dir: str | Path) -> Path:
-        """Everything needed to resume (toolkit.io.checkpoint's training state, as the learners')."""
+        """Everything needed to resume (toolkit.io.checkpoint's training state, as the loop writes it)."""
         from toolkit.io.checkpoint import save_train_state
 
-        save_train_state(
-            out_dir, self.step, {"G": self.G, "D": self.D}, {"optG": self.opt_g, "optD": self.opt_d},
-            {"config": self.cfg.to_dict(), "perceptual": self.pct.backend},
-        )  # fmt: skip
+        save_train_state(out_dir, self.step, self.modules(), self.optimizers(), {"perceptual": self.pct.backend})
         return Path(out_dir) / STATE_DIR
 
     def load_state(self, out_dir: str | Path) -> None:
         from toolkit.io.checkpoint import load_train_state
 
-        info = load_train_state(out_dir, {"G": self.G, "D": self.D}, {"optG": self.opt_g, "optD": self.opt_d})
-        self.step = int(info["step"])
+        self.step = int(load_train_state(out_dir, self.modules(), self.optimizers())["step"])
 
 
 def warm_start(generator: nn.Module, folder: str | Path) -> int:
@@ -236,16 +239,9 @@ def warm_start(generator: nn.Module, folder: str | Path) -> int:
     own = generator.state_dict()
     matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     if not matched:
-        from toolkit.generator.config import ConfigError
-
         raise ConfigError(f"train.init_from={folder}: no tensor fits this generator.", "Check the network config.")
     generator.load_state_dict(matched, strict=False)
     return len(matched)
-
-
-def config_of_state(out_dir: str | Path) -> GeneratorTrainConfig:
-    doc = json.loads((Path(out_dir) / STATE_DIR / STATE_JSON).read_text())
-    return config_from_dict(doc["config"])
 
 
 # ----------------------------------------------------------------------------- pictures
@@ -287,52 +283,6 @@ def save_png(path: str | Path, image: np.ndarray) -> None:
         iio.imwrite(tmp, image, extension=".png")
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of an append-only log; a line cut short by a killed run is skipped."""
-    rows = []
-    if not Path(path).exists():
-        return rows
-    for line in Path(path).read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def plot_loss_curves(
-    log_path: str | Path, png_path: str | Path, title: str, fixed_path: str | Path | None = None
-) -> None:
-    """Training losses (raw and smoothed); the fixed-batch eval losses as dots where given."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = read_jsonl(log_path)
-    if not rows:
-        return
-    fixed = read_jsonl(fixed_path) if fixed_path is not None else []
-    keys = [k for k in ("g_total", "g_gan", "g_fm", "g_pct", "g_id", "g_mouth", "g_flow", "d_total") if k in rows[0]]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8))
-    steps = np.array([r["step"] for r in rows])
-    for ax, k in zip(np.atleast_1d(axes), keys):
-        v = np.array([r[k] for r in rows], dtype=float)
-        ax.plot(steps, v, lw=0.6, alpha=0.4)
-        if len(v) >= 10:
-            w = max(len(v) // 20, 5)
-            ax.plot(steps[w - 1 :], np.convolve(v, np.ones(w) / w, mode="valid"), lw=1.4)
-        if fixed and k in fixed[0]:
-            ax.plot([r["step"] for r in fixed], [r[k] for r in fixed], "o-", ms=3, lw=0.8, label="fixed batch (eval)")
-            ax.legend(fontsize=6)
-        ax.set_title(k if k != "g_total" else "g_total (train incl. GAN)", fontsize=9)
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, png_path, dpi=110)
-
-
 # ----------------------------------------------------------------------------- validation
 
 
@@ -345,7 +295,7 @@ def make_val_batches(dataset, n_batches: int, batch_size: int, k: int, seed: int
 
 
 @torch.no_grad()
-def validate(trainer: GeneratorTrainer, batches: list[dict[str, Any]]) -> dict[str, float]:
+def heldout_scores(trainer: GeneratorTrainer, batches: list[dict[str, Any]]) -> dict[str, float]:
     """Monitor on held-out speakers: L1 / SSIM of G and of the 3D-warp composite, same frames.
 
     SSIM here is the loss module's 7x7 uniform-window SSIM on [-1, 1] images (a training monitor,
@@ -373,146 +323,110 @@ def validate(trainer: GeneratorTrainer, batches: list[dict[str, Any]]) -> dict[s
     return {k: round(v / max(len(batches), 1), 5) for k, v in sums.items()}
 
 
-# ----------------------------------------------------------------------------- run
+# ----------------------------------------------------------------------------- the loop's task
 
 
-@dataclasses.dataclass
-class RunInfo:
-    out_dir: Path
-    steps_done: int
-    seconds: float
-    last_losses: dict[str, float]
+class GeneratorTask(TrainingTask):
+    """The generator in the one training loop: per-step K, the GAN step, a sample grid at each validation."""
 
+    kind = KIND
+    validate_at_start = True  # the untrained G's fixed-batch losses: the curve's first point
+    progress_keys = ("val_l1", "val_ssim")
 
-def run_training(
-    cfg: GeneratorTrainConfig,
-    out_dir: str | Path,
-    resume: bool = False,
-    device: str | None = None,
-    max_steps: int | None = None,
-    progress: bool = True,
-) -> RunInfo:
-    """Train until ``cfg.train.steps`` (or ``max_steps`` more steps); resumable; DDP under torchrun."""
-    import torch.distributed as dist
+    def __init__(
+        self, config: GeneratorTrainConfig, run_dir: Path, rank: int, world: int, log: Any, device: str = "cpu"
+    ) -> None:
+        from toolkit.generator.data import GeneratorDataset, collate
 
-    from toolkit.generator.data import GeneratorDataset, collate
-    from toolkit.learners.train import init_distributed
-
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    rank, world, local_rank = init_distributed(device)
-    distributed = world > 1
-    if device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(device))
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    out_dir = Path(out_dir)
-    if resume and has_train_state(out_dir):
-        saved = config_of_state(out_dir)
-        # the image size may change between sessions (progressive training: 128 first, then 256):
-        # every weight is resolution independent
-        same = dataclasses.replace(saved.generator, image_size=cfg.generator.image_size)
-        if dataclasses.asdict(same) != dataclasses.asdict(cfg.generator):
-            from toolkit.generator.config import ConfigError
-
-            raise ConfigError(
-                f"The run in {out_dir} was trained with a different generator config.",
-                "Resume with the same config file, or pick a new --out folder.",
-            )
-    trainer = GeneratorTrainer(cfg, device, distributed)
-    if resume and has_train_state(out_dir):
-        trainer.load_state(out_dir)
-    elif cfg.train.init_from:
-        loaded = warm_start(trainer.G, cfg.train.init_from)
+        self.config, self.run_dir, self.log = config, Path(run_dir), log
+        self.trainer = GeneratorTrainer(config, device)
+        if config.train.init_from:  # a resumed run's state replaces these weights
+            loaded = warm_start(self.trainer.G, config.train.init_from)
+            log.info("warm start from %s: %d tensors", config.train.init_from, loaded)
+        size, ablation = config.generator.image_size, config.generator.ablation.resolved()
+        self.dataset = GeneratorDataset(config.data, size, ablation, split="train")
+        k_fixed = min(config.data.k_choices)
+        self.fixed_batch = collate([self.dataset.sample(np.random.default_rng(123 + i), k=k_fixed) for i in range(4)])
+        self.val_batches: list[dict[str, Any]] = []
+        val_clips = 0
         if rank == 0:
-            print(f"[generator] warm start from {cfg.train.init_from}: {loaded} tensors", flush=True)
-    dataset = GeneratorDataset(cfg.data, cfg.generator.image_size, cfg.generator.ablation.resolved(), split="train")
-    rng = np.random.default_rng(cfg.train.seed + 1000 * rank + trainer.step)
-    target_steps = cfg.train.steps if max_steps is None else trainer.step + max_steps
-    log_path = out_dir / "log.jsonl"
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out_dir / "config.json", {**cfg.to_dict(), "perceptual_resolved": trainer.pct.backend})
-        print(
-            f"[generator] {cfg.name}: {sum(p.numel() for p in trainer.G.parameters()) / 1e6:.2f} M params, "
-            f"ablation={cfg.generator.ablation.name}, perceptual={trainer.pct.label}, "
-            f"identity={trainer.identity.label if trainer.identity is not None else 'off'}, "
-            f"device={device}, world={world}, "
-            f"steps {trainer.step} -> {target_steps}",
-            flush=True,
-        )
-    fixed_batch = collate([dataset.sample(np.random.default_rng(123 + i), k=min(cfg.data.k_choices)) for i in range(4)])
-    val_batches: list[dict[str, Any]] = []
-    if rank == 0:
-        from toolkit.errors import ToolkitError
+            try:  # held-out frames as they are: no augmentation
+                val_data = dataclasses.replace(config.data, colour_jitter=0.0, hflip_prob=0.0)
+                val_set = GeneratorDataset(val_data, size, ablation, "val")
+                self.val_batches = make_val_batches(val_set, 4, 4, k=max(config.data.k_choices))
+                val_clips = len(val_set.clips)
+            except ToolkitError as exc:
+                log.info("no held-out validation: %s", exc)
+        t = self.trainer
+        self.data_summary = {
+            "name": config.name,
+            "params_million": round(sum(p.numel() for p in t.G.parameters()) / 1e6, 3),
+            "ablation": config.generator.ablation.name,
+            "perceptual": t.pct.backend,
+            "perceptual_label": t.pct.label,
+            "identity_label": t.identity.label if t.identity is not None else None,
+            "device": str(t.device),
+            "val_clips": val_clips,
+            "data": self.dataset.describe(),
+        }
 
-        try:
-            # held-out frames as they are: no augmentation
-            val_data = dataclasses.replace(cfg.data, colour_jitter=0.0, hflip_prob=0.0)
-            val_set = GeneratorDataset(val_data, cfg.generator.image_size, cfg.generator.ablation.resolved(), "val")
-            val_batches = make_val_batches(val_set, 4, 4, k=max(cfg.data.k_choices))
-            print(f"[generator] validation: {len(val_set.clips)} held-out clips, 16 fixed frames", flush=True)
-        except ToolkitError as exc:
-            print(f"[generator] no validation monitor: {exc}", flush=True)
-    t0 = time.time()
-    logs: dict[str, float] = {}
-    fixed_log = out_dir / "fixed_batch.jsonl"
-    if rank == 0 and not fixed_log.exists():
-        # the non-adversarial losses of the untrained G on the fixed batch: the curve's first point
-        with open(fixed_log, "a") as f:
-            f.write(json.dumps({"step": trainer.step, **trainer.eval_losses(fixed_batch)}) + "\n")
-    while trainer.step < target_steps:
-        k = int(rng.choice(cfg.data.k_choices))
-        batch = collate([dataset.sample(rng, k=k) for _ in range(cfg.train.batch_size)])
-        logs = trainer.train_step(batch)
-        if rank != 0:
-            continue
-        step = trainer.step
-        if step % cfg.train.log_every == 0 or step == target_steps:
-            row = {
-                "step": step,
-                "k": k,
-                "time": round(time.time() - t0, 1),
-                **{k_: round(v, 5) for k_, v in logs.items()},
-            }
-            with open(log_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            if progress:
-                print(" ".join(f"{k_}={v}" for k_, v in row.items()), flush=True)
-        if step % cfg.train.sample_every == 0 or step == target_steps:
-            with torch.no_grad():
-                trainer.G.eval()
-                fb = trainer.to_device(fixed_batch)
-                with trainer.autocast():
-                    out = trainer.generate(fb, trainer.G)
-            save_png(out_dir / "samples" / f"step_{step:07d}.png", sample_grid(fb, out))
-            with open(fixed_log, "a") as f:
-                f.write(json.dumps({"step": step, **trainer.eval_losses(fixed_batch)}) + "\n")
-            if log_path.exists():
-                plot_loss_curves(
-                    log_path, out_dir / "loss_curves.png", f"generator {cfg.name} ({trainer.pct.label})", fixed_log
-                )
-        if step % cfg.train.checkpoint_every == 0 or step == target_steps:
-            if val_batches:
-                val = {"step": step, **validate(trainer, val_batches)}
-                with open(out_dir / "val.jsonl", "a") as f:
-                    f.write(json.dumps(val) + "\n")
-                if progress:
-                    print(" ".join(f"{k_}={v}" for k_, v in val.items()), flush=True)
-            trainer.save_state(out_dir)
-            export_generator(
-                out_dir / "generator",
-                trainer.G,
-                {
-                    "step": step,
-                    "perceptual": trainer.pct.backend,
-                    "perceptual_label": trainer.pct.label,
-                    "identity_label": trainer.identity.label if trainer.identity is not None else None,
-                    "train_config": cfg.to_dict(),
-                    "data": dataset.describe(),
-                },
+    def modules(self) -> dict[str, nn.Module]:
+        return self.trainer.modules()
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self.trainer.optimizers()
+
+    def wrap_ddp(self) -> None:
+        self.trainer.wrap_ddp()
+
+    def set_lr(self, factor: float) -> float:
+        lr = self.config.train.lr * factor
+        for opt in (self.trainer.opt_g, self.trainer.opt_d):
+            for g in opt.param_groups:
+                g["lr"] = lr
+        return lr
+
+    def train_step(self, rng: np.random.Generator) -> dict[str, float]:
+        from toolkit.generator.data import collate
+
+        k = int(rng.choice(self.config.data.k_choices))
+        batch = collate([self.dataset.sample(rng, k=k) for _ in range(self.config.train.batch_size)])
+        logs = self.trainer.train_step(batch)
+        return {"g_total": logs["g_total"], **logs, "k": float(k)}
+
+    @torch.no_grad()
+    def validate(self, step: int = 0) -> dict[str, float]:
+        """The non-adversarial losses of G (eval mode) on the fixed batch, L1 / SSIM on the held-out speakers
+        against the 3D warp (:func:`heldout_scores`), and ``samples/step_XXXXXXX.png`` of the fixed batch."""
+        t = self.trainer
+        t.G.eval()
+        fixed = t.to_device(self.fixed_batch)
+        with t.autocast():
+            out = t.generate(fixed, t.G)
+        save_png(self.run_dir / "samples" / f"step_{step:07d}.png", sample_grid(fixed, out))
+        metrics = {f"fixed_{k}": v for k, v in t.eval_losses(self.fixed_batch).items()}
+        if self.val_batches:
+            metrics.update(heldout_scores(t, self.val_batches))
+        return metrics
+
+    def export(self, folder: Path, extra: dict[str, Any]) -> Path:
+        s = self.data_summary
+        meta = {
+            "step": extra["trained"]["steps"],
+            **{k: s[k] for k in ("perceptual", "perceptual_label", "identity_label", "data")},
+            "train_config": self.config.to_dict(),
+            **extra,
+        }
+        return export_generator(folder, self.trainer.G, meta)
+
+    def check_resume(self, saved: dict[str, Any], run_dir: Path, model: str) -> None:
+        """Another model's run, or a generator of another network config, is refused; the image size may
+        change (progressive training: 128 first, then 256; every weight is resolution independent)."""
+        super().check_resume(saved, run_dir, model)
+        own = self.config.generator
+        same = dataclasses.replace(generator_config_from_dict(saved["generator"]), image_size=own.image_size)
+        if dataclasses.asdict(same) != dataclasses.asdict(own):
+            raise ConfigError(
+                f"The run in {run_dir} was trained with a different generator config.",
+                "Resume with the same config file, or pick a new --out folder (or --no-resume).",
             )
-    if distributed:
-        dist.barrier()
-    return RunInfo(out_dir, trainer.step, time.time() - t0, logs)

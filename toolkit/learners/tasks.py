@@ -1,4 +1,5 @@
-"""What each learner trains on and how it is scored; the shared loop is in ``train.py``.
+"""What each learner trains on and how it is scored; the one loop is in ``train.py`` (the generator's
+task is ``toolkit.generator.train.GeneratorTask``).
 
 A task owns its data, networks, optimisers, one training step, validation on
 the speaker-disjoint split, and the export of an inference checkpoint.
@@ -12,7 +13,7 @@ import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +36,10 @@ from toolkit.learners.expression import ExpressionNet
 from toolkit.learners.motion import KIND as MOTION_KIND
 from toolkit.learners.motion import MotionDiscriminator, MotionNet, gaussian_kernel
 from toolkit.learners.split import DEFAULT_VAL_GROUPS, Split, speaker_split
+from toolkit.learners.train import TrainingTask
+
+if TYPE_CHECKING:
+    from toolkit.generator.config import GeneratorTrainConfig
 
 #: validation noise level of the "Must show" list
 VAL_NOISE_SNR_DB = 10.0
@@ -123,7 +128,7 @@ def fit_expression_pca(clips: list[ClipData], n_components: int, fitted_on: str 
     return ExpressionPCA(n_components=n_components).fit(frames, fitted_on=fitted_on)
 
 
-class ExpressionTask:
+class ExpressionTask(TrainingTask):
     kind = EXPRESSION_KIND
 
     def __init__(self, config: ExpressionTrainConfig, run_dir: Path, rank: int, world: int, log: Any) -> None:
@@ -279,9 +284,10 @@ class ExpressionTask:
 
         self.model = DistributedDataParallel(self.net)
 
-    def set_lr(self, factor: float) -> None:
+    def set_lr(self, factor: float) -> float:
         for g in self.opt.param_groups:
             g["lr"] = self.config.optim.lr * factor
+        return self.config.optim.lr * factor
 
     def train_step(self, rng: np.random.Generator) -> dict[str, float]:
         cfg, w = self.config, self.config.loss
@@ -318,7 +324,7 @@ class ExpressionTask:
         return out
 
     @torch.no_grad()
-    def validate(self) -> dict[str, float]:
+    def validate(self, step: int = 0) -> dict[str, float]:
         """Mouth LMD on frames tau.. of every validation clip, mean over clips; the shipped inference path.
 
         psi: identity = the tau reference frames, calibrated on their audio; psi_single: identity = the
@@ -465,7 +471,7 @@ def soft_beat_alignment(rotation_deg: torch.Tensor, closeness: torch.Tensor, env
     return (depth * closeness[:, 1:-1]).sum(dim=1) / depth.sum(dim=1).clamp_min(1e-6)
 
 
-class MotionTask:
+class MotionTask(TrainingTask):
     kind = MOTION_KIND
 
     def __init__(self, config: MotionTrainConfig, run_dir: Path, rank: int, world: int, log: Any) -> None:
@@ -527,11 +533,12 @@ class MotionTask:
         self.model = DistributedDataParallel(self.net)
         self.disc_model = DistributedDataParallel(self.disc)
 
-    def set_lr(self, factor: float) -> None:
+    def set_lr(self, factor: float) -> float:
         for g in self.opt.param_groups:
             g["lr"] = self.config.optim.lr * factor
         for g in self.opt_d.param_groups:
             g["lr"] = self.config.disc_lr * factor
+        return self.config.optim.lr * factor
 
     def sample_tau(self, rng: np.random.Generator) -> int:
         """The batch's reference length: the full tau, 1 (a single photo) or uniform in 1..tau-1 (one draw
@@ -648,7 +655,7 @@ class MotionTask:
         return self.net(ref, ref_w, drv_w, noise)[0][0].numpy()
 
     @torch.no_grad()
-    def validate(self) -> dict[str, float]:
+    def validate(self, step: int = 0) -> dict[str, float]:
         from toolkit.learners.evaluation import motion_scores, reference_loop
 
         tau, cap = self.config.data.tau, self.config.data.val_max_frames
@@ -680,12 +687,23 @@ class MotionTask:
         return save_model(folder, dict(self.net.state_dict()), self.kind, meta)
 
 
-def make_task(config: TrainConfig, run_dir: Path, rank: int, world: int, log: Any) -> ExpressionTask | MotionTask:
+def make_task(
+    config: TrainConfig | GeneratorTrainConfig, run_dir: Path, rank: int, world: int, log: Any, device: str = "cpu"
+) -> TrainingTask:
+    """The task of a recipe: the expression or motion learner (on the CPU), or the generator."""
+    from toolkit.generator.config import GeneratorTrainConfig
+
     if isinstance(config, ExpressionTrainConfig):
         return ExpressionTask(config, run_dir, rank, world, log)
     if isinstance(config, MotionTrainConfig):
         return MotionTask(config, run_dir, rank, world, log)
-    raise ToolkitError(f"No training task for config {type(config).__name__}.", "Use model expression or motion.")
+    if isinstance(config, GeneratorTrainConfig):
+        from toolkit.generator.train import GeneratorTask
+
+        return GeneratorTask(config, run_dir, rank, world, log, device)
+    raise ToolkitError(
+        f"No training task for config {type(config).__name__}.", "Use model expression, motion or generator."
+    )
 
 
 __all__ = ["DEFAULT_VAL_GROUPS", "SAMPLES_PER_FRAME", "ExpressionTask", "MotionTask", "make_task"]

@@ -1,19 +1,24 @@
-"""The shared training loop of the learners: ``toolkit train expression|motion``.
+"""The one training loop of every learned part: ``toolkit train expression|motion|generator``.
 
-One loop for both models (the model-specific parts are in ``tasks.py``):
+One loop for the expression and motion learners and the generator; what is model-specific is a
+task (:class:`TrainingTask`: ``train_step`` / ``validate`` / ``export``; the learners' in ``tasks.py``,
+the generator's GAN step, per-step K and sample grids in ``toolkit.generator.train.GeneratorTask``):
 
 * **configs**: typed dataclasses (``config.py``) loaded from ``configs/<model>.yaml``
   and dotted ``--set`` overrides; the resolved config is written to the run folder.
 * **seeds**: the networks are initialised from ``seed``; every training step
   draws its batch and its dropout from generators seeded by (seed, rank, step),
   so a resumed run continues exactly as an uninterrupted one would.
-* **checkpoints + resume**: every ``log.ckpt_every`` steps the run folder gets
-  ``state/`` (weights, optimiser moments, step; safetensors + JSON) and
-  ``model/`` (the inference checkpoint). Rerunning the same command resumes.
+* **checkpoints + resume**: every checkpoint interval the run folder gets
+  ``state/`` (weights, optimiser moments, step; safetensors + JSON, ``toolkit.io.checkpoint``) and
+  ``model/`` (the inference checkpoint). Rerunning the same command resumes (for every model; the
+  CLIs' ``--no-resume`` deletes ``state/`` first); a run folder of another model, or for the generator
+  of another network config (the image size may change), is refused.
 * **logs**: ``train.log`` (text), ``metrics.jsonl`` (one JSON object per log
-  or validation event), a tqdm progress bar, ``curves.png`` (metric curves).
+  or validation event; training rows are means over the logging interval), a tqdm progress bar,
+  ``curves.png`` (metric curves).
 * **DistributedDataParallel**: under ``torchrun --nproc_per_node N`` (env vars
-  RANK/WORLD_SIZE) the networks are wrapped in DDP with the gloo backend (CPU);
+  RANK/WORLD_SIZE) the networks are wrapped in DDP (gloo on the CPU, nccl on CUDA);
   each rank draws its own batches, gradients are averaged, rank 0 validates
   and writes. ``spawn_local`` runs the same on N local processes without torchrun.
 """
@@ -27,9 +32,9 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +42,11 @@ from toolkit.errors import ToolkitError
 from toolkit.io.atomic import write_json_atomic, write_text_atomic
 from toolkit.learners.config import TrainConfig
 from toolkit.viz.figure import save_figure
+
+if TYPE_CHECKING:
+    import torch
+
+    from toolkit.generator.config import GeneratorTrainConfig
 
 METRICS_NAME = "metrics.jsonl"
 CURVES_NAME = "curves.png"
@@ -56,6 +66,87 @@ def init_distributed(device: str = "cpu") -> tuple[int, int, int]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", rank=rank, world_size=world)
     return rank, world, local_rank
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What the loop reads of a recipe (each config family names these its own way)."""
+
+    model: str
+    data: str  # the `toolkit preprocess` folder
+    steps: int
+    seed: int
+    log_every: int
+    val_every: int
+    ckpt_every: int
+    #: cosine decay of the learning rate to this share (after a warm-up); None = constant (the generator, Sec. 5)
+    final_lr_ratio: float | None
+    #: torch CPU threads (0 = torch's default)
+    threads: int = 0
+    #: trained on a CUDA device when there is one (the generator); else on the CPU
+    cuda: bool = False
+
+
+def loop_settings(config: TrainConfig | GeneratorTrainConfig) -> LoopSettings:
+    from toolkit.generator.config import GeneratorTrainConfig
+
+    if isinstance(config, GeneratorTrainConfig):
+        t = config.train
+        return LoopSettings(
+            "generator", config.data.records, t.steps, t.seed, t.log_every, t.sample_every, t.checkpoint_every,
+            None, t.threads, cuda=True,
+        )  # fmt: skip
+    return LoopSettings(
+        config.model, config.data.data, config.optim.steps, config.seed, config.log.log_every, config.log.val_every,
+        config.log.ckpt_every, config.optim.final_lr_ratio,
+    )  # fmt: skip
+
+
+class TrainingTask:
+    """What one model brings to the loop: its networks and optimisers, one training step, validation
+    on the speaker-disjoint split, and the export of an inference checkpoint.
+
+    Subclasses implement ``modules``, ``optimizers``, ``wrap_ddp``, ``set_lr``, ``train_step``,
+    ``validate`` and ``export``; the defaults below fit the learners.
+    """
+
+    kind: str
+    data_summary: dict[str, Any]
+    #: validate the untrained networks too (step 0 of a new run: the curve's first point)
+    validate_at_start: bool = False
+    #: validation metrics containing one of these are printed under the progress bar
+    progress_keys: tuple[str, ...] = ("_psi", "_phi_", "ratio")
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def wrap_ddp(self) -> None:
+        raise NotImplementedError
+
+    def set_lr(self, factor: float) -> float:
+        """Scale the learning rates by ``factor``; returns the main one."""
+        raise NotImplementedError
+
+    def train_step(self, rng: np.random.Generator) -> dict[str, float]:
+        raise NotImplementedError
+
+    def validate(self, step: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    def export(self, folder: Path, extra: dict[str, Any]) -> Path:
+        raise NotImplementedError
+
+    def check_resume(self, saved: dict[str, Any], run_dir: Path, model: str) -> None:
+        """Refuse to resume a run folder whose saved config (``config.json``) is of another model
+        (a generator recipe has no ``model`` key)."""
+        if saved.get("model", "generator") != model:
+            raise ToolkitError(
+                f"{run_dir} holds a run of model '{saved.get('model', 'generator')}'.",
+                "Use another --out folder or --no-resume.",
+            )
 
 
 def _step_seed(seed: int, rank: int, step: int) -> np.random.SeedSequence:
@@ -95,7 +186,9 @@ def _write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
 
 
 #: methods compared in validation rows (``val_<metric>_<method>`` or ``val_<method>_<metric>``), one line each
-_VAL_METHODS = ("psi_10db", "psi_single", "psi", "still_ref", "still_mean", "val_mean", "phi", "still", "ref_loop")
+_VAL_METHODS = (
+    "psi_10db", "psi_single", "psi", "still_ref", "still_mean", "val_mean", "phi", "still", "ref_loop", "3dwarp",
+)  # fmt: skip
 
 
 def _val_panel(key: str) -> tuple[str, str]:
@@ -119,7 +212,7 @@ def plot_curves(rows: list[dict[str, Any]], out: Path, title: str) -> Path | Non
 
     train = [r for r in rows if r.get("event") == "train"]
     val = [r for r in rows if r.get("event") == "val"]
-    skip = {"event", "step", "seconds", "lr", "tau", "grad_norm", "noisy_fraction"}
+    skip = {"event", "step", "seconds", "lr", "tau", "k", "grad_norm", "noisy_fraction"}
     train_keys = sorted({k for r in train for k in r if k not in skip})
     val_groups: dict[str, list[tuple[str, str]]] = {}
     for k in sorted({k for r in val for k in r if k not in skip and isinstance(r[k], int | float)}):
@@ -170,18 +263,43 @@ def hardware_summary() -> dict[str, Any]:
     }
 
 
+def _set_up_process(settings: LoopSettings, device: str | None) -> tuple[str, int, int]:
+    """(device, rank, world size): checks the data folder, joins the process group, sets torch's threads."""
+    import torch
+
+    if not settings.data or not Path(settings.data).is_dir():
+        raise ToolkitError(
+            f"Training data folder '{settings.data}' does not exist.",
+            "Pass --data DIR, a folder written by `toolkit preprocess`.",
+        )
+    if device is None:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        device = f"cuda:{local_rank}" if settings.cuda and torch.cuda.is_available() else "cpu"
+    rank, world, _ = init_distributed(device)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+    if world > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    return device, rank, world
+
+
 def train(
-    config: TrainConfig,
+    config: TrainConfig | GeneratorTrainConfig,
     run_dir: str | Path,
     resume: bool = True,
     progress: bool = True,
     max_minutes: float = 0.0,
     stop_at: int | None = None,
+    max_steps: int | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) one learner in ``run_dir``; returns a summary (rank 0) of the run.
+    """Train (or resume) one model in ``run_dir``; returns a summary (rank 0) of the run.
 
-    ``max_minutes`` / ``stop_at`` end the run early (checkpointed, resumable) after that
-    much time / at that step, as an interruption would; the schedule still spans ``optim.steps``.
+    ``max_minutes`` / ``stop_at`` / ``max_steps`` end the run early (checkpointed, resumable) after
+    that much time / at that step / after that many more steps, as an interruption would; the
+    schedule still spans the recipe's steps. ``device``: the generator's (default: CUDA when there is one).
     """
     import torch
     import torch.distributed as dist
@@ -189,29 +307,20 @@ def train(
     from toolkit.io.checkpoint import has_train_state, load_train_state, save_train_state
     from toolkit.learners.tasks import make_task
 
-    if not config.data.data or not Path(config.data.data).is_dir():
-        raise ToolkitError(
-            f"Training data folder '{config.data.data}' does not exist.",
-            "Pass --data DIR, a folder written by `toolkit preprocess`.",
-        )
+    settings = loop_settings(config)
+    device, rank, world = _set_up_process(settings, device)
     run_dir = Path(run_dir)
-    rank, world, _ = init_distributed()
-    if world > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     run_dir.mkdir(parents=True, exist_ok=True)
     log = _make_logger(run_dir, rank)
     t_start = time.perf_counter()
-    task = make_task(config, run_dir, rank, world, log)
+    task = make_task(config, run_dir, rank, world, log, device)
     modules, optimizers = task.modules(), task.optimizers()
 
     start_step, elapsed_before = 0, 0.0
     rows: list[dict[str, Any]] = []
     if resume and has_train_state(run_dir):
-        saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else None
-        if saved is not None and saved.get("model") != asdict(config).get("model"):
-            raise ToolkitError(
-                f"{run_dir} holds a run of model '{saved.get('model')}'.", "Use another --out folder or --no-resume."
-            )
+        if (run_dir / "config.json").exists():
+            task.check_resume(json.loads((run_dir / "config.json").read_text()), run_dir, settings.model)
         info = load_train_state(run_dir, modules, optimizers)
         start_step = int(info["step"])
         elapsed_before = float(info.get("train_seconds", 0.0))
@@ -225,14 +334,15 @@ def train(
         log.info("world size %d, hardware %s", world, json.dumps(hardware_summary()))
     if world > 1:
         task.wrap_ddp()
+    if max_steps is not None:
+        stop_at = start_step + max_steps
 
-    total = config.optim.steps
-    log_cfg = config.log
+    total = settings.steps
     bar = None
     if progress and rank == 0:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, initial=start_step, desc=f"train {config.model}", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=total, initial=start_step, desc=f"train {settings.model}", unit="step", dynamic_ncols=True)
     deadline = time.perf_counter() + max_minutes * 60 if max_minutes > 0 else None
     step = start_step
     t_loop = time.perf_counter()
@@ -245,18 +355,18 @@ def train(
         if rank == 0:
             extra = {"train_seconds": elapsed(), "world_size": world}
             save_train_state(run_dir, at, modules, optimizers, extra)
-            task.export(run_dir / MODEL_DIR, _export_meta(config, at, elapsed(), world, final))
+            task.export(run_dir / MODEL_DIR, _export_meta(at, elapsed(), world, final))
             _write_metrics(run_dir, rows)
             if final or (rows and rows[-1].get("event") == "val" and rows[-1].get("step") == at):
                 # matplotlib is slow on a busy 2-core machine: redraw only when there is a new validation
-                plot_curves(rows, run_dir / CURVES_NAME, f"{config.model} learner, step {at}")
+                plot_curves(rows, run_dir / CURVES_NAME, f"{settings.model}, step {at}")
         if world > 1:
             dist.barrier()
 
     def validate(at: int) -> None:
         if rank == 0:
             t0 = time.perf_counter()
-            metrics = task.validate()
+            metrics = task.validate(at)
             row = {"event": "val", "step": at, **{k: round(v, 6) for k, v in metrics.items()}}
             row["seconds"] = round(time.perf_counter() - t0, 2)
             rows.append(row)
@@ -264,18 +374,18 @@ def train(
             if bar is not None:
                 bar.write(
                     f"[val {at}] "
-                    + ", ".join(
-                        f"{k}={v:.4g}" for k, v in metrics.items() if "_psi" in k or "_phi_" in k or "ratio" in k
-                    )
+                    + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if any(p in k for p in task.progress_keys))
                 )
         if world > 1:
             dist.barrier()
 
     stopped_early = False
+    if task.validate_at_start and start_step == 0 and total > 0:
+        validate(0)
     while step < total:
-        factor = lr_factor(step, total, config.optim.final_lr_ratio)
-        task.set_lr(factor)
-        ss = _step_seed(config.seed, rank, step)
+        ratio = settings.final_lr_ratio
+        lr = task.set_lr(1.0 if ratio is None else lr_factor(step, total, ratio))
+        ss = _step_seed(settings.seed, rank, step)
         rng = np.random.default_rng(ss)
         torch.manual_seed(int(ss.generate_state(1)[0]))
         losses = task.train_step(rng)
@@ -284,14 +394,14 @@ def train(
             running.setdefault(k, []).append(v)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{losses['loss']:.4f}")
-        if rank == 0 and (step % log_cfg.log_every == 0 or step == total):
-            row = {"event": "train", "step": step, "lr": config.optim.lr * factor, "seconds": round(elapsed(), 1)}
+            bar.set_postfix(loss=f"{next(iter(losses.values())):.4f}")
+        if rank == 0 and (step % settings.log_every == 0 or step == total):
+            row = {"event": "train", "step": step, "lr": lr, "seconds": round(elapsed(), 1)}
             row.update({k: round(float(np.mean(v)), 6) for k, v in running.items()})
             rows.append(row)
             log.info("step %d %s", step, json.dumps(row))
             running = {}
-        if step % log_cfg.val_every == 0 or step == total:
+        if step % settings.val_every == 0 or step == total:
             validate(step)
         out_of_time = (deadline is not None and time.perf_counter() > deadline) or (
             stop_at is not None and step >= stop_at
@@ -300,8 +410,8 @@ def train(
             flag = torch.tensor([1.0 if out_of_time else 0.0])
             dist.all_reduce(flag)
             out_of_time = bool(flag.item() > 0)
-        if step % log_cfg.ckpt_every == 0 or step == total or out_of_time:
-            if out_of_time and step % log_cfg.val_every != 0 and step != total:
+        if step % settings.ckpt_every == 0 or step == total or out_of_time:
+            if out_of_time and step % settings.val_every != 0 and step != total:
                 validate(step)
             checkpoint(step, final=step == total)
         if out_of_time and step < total:
@@ -314,7 +424,7 @@ def train(
         bar.close()
     in_sync = _ranks_in_sync(modules) if world > 1 else True
     summary = {
-        "model": config.model,
+        "model": settings.model,
         "run_dir": str(run_dir),
         "steps": step,
         "stopped_early": stopped_early,
@@ -346,7 +456,7 @@ def _ranks_in_sync(modules: dict[str, Any]) -> bool:
     return bool(torch.equal(lo, hi))
 
 
-def _export_meta(config: TrainConfig, step: int, seconds: float, world: int, final: bool) -> dict[str, Any]:
+def _export_meta(step: int, seconds: float, world: int, final: bool) -> dict[str, Any]:
     return {
         "trained": {
             "steps": step,

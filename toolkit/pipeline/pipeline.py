@@ -398,7 +398,7 @@ class TalkingHeadPipeline:
 
 def _reference_warnings(ref: Reference) -> list[str]:
     out = []
-    missing = int((~np.asarray(ref.track.detected, bool)).sum()) if ref.track is not None else 0
+    missing = int((~ref.detected).sum()) if ref.detected is not None else 0
     if missing:
         out.append(f"the face was not found in {missing} of {ref.n_frames} reference frames (interpolated)")
     # references that will look bad whatever the renderer does (toolkit.render.checks), said before rendering

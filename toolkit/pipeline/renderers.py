@@ -119,7 +119,7 @@ class Warp3DRenderer:
         from toolkit.render.warp3d import ReferenceTrack, Warp3D, Warp3DConfig, baseline_config, choose_texture_frame
 
         self.ref = ref
-        detected = np.asarray(ref.track.detected, bool) if ref.track is not None else None
+        detected = ref.detected
         full = ReferenceTrack(landmarks=ref.landmarks, pose=ref.pose, frontal68=ref.frontal68, detected=detected)
         # the mesh's texture frame: frontal, eyes open, mouth near neutral, among all reference frames; when it
         # is not one of the K frames it is appended last and never matched as a background (paste-back has

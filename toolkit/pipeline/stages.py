@@ -43,7 +43,8 @@ _BOX_EVERY: int = 4
 
 @dataclass
 class Reference:
-    """The prepared reference: face crops, their tracking and motion, K sampled frames."""
+    """The prepared reference: face crops, their tracking and motion (typed arrays: no tracker or
+    disentangler objects kept beside them), K sampled frames."""
 
     crops: np.ndarray  # (N, S, S, 3) uint8, the fixed face crop of every reference frame
     landmarks: np.ndarray  # (N, P, 3) float32, crop pixels
@@ -61,9 +62,10 @@ class Reference:
     audio: np.ndarray | None = None
     source: str = "array"
     is_still: bool = False
-    #: backend-specific objects kept for the renderer (FaceTrack, Motion)
-    track: Any = None
-    motion: Any = None
+    #: (N,) bool: frames where the tracker found the face (the others are interpolated); None = every frame
+    detected: np.ndarray | None = None
+    #: (N,) bool: detected, or inside a short interpolated gap (FaceTrack.reliable); None = every frame
+    reliable: np.ndarray | None = None
     #: objects built from this reference and reused (e.g. its renderer), keyed by name
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
@@ -293,8 +295,8 @@ def prepare_reference(
         audio=ref_audio,
         source=source.name,
         is_still=source.is_image or len(crops) == 1,
-        track=track,
-        motion=motion,
+        detected=np.asarray(track.detected, bool),
+        reliable=np.asarray(track.reliable, bool),
     )
 
 
@@ -606,7 +608,7 @@ def expression_from_track(drv: DrivingTrack, reference: Reference, n: int) -> np
 
     # the reference's neutral face is its median over the frames where the face was really seen, as the
     # driver's is (identity68 alone would add t_M's own expression, e.g. a smile, to every frame)
-    seen = np.ones(reference.n_frames, bool) if reference.track is None else np.asarray(reference.track.reliable, bool)
+    seen = np.ones(reference.n_frames, bool) if reference.reliable is None else reference.reliable
     return transfer_expression(drv.frontal68, reference.frontal68[seen if seen.any() else slice(None)], n)
 
 
