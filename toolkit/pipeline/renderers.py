@@ -169,7 +169,7 @@ class Warp3DRenderer:
 
         with clock.stage("render"):
             inputs = self.inputs(pose, expression68, continuous=True)
-            frames = compose(inputs)
+            frames = compose(inputs, in_place=True)  # over the chunk's own background (not kept)
             lmk = apply_motion(expression68, pose)[..., :2]  # the target landmarks l_t, crop pixels
         return RenderedChunk(
             frames=frames,

@@ -117,11 +117,14 @@ def dense_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(np.asarray(flow, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def warp_by_flow(image: np.ndarray, flow: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+def warp_by_flow(
+    image: np.ndarray, flow: np.ndarray, offset: tuple[float, float] = (0.0, 0.0), out: np.ndarray | None = None
+) -> np.ndarray:
     """``image`` (H, W, 3) resampled at ``p - flow(p)``; ``flow`` (h, w, 2) covers the window at ``offset``.
 
     ``offset`` = (x0, y0) of the window of ``image`` the dense flow covers (paste-back warps only the
     face box of a full frame, but samples from the whole frame); outside the window nothing moves.
+    ``out``: an array of ``image``'s shape (not ``image`` itself) the result is written into.
     """
     import cv2
 
@@ -131,23 +134,34 @@ def warp_by_flow(image: np.ndarray, flow: np.ndarray, offset: tuple[float, float
     xs = np.arange(fw, dtype=np.float32)[None, :] + np.float32(x0)
     ys = np.arange(fh, dtype=np.float32)[:, None] + np.float32(y0)
     window = cv2.remap(img, xs - flow[..., 0], ys - flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if (x0, y0) == (0, 0) and (fh, fw) == img.shape[:2]:
-        return window
-    out = img.copy()
+    if out is None:
+        if (x0, y0) == (0, 0) and (fh, fw) == img.shape[:2]:
+            return window
+        out = img.copy()
+    else:
+        out[...] = img
     out[y0 : y0 + fh, x0 : x0 + fw] = window
     return out
 
 
-def move_with_flow(image: np.ndarray, flow: np.ndarray, min_shift: float = 0.01) -> np.ndarray:
-    """``image`` (H, W, 3) moved by one coarse flow ``(G, G, 2)``, resampled only where it moves."""
+def move_with_flow(
+    image: np.ndarray, flow: np.ndarray, min_shift: float = 0.01, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``image`` (H, W, 3) moved by one coarse flow ``(G, G, 2)``, resampled only where it moves.
+
+    ``out``: an array of ``image``'s shape (not ``image`` itself) the result is written into.
+    """
     h, w = image.shape[:2]
     g = flow.shape[0]
     moving = np.abs(flow).max(axis=-1) > min_shift
     if not moving.any():
-        return image
+        if out is None:
+            return image
+        out[...] = image
+        return out
     rows, cols = np.flatnonzero(moving.any(axis=1)), np.flatnonzero(moving.any(axis=0))
     # one cell of margin: the upsampled flow ramps from the last moving cell's centre to the next one's
     y0, y1 = max(0, (rows[0] - 1) * h // g), min(h, (rows[-1] + 2) * h // g)
     x0, x1 = max(0, (cols[0] - 1) * w // g), min(w, (cols[-1] + 2) * w // g)
     dense = dense_flow(flow, (h, w))[y0:y1, x0:x1]
-    return warp_by_flow(image, dense, (x0, y0))
+    return warp_by_flow(image, dense, (x0, y0), out)

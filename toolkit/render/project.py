@@ -60,6 +60,22 @@ class ClampReport:
 
 
 @dataclass
+class ProjectionBuffers:
+    """Arrays a batch of ``B`` projections at ``H x W`` is written into (:func:`project_mesh`'s ``into``).
+
+    ``image`` (B, H, W, 3) uint8 and ``mask`` (B, H, W) float32 must be all zeros (slices of the caller's
+    ``np.zeros`` outputs); ``depth`` (B, H, W) float32, ``triangle`` (B, H, W) int32 and ``barycentric``
+    (B, H, W, 3) float32 may hold anything (scratch, overwritten; one set serves batch after batch).
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    depth: np.ndarray
+    triangle: np.ndarray
+    barycentric: np.ndarray
+
+
+@dataclass
 class ProjectedFace:
     """The rendered face ``y~_t`` for a batch of ``T`` poses at ``H x W``.
 
@@ -163,6 +179,7 @@ def project_mesh(
     output_size: tuple[int, int] | None = None,
     backend: str = "auto",
     limits: PoseLimits | None = None,
+    into: ProjectionBuffers | None = None,
 ) -> ProjectedFace:
     """Render the mesh at ``T`` head poses (Eq. 1 + z-buffer rasterisation).
 
@@ -177,6 +194,8 @@ def project_mesh(
         backend: rasteriser backend (``auto``, ``numba``, ``numpy``, ``pytorch3d``).
         limits: pose clamping (:class:`PoseLimits`); ``None`` = the defaults. Clamping can
             be switched off with ``PoseLimits(yaw_deg=180, pitch_deg=90, roll_deg=180, ...)``.
+        into: arrays the image, mask and depth are written into (and scratch for the fragments):
+            :class:`ProjectionBuffers`; the result's arrays are then these.
     """
     rot = np.asarray(rotation, np.float32)
     if rot.ndim == 1:
@@ -205,18 +224,26 @@ def project_mesh(
         )
     verts = verts * np.float32(factor)
     name = pick_backend(backend)
-    frags = rasterize(verts, mesh.faces, oh, ow, backend=name)
+    scratch = None if into is None else Fragments(into.triangle, into.barycentric, into.depth)
+    frags = rasterize(verts, mesh.faces, oh, ow, backend=name, into=scratch)
     # the pure-numpy pipeline stays pure (it is the fallback where numba is not installed)
-    image, mask = shade(frags, mesh, use_numba=None if name != "numpy" else False)
+    shaded = None if into is None else (into.image, into.mask)
+    image, mask = shade(frags, mesh, use_numba=None if name != "numpy" else False, into=shaded)
     depth = frags.depth
     return ProjectedFace(
         image=image, mask=mask, coverage=frags.covered, depth=depth, vertices=verts, clamp=report, fragments=frags
     )
 
 
-def shade(frags: Fragments, mesh: FaceMesh, use_numba: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def shade(
+    frags: Fragments,
+    mesh: FaceMesh,
+    use_numba: bool | None = None,
+    into: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Texture lookup and blending weight for rasterised fragments of ``mesh``.
 
+    ``into``: zeroed ``(image, mask)`` arrays to write into (:func:`toolkit.render.rasterize.shade_textured`).
     Returns ``(image (B, H, W, 3) uint8, mask (B, H, W) float32)``.
     """
-    return shade_textured(frags, mesh.faces, mesh.uv, mesh.alpha, mesh.texture, use_numba)
+    return shade_textured(frags, mesh.faces, mesh.uv, mesh.alpha, mesh.texture, use_numba, into)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,7 +34,7 @@ import numpy as np
 from toolkit.errors import ToolkitError
 from toolkit.motion.pose import HeadPose, PoseViews
 from toolkit.render.align import FLOW_GRID, background_flow, move_with_flow
-from toolkit.render.matcher import MatcherConfig, MatchState, crossfade_frames, match_motion
+from toolkit.render.matcher import MatcherConfig, MatchResult, MatchState, crossfade_frames, match_motion
 from toolkit.render.mesh import (
     FaceMesh,
     MeshConfig,
@@ -44,13 +44,15 @@ from toolkit.render.mesh import (
     texture_outliers,
 )
 from toolkit.render.mouth import MouthInterior
-from toolkit.render.project import PoseLimits, project_mesh
+from toolkit.render.project import PoseLimits, ProjectionBuffers, project_mesh
 from toolkit.render.rasterize import blend
 from toolkit.render.rig import ExpressionRig, build_expression_rig
 
 #: face-oval blending weight of the 3D-warp output (MeshConfig.outline_weight): measured at the true poses of 4
 #: clips (AOC, PC-AVS Pose_Source and Audio_Source, andrew_clip_2), face SSIM +0.001..+0.008 over 1.0
 BASELINE_OUTLINE_WEIGHT = 0.5
+#: pixels rendered per batch (64 frames at 256x256; 16 at 512): bounds the per-batch scratch arrays
+BATCH_PIXELS = 64 * 256 * 256
 
 
 def baseline_config(**options: Any) -> Warp3DConfig:
@@ -261,18 +263,22 @@ class Warp3D:
         )
         out_size = self.config.output_size or self.frame_size
         oh, ow = out_size
-        bs = max(1, int(self.config.batch_size))
-        single = n <= bs  # one batch: its arrays are the result (no copy of n frames and buffers)
-        rendered = np.zeros((0 if single else n, oh, ow, 3), np.uint8)
-        mask = np.zeros((0 if single else n, oh, ow), np.float32)
-        depth = np.full((0 if single else n, oh, ow), np.inf, np.float32)
+        # frames per batch: the batch's scratch (triangle ids, barycentrics) stays near 64 frames' worth at 256
+        bs = max(1, min(int(self.config.batch_size), BATCH_PIXELS // (oh * ow)))
+        # written batch by batch by the rasteriser and shader themselves (no per-batch arrays copied in)
+        rendered = np.zeros((n, oh, ow, 3), np.uint8)
+        mask = np.zeros((n, oh, ow), np.float32)
+        depth = np.empty((n, oh, ow), np.float32)  # cleared to +inf by the rasteriser
+        triangle = np.empty((min(n, bs), oh, ow), np.int32)  # scratch shared by the batches
+        barycentric = np.empty((min(n, bs), oh, ow, 3), np.float32)
         clamped = np.zeros(n, bool)
         flow = np.zeros((n, FLOW_GRID, FLOW_GRID, 2), np.float32) if self.config.align_background else None
         fading = match.fade_from is not None and bool((match.fade_from >= 0).any())
-        fade_index = np.where(match.fade_from >= 0, match.fade_from, match.index) if fading else match.index
-        fade_flow = np.zeros_like(flow) if flow is not None and fading else None
+        fades = np.flatnonzero(match.fade_from >= 0) if fading else np.zeros(0, np.int64)
+        fade_flow = np.zeros((len(fades), FLOW_GRID, FLOW_GRID, 2), np.float32) if flow is not None else None
         for start in range(0, n, bs):
             sl = slice(start, min(n, start + bs))
+            m = sl.stop - sl.start
             offsets = None
             driven = expression68 is not None and self.config.drive_expression
             if driven:
@@ -287,6 +293,7 @@ class Warp3D:
                 output_size=out_size,
                 backend=self.config.backend,
                 limits=self.config.limits,
+                into=ProjectionBuffers(rendered[sl], mask[sl], depth[sl], triangle[:m], barycentric[:m]),
             )
             if driven and self.mouth is not None and proj.fragments is not None:
                 self.mouth.paint(
@@ -299,29 +306,28 @@ class Warp3D:
             if flow is not None:
                 flow[sl] = self._background_flow(match.index[sl], proj.vertices, out_size)
             if fade_flow is not None:
-                fade_flow[sl] = self._background_flow(fade_index[sl], proj.vertices, out_size)
-            if single:
-                rendered, mask, depth = proj.image, proj.mask, proj.depth
-            else:
-                rendered[sl] = proj.image
-                mask[sl] = proj.mask
-                depth[sl] = proj.depth
+                here = (fades >= sl.start) & (fades < sl.stop)
+                if here.any():
+                    t = fades[here]
+                    fade_flow[here] = self._background_flow(match.fade_from[t], proj.vertices[t - sl.start], out_size)
             clamped[sl] = proj.clamp.clamped if proj.clamp is not None else False
-        own = self._reference_frames_at(match.index, out_size)
-        faded = self._reference_frames_at(fade_index, out_size) if fading else None
-        matched = crossfade_frames(own, faded, match)
+        own = self._reference_frames_at(match.index, out_size)  # a fresh array: cross-faded in place below
+        # only the frames where a cross-fade runs need the frame fading out
+        faded = self._reference_frames_at(match.fade_from[fades], out_size) if fading else None
         background = None
         if flow is not None:
             # each frame of a cross-fade moved by its own flow: the fading-out frame's head sits elsewhere
-            moved = np.empty_like(own)  # written frame by frame (no list of frames stacked afterwards)
+            background = np.empty_like(own)  # written frame by frame (no list of frames stacked afterwards)
             for i in range(len(own)):
-                moved[i] = move_with_flow(own[i], flow[i])
-            moved_faded = None
+                move_with_flow(own[i], flow[i], out=background[i])
             if faded is not None and fade_flow is not None:
-                moved_faded = moved.copy()  # read by the cross-fade only where one runs
-                for t in np.flatnonzero(match.fade_from >= 0):
-                    moved_faded[t] = move_with_flow(faded[t], fade_flow[t])
-            background = crossfade_frames(moved, moved_faded, match)
+                moved_faded = np.empty_like(faded)
+                for j in range(len(fades)):
+                    move_with_flow(faded[j], fade_flow[j], out=moved_faded[j])
+                _crossfade_in_place(background, moved_faded, match, fades)
+        matched = own
+        if faded is not None:
+            _crossfade_in_place(matched, faded, match, fades)
         return GeneratorInputs(rendered, mask, matched, match.index, match.cost, depth, clamped, flow, background)
 
     def render(
@@ -413,13 +419,24 @@ def choose_texture_frame(
     return TextureChoice(index, outliers, eyes, mouth, cost)
 
 
-def compose(inputs: GeneratorInputs, use_numba: bool | None = None) -> np.ndarray:
+def _crossfade_in_place(frames: np.ndarray, faded: np.ndarray, match: MatchResult, rows: np.ndarray) -> None:
+    """``frames[rows]`` cross-faded with ``faded`` (one frame per row) by
+    :func:`toolkit.render.matcher.crossfade_frames`, without copying the frames where no cross-fade runs."""
+    assert match.fade_from is not None and match.fade_weight is not None
+    sub = replace(match, index=match.index[rows], cost=match.cost[rows], fade_from=match.fade_from[rows])
+    sub.fade_weight = match.fade_weight[rows]
+    frames[rows] = crossfade_frames(frames[rows], faded, sub)
+
+
+def compose(inputs: GeneratorInputs, use_numba: bool | None = None, in_place: bool = False) -> np.ndarray:
     """Blend the rendered face over the matched reference frame: ``m y~ + (1 - m) y_ts``.
 
-    ``y_ts`` moved with the head (``inputs.background``) when the inputs carry one.
+    ``y_ts`` moved with the head (``inputs.background``) when the inputs carry one. ``in_place``: the
+    frames are written over that background (for a caller done with the inputs: no new frame buffers).
     """
     background = inputs.matched if inputs.background is None else inputs.background
-    return blend(inputs.rendered, inputs.mask, background, use_numba)
+    out = background if in_place and background.flags.c_contiguous and background.dtype == np.uint8 else None
+    return blend(inputs.rendered, inputs.mask, background, use_numba, out=out)
 
 
 def record_generator_inputs(
