@@ -17,7 +17,7 @@ from toolkit.learners.motion import MotionNetConfig
 
 
 @dataclass
-class DataConfig:
+class LearnerDataConfig:
     #: folder written by `toolkit preprocess` (manifest.json + clips/)
     data: str = ""
     #: speakers held out for validation (see toolkit/learners/split.py); empty = hash rule
@@ -91,7 +91,7 @@ class ExpressionTrainConfig:
     #: share of segments whose reference identity is one frame (else the mean of 16..tau frames)
     single_reference_probability: float = 0.25
     net: ExpressionNetConfig = field(default_factory=ExpressionNetConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: LearnerDataConfig = field(default_factory=LearnerDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     noise: NoiseAugConfig = field(default_factory=NoiseAugConfig)
@@ -152,7 +152,7 @@ class MotionTrainConfig:
     #: use clips without audio (silent/) for motion; their audio input is silence
     use_silent_clips: bool = True
     net: MotionNetConfig = field(default_factory=MotionNetConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: LearnerDataConfig = field(default_factory=LearnerDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     loss: MotionLossConfig = field(default_factory=MotionLossConfig)
