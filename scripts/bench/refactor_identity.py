@@ -9,6 +9,9 @@ OUT/metrics.json. Run it from two checkouts (before / after) and compare:
     PYTHONPATH=$PWD python scripts/bench/refactor_identity.py --out /tmp/before
     PYTHONPATH=$PWD python scripts/bench/refactor_identity.py --compare /tmp/before /tmp/after
 
+--compare also takes two `toolkit evaluate --out` folders (their results.json), e.g. the published
+leaderboards' command run from the two checkouts.
+
 --whole evaluates the --source benchmark itself (every clip, its own length): the published leaderboard's
 clips and protocol, not a cut-down copy.
 """
@@ -44,12 +47,26 @@ def run(out: Path, source: str, clips: int, max_seconds: float, methods: list[st
         progress=False,
     )
     res = evaluate(bench, methods, out / "results", eval_config)
-    metrics = {
-        name: {**{r["clip_id"]: r.get("metrics") for r in m["per_clip"]}, "ALL": m["aggregate"]}
-        for name, m in res["methods"].items()
-    }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+    (out / "metrics.json").write_text(json.dumps(_metrics(res), indent=1, sort_keys=True))
     print(f"wrote {out / 'metrics.json'}")
+
+
+def _metrics(results: dict[str, Any]) -> dict[str, Any]:
+    """{method: {clip id: metrics, "ALL": aggregate}} of a runner's results."""
+    return {
+        name: {**{r["clip_id"]: r.get("metrics") for r in m["per_clip"]}, "ALL": m["aggregate"]}
+        for name, m in results["methods"].items()
+    }
+
+
+def _load(folder: Path) -> dict[str, Any]:
+    """This script's metrics.json (or a copy of it given as a file), or the results.json of any
+    `toolkit evaluate --out` folder."""
+    if folder.is_file():
+        return json.loads(folder.read_text())
+    if (folder / "metrics.json").is_file():
+        return json.loads((folder / "metrics.json").read_text())
+    return _metrics(json.loads((folder / "results.json").read_text()))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -59,8 +76,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def compare(a_dir: Path, b_dir: Path) -> int:
-    a = json.loads((a_dir / "metrics.json").read_text())
-    b = json.loads((b_dir / "metrics.json").read_text())
+    a, b = _load(a_dir), _load(b_dir)
     differences = 0
     for method in sorted(set(a) | set(b)):
         for clip in sorted(set(a.get(method, {})) | set(b.get(method, {}))):
