@@ -19,8 +19,9 @@ estimator used in training today (``estimate_av_offset``, its lag and its r at l
 Per person (split group): the frame-weighted mean of the clips' r(l) -> the group's lag (clips of one person
 usually come from one recording pipeline, and short clips alone are noisy).
 
-``--offsets`` writes the file that ``data.sync_offsets`` of the expression recipe reads (rule in
-:func:`offset_rule`): {"offsets": {clip_id: lag}, "drop": [clip_id, ...], "rule": str}.
+``--offsets`` writes the file that ``data.sync_offsets`` of the expression recipe reads, by one of
+:data:`OFFSET_RULES` (``--rule``; ``--rewrite`` makes it from an existing ``--json`` without measuring):
+{"offsets": {clip_id: lag}, "drop": [clip_id, ...], "rule": str, "rule_name": str}.
 """
 
 from __future__ import annotations
@@ -66,25 +67,65 @@ def best_lag(curve: dict[int, float]) -> tuple[int, float, float]:
     return int(k), float(vals[k]), float(vals[k] - vals[0])
 
 
-def offset_rule(rows: list[dict], groups: dict[str, dict], max_lag: int) -> tuple[dict[str, int], list[str], str]:
-    """The realignment written for training (fixed before any dev-split score was seen):
+def _person_lag(g: dict, max_lag: int) -> int:
+    """A person's pooled lag when its peak is inside the range, at least 0.3 and 0.02 above r(0), else 0."""
+    return int(g["lag"]) if (abs(g["lag"]) < max_lag and g["r"] >= 0.3 and g["gain"] >= 0.02) else 0
 
-    * a person's clips take the person's pooled lag when its peak is inside the range (|lag| < max_lag), at
-      least 0.3, and at least 0.02 above r(0) (else 0): one recording pipeline, one offset;
-    * a clip whose own lag (peak inside the range, r >= 0.3) is 2 or more frames from that is dropped
-      (its timing disagrees with its person's: unsure);
-    * a clip whose own curve has no peak of at least 0.3 is kept at the person's lag.
-    """
+
+def _own_lag_located(r: dict, max_lag: int) -> bool:
+    return bool(np.isfinite(r["psi_r"]) and r["psi_r"] >= 0.3 and abs(r["psi_lag"]) < max_lag)
+
+
+def rule_person_drop(rows: list[dict], groups: dict[str, dict], max_lag: int) -> tuple[dict[str, int], list[str]]:
+    """person_drop (the first rule, fixed before any dev-split score was seen): a person's clips take the
+    person's pooled lag (``_person_lag``); a clip whose own located lag (peak inside the range, r >= 0.3) is 2
+    or more frames from it is dropped (its timing disagrees with its person's: unsure)."""
     offsets, drop = {}, []
     for r in rows:
-        g = groups[r["group"]]
-        lag = g["lag"] if (abs(g["lag"]) < max_lag and g["r"] >= 0.3 and g["gain"] >= 0.02) else 0
-        own, own_r = r["psi_lag"], r["psi_r"]
-        if np.isfinite(own_r) and own_r >= 0.3 and abs(own) < max_lag and abs(own - lag) >= 2:
+        lag = _person_lag(groups[r["group"]], max_lag)
+        if _own_lag_located(r, max_lag) and abs(r["psi_lag"] - lag) >= 2:
             drop.append(r["clip_id"])
         elif lag:
-            offsets[r["clip_id"]] = int(lag)
-    return offsets, drop, (offset_rule.__doc__ or "").strip()
+            offsets[r["clip_id"]] = lag
+    return offsets, drop
+
+
+def rule_person(rows: list[dict], groups: dict[str, dict], max_lag: int) -> tuple[dict[str, int], list[str]]:
+    """person: every clip takes its person's pooled lag (``_person_lag``); nothing dropped."""
+    lags = {r["clip_id"]: _person_lag(groups[r["group"]], max_lag) for r in rows}
+    return {k: v for k, v in lags.items() if v}, []
+
+
+def rule_large(rows: list[dict], groups: dict[str, dict], max_lag: int) -> tuple[dict[str, int], list[str]]:
+    """large: only persons whose pooled lag is 3 frames or more are shifted (by it); nothing dropped."""
+    lags = {r["clip_id"]: _person_lag(groups[r["group"]], max_lag) for r in rows}
+    return {k: v for k, v in lags.items() if abs(v) >= 3}, []
+
+
+def rule_clip(rows: list[dict], groups: dict[str, dict], max_lag: int) -> tuple[dict[str, int], list[str]]:
+    """clip: a clip of 75 frames or more with a located own lag (peak inside the range, r >= 0.3, 0.05 above
+    r(0)) takes it; other clips take their person's pooled lag; nothing dropped."""
+    out = {}
+    for r in rows:
+        own = _own_lag_located(r, max_lag) and r["n_frames"] >= 75 and r["psi_gain_over_0"] >= 0.05
+        lag = int(r["psi_lag"]) if own else _person_lag(groups[r["group"]], max_lag)
+        if lag:
+            out[r["clip_id"]] = lag
+    return out, []
+
+
+OFFSET_RULES = {"person_drop": rule_person_drop, "person": rule_person, "large": rule_large, "clip": rule_clip}
+
+
+def write_offsets(res: dict, rule: str, path: str | Path) -> dict:
+    """Write the ``data.sync_offsets`` file of ``rule`` from a measurement (this script's JSON); returns its summary."""
+    offsets, drop = OFFSET_RULES[rule](res["clips"], res["groups"], res["max_lag"])
+    doc = (OFFSET_RULES[rule].__doc__ or "").strip()
+    Path(path).write_text(json.dumps({"offsets": offsets, "drop": drop, "rule": doc, "rule_name": rule}, indent=1))
+    hist: dict[str, int] = {}
+    for v in offsets.values():
+        hist[str(v)] = hist.get(str(v), 0) + 1
+    return {"rule": rule, "shifted": len(offsets), "dropped": len(drop), "histogram": dict(sorted(hist.items()))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--max-lag", type=int, default=5)
     ap.add_argument("--offsets", help="write the data.sync_offsets file here")
+    ap.add_argument("--rule", default="person_drop", choices=sorted(OFFSET_RULES), help="how --offsets is made")
+    ap.add_argument("--rewrite", action="store_true", help="only write --offsets from an existing --json")
     ap.add_argument("--set", action="append", default=[], help="recipe override for the fold networks")
     args = ap.parse_args(argv)
+    if args.rewrite:
+        if not args.offsets:
+            ap.error("--rewrite needs --offsets")
+        print(json.dumps(write_offsets(json.loads(Path(args.json).read_text()), args.rule, args.offsets)))
+        return 0
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO)
     work = Path(args.work)
@@ -193,7 +241,6 @@ def main(argv: list[str] | None = None) -> int:
         return {str(k): int(sum(v == k for v in values)) for k in range(-8, 9) if any(v == k for v in values)}
 
     confident = [r for r in rows if np.isfinite(r["psi_r"]) and r["psi_r"] >= 0.3 and abs(r["psi_lag"]) < args.max_lag]
-    offsets, drop, rule = offset_rule(rows, groups, args.max_lag)
     out = {
         "what": "per training clip audio-video offset, Psi networks trained without the clip's person (folds)",
         "data": args.data,
@@ -215,16 +262,13 @@ def main(argv: list[str] | None = None) -> int:
             str(k): float(np.nanmean([r["psi_r_by_lag"][str(k)] for r in rows]))
             for k in range(-args.max_lag, args.max_lag + 1)
         },
-        "offset_rule": rule,
-        "offsets_written": {"shifted": len(offsets), "dropped": len(drop), "histogram": hist(list(offsets.values()))},
+        "offset_rules": {k: (f.__doc__ or "").strip() for k, f in OFFSET_RULES.items()},
         "groups": groups,
         "clips": rows,
     }
     Path(args.json).write_text(json.dumps(out, indent=1))
     if args.offsets:
-        Path(args.offsets).write_text(
-            json.dumps({"offsets": offsets, "drop": drop, "rule": rule, "measured_by": Path(args.json).name}, indent=1)
-        )
+        print(json.dumps(write_offsets(out, args.rule, args.offsets)))
     print(json.dumps({k: v for k, v in out.items() if k.startswith("histogram") or k.startswith("mean_r")}, indent=1))
     return 0
 
