@@ -119,7 +119,10 @@ OFFSET_RULES = {"person_drop": rule_person_drop, "person": rule_person, "large":
 
 def write_offsets(res: dict, rule: str, path: str | Path) -> dict:
     """Write the ``data.sync_offsets`` file of ``rule`` from a measurement (this script's JSON); returns its summary."""
-    offsets, drop = OFFSET_RULES[rule](res["clips"], res["groups"], res["max_lag"])
+    residual, drop = OFFSET_RULES[rule](res["clips"], res["groups"], res["max_lag"])
+    # measured on clips already re-aligned by the energy rule (--start energy): the lags add up
+    total = {r["clip_id"]: int(r.get("applied_before", 0)) + residual.get(r["clip_id"], 0) for r in res["clips"]}
+    offsets = {k: v for k, v in total.items() if v}
     doc = (OFFSET_RULES[rule].__doc__ or "").strip()
     Path(path).write_text(json.dumps({"offsets": offsets, "drop": drop, "rule": doc, "rule_name": rule}, indent=1))
     hist: dict[str, int] = {}
@@ -150,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rule", default="person_drop", choices=sorted(OFFSET_RULES), help="how --offsets is made")
     ap.add_argument("--rewrite", action="store_true", help="only write --offsets from an existing --json")
     ap.add_argument("--set", action="append", default=[], help="recipe override for the fold networks")
+    ap.add_argument(
+        "--start",
+        default="raw",
+        choices=("raw", "energy"),
+        help="measure on the clips as recorded, or after the recipe's energy re-alignment (then the written "
+        "offsets are the energy lag plus the measured residual)",
+    )
     args = ap.parse_args(argv)
     if args.rewrite:
         if not args.offsets:
@@ -161,12 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
-    overrides = ["data.sync_correction_max_frames=0", *args.set]
+    overrides = [*(["data.sync_correction_max_frames=0"] if args.start == "raw" else []), *args.set]
 
     cfg = load_config("expression", ROOT / "configs" / "expression.yaml", overrides, args.data)
     assert set(cfg.data.val_speakers) == set(DEFAULT_VAL_GROUPS), "the recipe's validation groups changed"
     task = ExpressionTask(cfg, work, 0, 1, logging.getLogger("offsets"))
-    assert not task.av_offsets
+    before = dict(task.av_offsets)
+    assert args.start == "energy" or not before
     full = task.batcher
     assert isinstance(full, FeatureExpressionBatcher)
     val_groups = {g.lower() for g in DEFAULT_VAL_GROUPS}
@@ -212,12 +223,12 @@ def main(argv: list[str] | None = None) -> int:
             pred = learner.predict(c.audio, c.frontal68, normalise=False, pause_gate=False, lip_contact=False)
             curve = lag_curve(mouth_opening(pred), mouth_opening(c.frontal68), args.max_lag)
             lag, r_best, gain = best_lag(curve)
-            e_lag = estimate_av_offset(c, 8)
+            e_lag = before.get(c.clip_id, 0) if args.start == "energy" else estimate_av_offset(c, 8)
             rows.append({
                 "clip_id": c.clip_id, "group": group_of[c.clip_id], "fold": fold, "n_frames": c.n_frames,
                 "psi_lag": lag, "psi_r": r_best, "psi_gain_over_0": gain,
                 "psi_r_by_lag": {str(k): round(v, 4) for k, v in curve.items()},
-                "energy_lag_used_in_training": e_lag,
+                "energy_lag_used_in_training": e_lag, "applied_before": before.get(c.clip_id, 0),
             })  # fmt: skip
         print(f"fold {fold}: {len(test)} clips measured", flush=True)
 
@@ -245,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "what": "per training clip audio-video offset, Psi networks trained without the clip's person (folds)",
         "data": args.data,
         "recipe_overrides": overrides,
+        "start": args.start,
         "folds": args.folds,
         "seeds": seeds,
         "max_lag": args.max_lag,
