@@ -122,7 +122,7 @@ def write_offsets(res: dict, rule: str, path: str | Path) -> dict:
     residual, drop = OFFSET_RULES[rule](res["clips"], res["groups"], res["max_lag"])
     # measured on clips already re-aligned by the energy rule (--start energy): the lags add up
     total = {r["clip_id"]: int(r.get("applied_before", 0)) + residual.get(r["clip_id"], 0) for r in res["clips"]}
-    offsets = {k: v for k, v in total.items() if v}
+    offsets = {k: v for k, v in total.items() if v and k not in drop}
     doc = (OFFSET_RULES[rule].__doc__ or "").strip()
     Path(path).write_text(json.dumps({"offsets": offsets, "drop": drop, "rule": doc, "rule_name": rule}, indent=1))
     hist: dict[str, int] = {}
