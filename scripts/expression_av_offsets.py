@@ -157,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         "--start",
         default="raw",
         choices=("raw", "energy"),
-        help="measure on the clips as recorded, or after the recipe's energy re-alignment (then the written "
-        "offsets are the energy lag plus the measured residual)",
+        help="measure on the clips as recorded, or after the recipe's re-alignment (the energy rule, or "
+        "data.sync_offsets when --set gives one); the written offsets are then that lag plus the measured residual",
     )
     args = ap.parse_args(argv)
     if args.rewrite:
