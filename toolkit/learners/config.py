@@ -31,6 +31,11 @@ class LearnerDataConfig:
     #: re-align training clips whose mouth opening and speech energy peak at a clear offset
     #: (data.estimate_av_offset; up to this many frames; 0 = off). Validation clips are never shifted.
     sync_correction_max_frames: int = 8
+    #: a JSON file of measured offsets ({"offsets": {clip_id: lag frames}, "drop": [clip_id, ...]}, written by
+    #: scripts/expression_av_offsets.py): when set, training clips are re-aligned by these lags instead of the
+    #: energy estimate (sync_correction_max_frames is then not used) and the listed "drop" clips give no speech
+    #: segments. Validation clips are never shifted. '' = off.
+    sync_offsets: str = ""
 
 
 @dataclass
