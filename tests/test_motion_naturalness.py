@@ -380,3 +380,38 @@ def test_prior_amplitude_scale_multiplies_the_statistic_and_the_dev_choice_refus
         torch.testing.assert_close(more.net.state_dict()[name], tensor, rtol=0, atol=0)
     with pytest.raises(ToolkitError, match="dev people"):
         motion_dev_amplitude.main(["--data", str(dataset_root), "--motion", str(v3)])
+
+
+def test_photo_drift_gain_scales_only_a_short_references_slow_noise_and_leaves_video_references_unchanged(record):
+    """MotionNetConfig.prior_drift_gain (issue 17, session 11): a reference under prior_amplitude_frames (a photo)
+    gets its slow drift noise channels multiplied by the gain, its fast channels untouched; gain 1 is Phi as
+    trained; a reference of >= prior_amplitude_frames frames gives the same motion at any gain."""
+    from dataclasses import replace
+
+    from toolkit.learners.motion import MotionNet, MotionNetConfig
+
+    base = MotionNetConfig(
+        feature_dim=16, block_dim=8, dilations=(1,), noise_dim=4, reference_dim=8, encoder_dim=8,
+        noise_smooth_frames=4.0, noise_drift_frames=16.0, prior_amplitude_frames=8,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    plain = MotionNet(base).eval()
+    gained = MotionNet(replace(base, prior_drift_gain=3.0)).eval()
+    gained.load_state_dict(plain.state_dict())
+    g = torch.Generator().manual_seed(2)
+    white = torch.randn(1, 4, 60, generator=g)
+    shaped, boosted = plain.shape_noise(white), plain.shape_noise(white, 3.0)
+    torch.testing.assert_close(boosted[:, :2], shaped[:, :2])  # fast channels as trained
+    torch.testing.assert_close(boosted[:, 2:], 3.0 * shaped[:, 2:])  # slow drift channels x gain
+    assert plain.is_short_reference(1) and plain.is_short_reference(7) and not plain.is_short_reference(8)
+    motion = torch.from_numpy(np.asarray(record.head_motion[:12], np.float32))[None]
+    ref_w = 0.1 * torch.randn(1, 12, 7, 640, generator=g)
+    drive = 0.1 * torch.randn(1, 60, 7, 640, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(gained(motion, ref_w, drive, white)[0], plain(motion, ref_w, drive, white)[0])
+        photo = [m(motion[:, -1:], ref_w[:, -1:], drive, white)[0] for m in (plain, gained)]
+        assert not torch.allclose(photo[0], photo[1])
+        # no noise (the mean motion): nothing to scale, the same from a photo at any gain
+        torch.testing.assert_close(
+            gained(motion[:, -1:], ref_w[:, -1:], drive)[0], plain(motion[:, -1:], ref_w[:, -1:], drive)[0]
+        )
