@@ -415,3 +415,20 @@ def test_photo_drift_gain_scales_only_a_short_references_slow_noise_and_leaves_v
         torch.testing.assert_close(
             gained(motion[:, -1:], ref_w[:, -1:], drive)[0], plain(motion[:, -1:], ref_w[:, -1:], drive)[0]
         )
+
+
+def test_photo_error_split_adds_up_and_charges_uncorrelated_motion_its_variance(record):
+    """scripts/motion_photo_error_split.py: mse = offset + var_gen + var_real - 2 cov exactly; a copy of the real
+    motion has corr 1 and no error; the real curve played backwards (as much motion, not in step) costs about its
+    variance twice, more than holding the mean pose still."""
+    from scripts.motion_photo_error_split import split
+
+    real = np.degrees(np.asarray(record.head_motion, np.float64)[:, :3])
+    rng = np.random.default_rng(0)
+    gen = real[::-1] + rng.normal(0, 0.3, real.shape) + 1.0
+    s = split(gen, real)
+    assert s["mse"] == pytest.approx(s["offset"] + s["var_gen"] + s["var_real"] - 2 * s["cov"], rel=1e-9)
+    same = split(real, real)
+    assert same["mse"] == pytest.approx(0, abs=1e-9) and same["corr"] == pytest.approx(1.0)
+    still = split(np.repeat(real.mean(0, keepdims=True), len(real), 0), real)
+    assert still["mse"] == pytest.approx(s["var_real"]) and s["mse"] > still["mse"] + 0.5 * s["var_gen"]
