@@ -45,7 +45,9 @@ Choices where the paper is silent (Fig. 12 is not in the text):
   set taught for an unknown person). The encoder's amplitude input is the std
   of the reference motion, 0 for one frame ("a person who never moves"), so v3's
   prior hardly moved; with ``prior_amplitude_frames`` (checkpoints/motion_photo_prior)
-  references shorter than that get the training split's typical amplitude.
+  references shorter than that get the training split's typical amplitude;
+  ``prior_drift_gain`` also multiplies their slow drift noise (the amplitude alone
+  scales the audio path's 1-3 Hz sway first, so velocity outgrows spread).
 * audio for the reference may be absent (``ref_audio=None``: silence), e.g.
   a silent reference video.
 
