@@ -47,6 +47,16 @@ def ratios(pred: list[dict], real: list[dict]) -> dict[str, float]:
     return {k: round(float(np.mean([p[k] for p in pred]) / np.mean([r[k] for r in real])), 4) for k in real[0]}
 
 
+def choose(rows: list[dict], video: dict[str, float], rule: str) -> dict:
+    """The photo setting the rule picks (module doc); ``bounded``: whether the velocity/acceleration/HF bounds held."""
+    bounded = [
+        r for r in rows
+        if r["velocity"] <= video["velocity"] and r["acceleration"] <= video["acceleration"] and r["hf_share"] <= 1.5
+    ]  # fmt: skip
+    pool = bounded if rule == "bounded" and bounded else rows
+    return {**min(pool, key=lambda r: abs(r["spread"] - video["spread"])), "bounded": pool is bounded}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="folder written by `toolkit preprocess`")
@@ -127,12 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"scale": scale, "drift_gain": gain, **dyn, **err}
             rows.append(row)
             print("photo (tau = 1)", row, flush=True)
-    bounded = [
-        r for r in rows
-        if r["velocity"] <= video["velocity"] and r["acceleration"] <= video["acceleration"] and r["hf_share"] <= 1.5
-    ]  # fmt: skip
-    pool = bounded if args.rule == "bounded" and bounded else rows
-    chosen = {**min(pool, key=lambda r: abs(r["spread"] - video["spread"])), "bounded": pool is bounded}
+    chosen = choose(rows, video, args.rule)
     print("chosen:", chosen, "(rule", args.rule, "; video reference spread", video["spread"], ")")
     if args.json:
         out = {

@@ -432,3 +432,20 @@ def test_photo_error_split_adds_up_and_charges_uncorrelated_motion_its_variance(
     assert same["mse"] == pytest.approx(0, abs=1e-9) and same["corr"] == pytest.approx(1.0)
     still = split(np.repeat(real.mean(0, keepdims=True), len(real), 0), real)
     assert still["mse"] == pytest.approx(s["var_real"]) and s["mse"] > still["mse"] + 0.5 * s["var_gen"]
+
+
+def test_dev_choice_rule_bounded_prefers_a_setting_no_faster_than_the_video_reference():
+    """scripts/motion_dev_amplitude.py: rule 'spread' takes the spread closest to the video reference's; rule
+    'bounded' only among settings no faster (velocity, acceleration) than it with HF share <= 1.5, and falls back
+    to 'spread' (flagged) when none is."""
+    from scripts.motion_dev_amplitude import choose
+
+    video = {"velocity": 0.59, "acceleration": 0.45, "hf_share": 0.88, "spread": 0.52}
+    fast = {"scale": 2.5, "drift_gain": 1.0, "velocity": 0.61, "acceleration": 0.47, "hf_share": 0.73, "spread": 0.525}
+    slow = {"scale": 1.0, "drift_gain": 2.0, "velocity": 0.53, "acceleration": 0.42, "hf_share": 0.76, "spread": 0.51}
+    small = {"scale": 0.5, "drift_gain": 1.0, "velocity": 0.47, "acceleration": 0.39, "hf_share": 1.6, "spread": 0.52}
+    assert choose([fast, slow, small], video, "spread")["scale"] == 0.5
+    picked = choose([fast, slow, small], video, "bounded")
+    assert picked["scale"] == 1.0 and picked["drift_gain"] == 2.0 and picked["bounded"]
+    fallback = choose([fast], video, "bounded")
+    assert fallback["scale"] == 2.5 and not fallback["bounded"]
