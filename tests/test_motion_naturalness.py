@@ -449,3 +449,29 @@ def test_dev_choice_rule_bounded_prefers_a_setting_no_faster_than_the_video_refe
     assert picked["scale"] == 1.0 and picked["drift_gain"] == 2.0 and picked["bounded"]
     fallback = choose([fast], video, "bounded")
     assert fallback["scale"] == 2.5 and not fallback["bounded"]
+
+
+def test_photo_prior_v2_checkpoint_is_v3_with_the_median_amplitude_and_drift_gain_and_leaves_video_unchanged(
+    dataset_root, record
+):
+    """checkpoints/motion_photo_prior_v2 (issue 17, session 11): Phi v3's weights, the median amplitude x 1.0 and
+    drift gain 2.0 chosen on the dev people; a 16-frame reference gets v3's motion exactly; a photo moves more."""
+    from toolkit.learners.data import load_clip_data
+    from toolkit.learners.motion import MotionLearner
+    from toolkit.metrics.head_motion import pose_diversity
+    from toolkit.paths import checkpoints_dir
+
+    clip = load_clip_data(dataset_root, [record.clip_id])[0]
+    v3, v2p = (MotionLearner.load(checkpoints_dir() / n) for n in ("motion", "motion_photo_prior_v2"))
+    assert v2p.net.config.prior_amplitude_frames == 8 and v2p.net.config.prior_drift_gain == 2.0
+    assert v2p.net.config.calibrate_min_frames == 2
+    for name, tensor in v3.net.state_dict().items():
+        torch.testing.assert_close(v2p.net.state_dict()[name], tensor, rtol=0, atol=0)
+    amp = v2p.net.prior_amplitude.numpy()
+    assert np.all((amp > 0.2) & (amp < 0.8)), amp
+    tau, drive = 16, clip.audio[16 * 640 :]
+    video = [m.predict(clip.motion[:tau], clip.audio[: tau * 640], drive, seed=3) for m in (v3, v2p)]
+    np.testing.assert_array_equal(video[0], video[1])
+    photo = {id(m): [m.predict(clip.motion[:1], None, drive, seed=s) for s in range(3)] for m in (v3, v2p)}
+    spread = {k: np.mean([pose_diversity(p[:, :3], p[:, 3:])[0] for p in v]) for k, v in photo.items()}
+    assert spread[id(v2p)] > 1.2 * spread[id(v3)], spread
