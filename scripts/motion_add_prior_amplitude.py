@@ -1,7 +1,7 @@
 """Give a trained Phi (v3) the prior amplitude for short references, without retraining.
 
     PYTHONPATH=$PWD .venv/bin/python scripts/motion_add_prior_amplitude.py --data RECORDS \
-        --motion checkpoints/motion --out DIR [--frames 8] [--statistic median|mean] [--scale 1.0]
+        --motion checkpoints/motion --out DIR [--frames 8] [--statistic median|mean] [--scale 1.0] [--drift-gain 1.0]
 
 Phi v3 reads a reference's motion amplitude from its own frames; from one frame (a photo) that std is 0, the
 amplitude of a person who never moves, so its single-image prior barely moves (scripts/motion_hf_sources.py).
@@ -9,6 +9,7 @@ This writes a copy of the checkpoint whose references shorter than ``--frames`` 
 typical full-reference amplitude instead (``MotionNetConfig.prior_amplitude_frames``; the value is
 ``toolkit.learners.tasks.reference_amplitude`` of the checkpoint's own training split). References of at least
 ``--frames`` frames (the pipeline's video references: 64) give exactly the same motion as before.
+``--drift-gain`` also multiplies a short reference's slow drift noise (``MotionNetConfig.prior_drift_gain``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         "--calibrate-min-frames", type=int, default=None,
         help="also set net.calibrate_min_frames (the shipped Phi v3: 2); default: keep the checkpoint's",
     )  # fmt: skip
+    ap.add_argument(
+        "--drift-gain", type=float, default=1.0,
+        help="net.prior_drift_gain: a photo's slow drift noise x this (chosen by scripts/motion_dev_amplitude.py)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
 
     import torch
@@ -58,13 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     amp = reference_amplitude(train, int(meta["train_config"]["data"]["tau"]), within, args.statistic) * args.scale
     tensors = {**tensors, "prior_amplitude": torch.from_numpy(amp)}
     meta = {k: v for k, v in meta.items() if k not in ("kind", "format_version", "sha256")}
-    meta["net"] = {**meta["net"], "prior_amplitude_frames": args.frames}
+    meta["net"] = {**meta["net"], "prior_amplitude_frames": args.frames, "prior_drift_gain": args.drift_gain}
     if args.calibrate_min_frames is not None:
         meta["net"]["calibrate_min_frames"] = args.calibrate_min_frames
     meta["data"] = {**meta["data"], "prior_amplitude": np.round(amp, 5).tolist()}
     meta["prior_amplitude_added"] = (
         f"scripts/motion_add_prior_amplitude.py --frames {args.frames} --statistic {args.statistic} "
-        f"--scale {args.scale:g} on "
+        f"--scale {args.scale:g} --drift-gain {args.drift_gain:g} on "
         f"{args.motion}: references shorter than {args.frames} frames get the training split's typical reference "
         "amplitude; weights unchanged"
     )

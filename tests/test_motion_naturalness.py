@@ -380,3 +380,98 @@ def test_prior_amplitude_scale_multiplies_the_statistic_and_the_dev_choice_refus
         torch.testing.assert_close(more.net.state_dict()[name], tensor, rtol=0, atol=0)
     with pytest.raises(ToolkitError, match="dev people"):
         motion_dev_amplitude.main(["--data", str(dataset_root), "--motion", str(v3)])
+
+
+def test_photo_drift_gain_scales_only_a_short_references_slow_noise_and_leaves_video_references_unchanged(record):
+    """MotionNetConfig.prior_drift_gain (issue 17, session 11): a reference under prior_amplitude_frames (a photo)
+    gets its slow drift noise channels multiplied by the gain, its fast channels untouched; gain 1 is Phi as
+    trained; a reference of >= prior_amplitude_frames frames gives the same motion at any gain."""
+    from dataclasses import replace
+
+    from toolkit.learners.motion import MotionNet, MotionNetConfig
+
+    base = MotionNetConfig(
+        feature_dim=16, block_dim=8, dilations=(1,), noise_dim=4, reference_dim=8, encoder_dim=8,
+        noise_smooth_frames=4.0, noise_drift_frames=16.0, prior_amplitude_frames=8,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    plain = MotionNet(base).eval()
+    gained = MotionNet(replace(base, prior_drift_gain=3.0)).eval()
+    gained.load_state_dict(plain.state_dict())
+    g = torch.Generator().manual_seed(2)
+    white = torch.randn(1, 4, 60, generator=g)
+    shaped, boosted = plain.shape_noise(white), plain.shape_noise(white, 3.0)
+    torch.testing.assert_close(boosted[:, :2], shaped[:, :2])  # fast channels as trained
+    torch.testing.assert_close(boosted[:, 2:], 3.0 * shaped[:, 2:])  # slow drift channels x gain
+    assert plain.is_short_reference(1) and plain.is_short_reference(7) and not plain.is_short_reference(8)
+    motion = torch.from_numpy(np.asarray(record.head_motion[:12], np.float32))[None]
+    ref_w = 0.1 * torch.randn(1, 12, 7, 640, generator=g)
+    drive = 0.1 * torch.randn(1, 60, 7, 640, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(gained(motion, ref_w, drive, white)[0], plain(motion, ref_w, drive, white)[0])
+        photo = [m(motion[:, -1:], ref_w[:, -1:], drive, white)[0] for m in (plain, gained)]
+        assert not torch.allclose(photo[0], photo[1])
+        # no noise (the mean motion): nothing to scale, the same from a photo at any gain
+        torch.testing.assert_close(
+            gained(motion[:, -1:], ref_w[:, -1:], drive)[0], plain(motion[:, -1:], ref_w[:, -1:], drive)[0]
+        )
+
+
+def test_photo_error_split_adds_up_and_charges_uncorrelated_motion_its_variance(record):
+    """scripts/motion_photo_error_split.py: mse = offset + var_gen + var_real - 2 cov exactly; a copy of the real
+    motion has corr 1 and no error; the real curve played backwards (as much motion, not in step) costs about its
+    variance twice, more than holding the mean pose still."""
+    from scripts.motion_photo_error_split import split
+
+    real = np.degrees(np.asarray(record.head_motion, np.float64)[:, :3])
+    rng = np.random.default_rng(0)
+    gen = real[::-1] + rng.normal(0, 0.3, real.shape) + 1.0
+    s = split(gen, real)
+    assert s["mse"] == pytest.approx(s["offset"] + s["var_gen"] + s["var_real"] - 2 * s["cov"], rel=1e-9)
+    same = split(real, real)
+    assert same["mse"] == pytest.approx(0, abs=1e-9) and same["corr"] == pytest.approx(1.0)
+    still = split(np.repeat(real.mean(0, keepdims=True), len(real), 0), real)
+    assert still["mse"] == pytest.approx(s["var_real"]) and s["mse"] > still["mse"] + 0.5 * s["var_gen"]
+
+
+def test_dev_choice_rule_bounded_prefers_a_setting_no_faster_than_the_video_reference():
+    """scripts/motion_dev_amplitude.py: rule 'spread' takes the spread closest to the video reference's; rule
+    'bounded' only among settings no faster (velocity, acceleration) than it with HF share <= 1.5, and falls back
+    to 'spread' (flagged) when none is."""
+    from scripts.motion_dev_amplitude import choose
+
+    video = {"velocity": 0.59, "acceleration": 0.45, "hf_share": 0.88, "spread": 0.52}
+    fast = {"scale": 2.5, "drift_gain": 1.0, "velocity": 0.61, "acceleration": 0.47, "hf_share": 0.73, "spread": 0.525}
+    slow = {"scale": 1.0, "drift_gain": 2.0, "velocity": 0.53, "acceleration": 0.42, "hf_share": 0.76, "spread": 0.51}
+    small = {"scale": 0.5, "drift_gain": 1.0, "velocity": 0.47, "acceleration": 0.39, "hf_share": 1.6, "spread": 0.52}
+    assert choose([fast, slow, small], video, "spread")["scale"] == 0.5
+    picked = choose([fast, slow, small], video, "bounded")
+    assert picked["scale"] == 1.0 and picked["drift_gain"] == 2.0 and picked["bounded"]
+    fallback = choose([fast], video, "bounded")
+    assert fallback["scale"] == 2.5 and not fallback["bounded"]
+
+
+def test_photo_prior_v2_checkpoint_is_v3_with_the_median_amplitude_and_drift_gain_and_leaves_video_unchanged(
+    dataset_root, record
+):
+    """checkpoints/motion_photo_prior_v2 (issue 17, session 11): Phi v3's weights, the median amplitude x 1.0 and
+    drift gain 2.0 chosen on the dev people; a 16-frame reference gets v3's motion exactly; a photo moves more."""
+    from toolkit.learners.data import load_clip_data
+    from toolkit.learners.motion import MotionLearner
+    from toolkit.metrics.head_motion import pose_diversity
+    from toolkit.paths import checkpoints_dir
+
+    clip = load_clip_data(dataset_root, [record.clip_id])[0]
+    v3, v2p = (MotionLearner.load(checkpoints_dir() / n) for n in ("motion", "motion_photo_prior_v2"))
+    assert v2p.net.config.prior_amplitude_frames == 8 and v2p.net.config.prior_drift_gain == 2.0
+    assert v2p.net.config.calibrate_min_frames == 2
+    for name, tensor in v3.net.state_dict().items():
+        torch.testing.assert_close(v2p.net.state_dict()[name], tensor, rtol=0, atol=0)
+    amp = v2p.net.prior_amplitude.numpy()
+    assert np.all((amp > 0.2) & (amp < 0.8)), amp
+    tau, drive = 16, clip.audio[16 * 640 :]
+    video = [m.predict(clip.motion[:tau], clip.audio[: tau * 640], drive, seed=3) for m in (v3, v2p)]
+    np.testing.assert_array_equal(video[0], video[1])
+    photo = {id(m): [m.predict(clip.motion[:1], None, drive, seed=s) for s in range(3)] for m in (v3, v2p)}
+    spread = {k: np.mean([pose_diversity(p[:, :3], p[:, 3:])[0] for p in v]) for k, v in photo.items()}
+    assert spread[id(v2p)] > 1.2 * spread[id(v3)], spread

@@ -45,7 +45,9 @@ Choices where the paper is silent (Fig. 12 is not in the text):
   set taught for an unknown person). The encoder's amplitude input is the std
   of the reference motion, 0 for one frame ("a person who never moves"), so v3's
   prior hardly moved; with ``prior_amplitude_frames`` (checkpoints/motion_photo_prior)
-  references shorter than that get the training split's typical amplitude.
+  references shorter than that get the training split's typical amplitude;
+  ``prior_drift_gain`` also multiplies their slow drift noise (the amplitude alone
+  scales the audio path's 1-3 Hz sway first, so velocity outgrows spread).
 * audio for the reference may be absent (``ref_audio=None``: silence), e.g.
   a silent reference video.
 
@@ -115,6 +117,13 @@ class MotionNetConfig:
     #: instead (buffer ``prior_amplitude``), so a single photo gets the population's motion, not a frozen head
     #: (0 = v3: the reference's own std for every tau)
     prior_amplitude_frames: int = 0
+    #: a reference shorter than ``prior_amplitude_frames`` (a photo) also gets its slow drift noise channels
+    #: (``noise_drift_frames``) multiplied by this gain (1 = as trained). The prior amplitude alone scales every
+    #: band of the motion alike, and a photo's prior lacks the slow drift that holds most of a real head's
+    #: rotation power (its 1-3 Hz sway comes from the audio path, its drift from the noise path:
+    #: scripts/motion_hf_sources.py), so raising the amplitude to the real spread overshoots the velocity;
+    #: the gain raises the drift alone. Chosen on held-out training people (scripts/motion_dev_amplitude.py)
+    prior_drift_gain: float = 1.0
 
 
 def _out(n: int, k: int, s: int, p: int) -> int:
@@ -284,14 +293,19 @@ class MotionNet(nn.Module):
         self.pose_std.copy_(torch.as_tensor(np.maximum(np.asarray(pose_std, np.float32), 1e-6)))
         self.motion_std.copy_(torch.as_tensor(np.maximum(np.asarray(motion_std, np.float32), 1e-6)))
 
-    def shape_noise(self, noise: torch.Tensor) -> torch.Tensor:
-        """(B, noise_dim, L) white noise -> the network's temporally correlated noise input (module doc)."""
+    def shape_noise(self, noise: torch.Tensor, drift_gain: float = 1.0) -> torch.Tensor:
+        """(B, noise_dim, L) white noise -> the network's temporally correlated noise input (module doc);
+        ``drift_gain`` multiplies the slow drift channels (``prior_drift_gain`` for a photo)."""
         c = self.config
         if c.noise_drift_frames <= 0:
             return smooth_noise(noise, c.noise_smooth_frames)
         half = c.noise_dim // 2
         fast = smooth_noise(noise[:, :half], c.noise_smooth_frames)
-        return torch.cat([fast, smooth_noise(noise[:, half:], c.noise_drift_frames)], dim=1)
+        return torch.cat([fast, drift_gain * smooth_noise(noise[:, half:], c.noise_drift_frames)], dim=1)
+
+    def is_short_reference(self, tau: int) -> bool:
+        """A reference too short to show how the person moves (a photo): it gets the prior amplitude and gain."""
+        return tau < self.config.prior_amplitude_frames
 
     def reference_code(
         self, ref_motion: torch.Tensor, ref_windows: torch.Tensor
@@ -302,7 +316,7 @@ class MotionNet(nn.Module):
         rel = (ref_motion - ref_mean[:, None]) / self.motion_std
         pose = (ref_mean - self.motion_mean) / self.pose_std
         std = rel.std(dim=1, unbiased=False) if rel.shape[1] > 1 else torch.zeros_like(pose)
-        if rel.shape[1] < self.config.prior_amplitude_frames:
+        if self.is_short_reference(rel.shape[1]):
             std = self.prior_amplitude.expand_as(pose)
         log_amp = torch.log(std + 0.05)
         ref_stem = self.stem(ref_windows)
@@ -324,7 +338,8 @@ class MotionNet(nn.Module):
         feat = self.stem(driving_windows)  # (B, F, L)
         if noise is None:
             noise = torch.zeros(feat.shape[0], self.config.noise_dim, feat.shape[2], device=feat.device)
-        noise = self.shape_noise(noise)
+        short = self.is_short_reference(ref_motion.shape[1])
+        noise = self.shape_noise(noise, self.config.prior_drift_gain if short else 1.0)
         feat = self.blocks(feat + self.noise_in(noise))  # (B, F, L)
         rel = torch.einsum("bof,bfl->blo", w, feat) + b[:, None, :]  # dynamic linear layer, frame by frame
         if self.decoder is not None:
