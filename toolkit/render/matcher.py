@@ -188,9 +188,14 @@ def crossfade_frames(frames: np.ndarray, faded: np.ndarray | None, match: MatchR
         return frames
     out = frames.copy()
     for t in np.flatnonzero(match.fade_from >= 0):
-        w = float(match.fade_weight[t])
-        out[t] = np.clip(w * frames[t].astype(np.float32) + (1 - w) * faded[t] + 0.5, 0, 255).astype(frames.dtype)
+        out[t] = crossfade_pixels(frames[t], faded[t], float(match.fade_weight[t]))
     return out
+
+
+def crossfade_pixels(frame: np.ndarray, faded: np.ndarray, weight: float) -> np.ndarray:
+    """One cross-faded frame: ``weight * frame + (1 - weight) * faded``, rounded, in ``frame``'s dtype."""
+    w = float(weight)
+    return np.clip(w * frame.astype(np.float32) + (1 - w) * faded + 0.5, 0, 255).astype(frame.dtype)
 
 
 def _as_motion(h: np.ndarray, what: str) -> np.ndarray:
