@@ -64,8 +64,9 @@ def nose_bridge_bar(frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     for k, (img, points) in enumerate(zip(imgs, lm)):
         if not np.isfinite(points[[9, 197], :2]).all():
             continue
-        grey = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        grey = cv2.GaussianBlur(grey, (0, 0), 1.0)
+        grey = cv2.GaussianBlur(
+            cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0
+        )
         top, bottom = points[9, :2], points[197, :2]
         along = top + t * (bottom - top)  # (48, 2)
         across = np.array([top[1] - bottom[1], bottom[0] - top[0]]) / max(np.linalg.norm(bottom - top), 1e-9)

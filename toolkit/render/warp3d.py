@@ -275,8 +275,9 @@ class Warp3D:
         barycentric = np.empty((min(n, bs), oh, ow, 3), np.float32)
         clamped = np.zeros(n, bool)
         flow = np.zeros((n, FLOW_GRID, FLOW_GRID, 2), np.float32) if self.config.align_background else None
-        fading = match.fade_from is not None and bool((match.fade_from >= 0).any())
-        fades = np.flatnonzero(match.fade_from >= 0) if fading else np.zeros(0, np.int64)
+        fade_from = np.full(n, -1, np.int64) if match.fade_from is None else match.fade_from
+        fading = bool((fade_from >= 0).any())
+        fades = np.flatnonzero(fade_from >= 0) if fading else np.zeros(0, np.int64)
         fade_flow = np.zeros((len(fades), FLOW_GRID, FLOW_GRID, 2), np.float32) if flow is not None else None
         for start in range(0, n, bs):
             sl = slice(start, min(n, start + bs))
@@ -311,11 +312,11 @@ class Warp3D:
                 here = (fades >= sl.start) & (fades < sl.stop)
                 if here.any():
                     t = fades[here]
-                    fade_flow[here] = self._background_flow(match.fade_from[t], proj.vertices[t - sl.start], out_size)
+                    fade_flow[here] = self._background_flow(fade_from[t], proj.vertices[t - sl.start], out_size)
             clamped[sl] = proj.clamp.clamped if proj.clamp is not None else False
         own = self._reference_frames_at(match.index, out_size)  # a fresh array: cross-faded in place below
         # only the frames where a cross-fade runs need the frame fading out
-        faded = self._reference_frames_at(match.fade_from[fades], out_size) if fading else None
+        faded = self._reference_frames_at(fade_from[fades], out_size) if fading else None
         background = None
         if flow is not None:
             # each frame of a cross-fade moved by its own flow: the fading-out frame's head sits elsewhere
