@@ -439,7 +439,7 @@ def _crossfade_in_place(frames: np.ndarray, faded: np.ndarray, match: MatchResul
     arithmetic of :func:`toolkit.render.matcher.crossfade_frames` (no copies of the fading frames)."""
     assert match.fade_from is not None and match.fade_weight is not None
     for j, t in enumerate(np.asarray(rows).tolist()):
-        frames[t] = crossfade_pixels(frames[t], faded[j], float(match.fade_weight[t]))
+        crossfade_pixels(frames[t], faded[j], float(match.fade_weight[t]), out=frames[t])
 
 
 def compose(inputs: GeneratorInputs, use_numba: bool | None = None, in_place: bool = False) -> np.ndarray:
