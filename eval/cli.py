@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eval import defaults
 from toolkit.constants import TAU
 from toolkit.errors import WeightsNotFoundError
 
@@ -57,7 +58,7 @@ def register(subparsers: Any) -> None:
     ev.add_argument("--out", required=True, help="results folder")
     ev.add_argument("--data-root", help="folder the benchmark's clip paths are relative to")
     ev.add_argument("--cache", help="feature cache folder (default: $TOOLKIT_CACHE/eval)")
-    ev.add_argument("--size", type=int, default=256, help="evaluation frame size (default %(default)s)")
+    ev.add_argument("--size", type=int, default=defaults.EVAL_SIZE, help="evaluation frame size (default %(default)s)")
     fid = ev.add_argument_group("FID")
     fid.add_argument(
         "--fid-weights",
@@ -71,7 +72,7 @@ def register(subparsers: Any) -> None:
         help="randomly initialised Inception (sanity runs only; labelled 'not comparable')",
     )
     fid.add_argument("--no-fid", action="store_true", help="skip FID")
-    fid.add_argument("--fid-engine", choices=("onnxruntime", "torch"), default="onnxruntime")
+    fid.add_argument("--fid-engine", choices=("onnxruntime", "torch"), default=defaults.FID_ENGINE)
     cs = ev.add_argument_group("CSIM")
     cs.add_argument(
         "--csim-model",
@@ -82,7 +83,7 @@ def register(subparsers: Any) -> None:
     cs.add_argument(
         "--csim-embedder",
         choices=("auto", "mobilefacenet-128", "faceplugin-512", "expo-mobilefacenet-192", "dlib"),
-        default="auto",
+        default=defaults.CSIM_EMBEDDER,
         help="identity network (default auto: an ArcFace given by --csim-model or installed, else the best "
         "substitute on the shared data; every CSIM is labelled with its network)",
     )
@@ -90,14 +91,14 @@ def register(subparsers: Any) -> None:
     cs.add_argument(
         "--csim-reference",
         choices=("ground-truth", "source"),
-        default="ground-truth",
+        default=defaults.CSIM_REFERENCE,
         help="compare each frame with the ground-truth frame or the source frame (default %(default)s)",
     )
     cs.add_argument("--no-csim", action="store_true", help="skip CSIM")
     ev.add_argument("--syncnet", help="syncnet_v2.model (SyncNet weights) to compute LSE-D / LSE-C")
     ev.add_argument(
         "--encode",
-        default="none",
+        default=defaults.ENCODE,
         help="the one codec step applied to every built-in method's frames before the metrics: 'none' (default: "
         "frames as generated) or 'h264-crfN' (encoded once at crf N); recorded in the results",
     )
@@ -110,11 +111,11 @@ def register(subparsers: Any) -> None:
     lm.add_argument(
         "--detect-every",
         type=int,
-        default=4,
-        help="dlib HOG detector every N frames, box tracked in between (1 = every frame)",
+        default=defaults.DLIB_DETECT_EVERY,
+        help="dlib HOG detector every N frames, box tracked in between (1 = every frame; default %(default)s)",
     )
     lm.add_argument("--no-head-motion", action="store_true", help="skip head pose metrics")
-    lm.add_argument("--pose-backend", default="mediapipe", help="tracker for head pose (default %(default)s)")
+    lm.add_argument("--pose-backend", default=defaults.POSE_BACKEND, help="tracker for head pose (default %(default)s)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     from toolkit.distributed import add_ray_arguments
 

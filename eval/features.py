@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.defaults import POSE_BACKEND
 from eval.landmarks68 import Dlib68, Dlib68Config
 from eval.metrics.csim import CsimConfig, FaceEmbedder, make_embedder
 from eval.metrics.fid import FidConfig, InceptionFeatures, fid_identity
@@ -44,7 +45,7 @@ class FeatureConfig:
     fid: FidConfig | None = field(default_factory=FidConfig)
     csim: CsimConfig | None = field(default_factory=CsimConfig)
     #: head pose through toolkit.tracking + toolkit.motion ("mediapipe" or "fan"); None = off
-    pose_backend: str | None = "mediapipe"
+    pose_backend: str | None = POSE_BACKEND
     #: lip sync with a user-supplied SyncNet (syncnet_v2.model); None = off
     lse: LseConfig | None = None
 

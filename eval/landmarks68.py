@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.defaults import DLIB_DETECT_EVERY
 from toolkit.errors import WeightsNotFoundError
 
 SHAPE_PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
@@ -55,7 +56,7 @@ class Dlib68Config:
     #: HOG detector upsampling (1 = the detector's usual setting, finds faces down to ~40 px)
     upsample: int = 1
     #: run the detector on every n-th frame, track its box in between (1 = detect on every frame)
-    detect_every: int = 8
+    detect_every: int = DLIB_DETECT_EVERY
 
     def describe(self) -> str:
         box = (

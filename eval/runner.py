@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from eval.benchmark import Benchmark, BenchmarkClip, load_benchmark
+from eval.defaults import ENCODE
 from eval.features import FeatureCache, FeatureConfig, FeatureExtractor, VideoFeatures
 from eval.methods import MethodInputs, MethodSpec, make_method, method_fingerprint, parse_method
 from eval.metrics import csim as csim_metric
@@ -118,7 +119,7 @@ class EvalConfig:
     cache_dir: str | None = None
     #: the one codec step every built-in method's frames go through before the metrics (ENCODINGS):
     #: "none" = the frames as generated; "h264-crfN" = encoded once to H.264 at crf N and decoded
-    encode: str = "none"
+    encode: str = ENCODE
     #: also write built-in outputs to <out>/videos/<method>/<clip>.mp4 (H.264 crf 10) for viewing when
     #: encode is "none" (those files are not what is evaluated)
     keep_videos: bool = False

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.defaults import EVAL_SIZE
 from toolkit.constants import AUDIO_SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
-
-EVAL_SIZE = 256
 
 
 def to_eval_frame(frame: np.ndarray, size: int = EVAL_SIZE) -> np.ndarray:

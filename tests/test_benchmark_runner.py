@@ -333,3 +333,23 @@ def test_default_fingerprint_follows_the_method_package_sources_and_checkpoints(
     old = method_fingerprint(pipeline)
     (checkpoints / "motion" / "weights.pt").write_bytes(b"phi v2")  # a retrained learner
     assert method_fingerprint(pipeline) != old
+
+
+def test_the_cli_and_the_config_classes_measure_the_same_way() -> None:
+    """`toolkit evaluate` with no options builds the EvalConfig a script gets from the dataclasses' defaults
+    (the CLI once detected faces every 4 frames while EvalConfig() did every 8: two protocols)."""
+    import argparse
+    import dataclasses
+
+    import eval.cli
+    from eval.runner import EvalConfig
+
+    parser = argparse.ArgumentParser()
+    eval.cli.register(parser.add_subparsers())
+    args = parser.parse_args(["evaluate", "--benchmark", "b.json", "--method", "static", "--out", "o"])
+    from_cli = dataclasses.asdict(eval.cli.eval_config_from_args(args))
+    from_classes = dataclasses.asdict(EvalConfig())
+    for key in ("progress", "notes", "cache_dir"):  # the run's own, not the protocol
+        from_cli.pop(key), from_classes.pop(key)
+    assert from_cli == from_classes
+    assert from_cli["features"]["dlib"]["detect_every"] == 4  # the published leaderboards' setting

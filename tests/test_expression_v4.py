@@ -173,3 +173,29 @@ def test_v6_follows_a_real_clip_from_a_reference_video_and_from_a_photo(records)
         # that does not follow speech is near 0 MOC
         assert s["MOC"] > 0.4 and 0.5 < s["AmpRatio"] < 2.0
         assert _signed_gaps(pred).min() >= -1e-4  # lips touch, never cross
+
+
+def test_v7_is_v5s_recipe_trained_on_the_committed_measured_offsets() -> None:
+    """v7 (session 11): v5's recipe and data, the training clips re-aligned by
+    configs/expression_av_offsets_s11.json
+    (scripts/expression_av_offsets.py), gain 1.3 (v5's rule on the dev split); validation clips never shifted."""
+    import json
+
+    from toolkit.learners.expression import ExpressionEnsemble, ExpressionLearner
+    from toolkit.paths import checkpoints_dir, configs_dir
+
+    v5 = ExpressionLearner.load(checkpoints_dir() / "expression")
+    v7 = ExpressionLearner.load(checkpoints_dir() / "expression_v7")
+    assert isinstance(v7.net, ExpressionEnsemble) and len(v7.net.members) == 3
+    assert (v7.config.inference_identity, v7.config.displacement_gain) == ("mean", 1.3)
+    a, b = _training_recipe(v5.info), _training_recipe(v7.info)
+    assert {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)} == {"data.data", "data.sync_offsets"}
+    assert b["data.sync_offsets"] == "configs/expression_av_offsets_s11.json"
+    offsets = json.loads((configs_dir() / "expression_av_offsets_s11.json").read_text())
+    assert v7.info["data"]["av_offsets_corrected_frames"] == offsets["offsets"] and not offsets["drop"]
+    assert v7.info["data"]["av_offsets_corrected_frames"] != v5.info["data"]["av_offsets_corrected_frames"]
+    assert v7.info["data"]["val_clips"] and not set(v7.info["data"]["val_clips"]) & set(offsets["offsets"])
+    for key in ("train_frames_with_audio", "val_clips", "pca_explained_variance_ratio"):  # same data and basis
+        assert v5.info["data"][key] == v7.info["data"][key]
+    for name in ("pca_mean", "pca_components", "coeff_scale"):
+        torch.testing.assert_close(getattr(v5.net.members[0], name), getattr(v7.net.members[0], name))

@@ -486,11 +486,13 @@ def records(tmp_path_factory) -> Path:
 
 def test_data_pipeline_on_a_real_record_with_real_renders(records: Path, tmp_path: Path) -> None:
     from toolkit.data.records import done_clip_ids, load_clip
-    from toolkit.generator.config import DataConfig
+    from toolkit.generator.config import GeneratorDataConfig
     from toolkit.generator.data import GeneratorDataset, RenderCacheMissingError, build_cache, collate
     from toolkit.render.matcher import motion_cost
 
-    data = DataConfig(records=str(records), renders=str(tmp_path / "cache"), matcher_perturb_prob=0.0, hflip_prob=0.0)
+    data = GeneratorDataConfig(
+        records=str(records), renders=str(tmp_path / "cache"), matcher_perturb_prob=0.0, hflip_prob=0.0
+    )
     with pytest.raises(RenderCacheMissingError):
         GeneratorDataset(data, S, split="all")
     build_cache(data, S, progress=False)  # frames + y~_t from toolkit.render.Warp3D
@@ -538,13 +540,13 @@ def test_generator_trains_in_the_learners_loop_and_resumes_exactly(records: Path
     from safetensors.torch import load_file
 
     from toolkit.generator.checkpoint import load_generator
-    from toolkit.generator.config import DataConfig
+    from toolkit.generator.config import GeneratorDataConfig
     from toolkit.generator.data import build_cache
     from toolkit.learners.train import train
 
     torch.set_num_threads(1)
     cfg = tiny_train_config()
-    cfg.data = DataConfig(records=str(records), renders=str(tmp_path / "cache"), val_groups=["nobody"])
+    cfg.data = GeneratorDataConfig(records=str(records), renders=str(tmp_path / "cache"), val_groups=["nobody"])
     cfg.train = TrainConfig(batch_size=1, steps=3, log_every=1, sample_every=2, checkpoint_every=2)
     build_cache(cfg.data, S, progress=False)
     first = train(cfg, tmp_path / "run", max_steps=2, progress=False)

@@ -20,19 +20,19 @@ pytestmark = pytest.mark.skipif(not CLIP.exists(), reason=f"shared data not foun
 def cached(tmp_path_factory) -> tuple[Path, Path]:
     """A real record (1.2 s of a shared clip) and its held-out-target cache at 64x64, K = 4."""
     from toolkit.data.preprocess import PreprocessConfig, build_dataset
-    from toolkit.generator.config import DataConfig
+    from toolkit.generator.config import GeneratorDataConfig
     from toolkit.generator.data import build_heldout_cache
 
     records = tmp_path_factory.mktemp("heldout_records")
     build_dataset([CLIP], records, PreprocessConfig(max_seconds=1.2, jobs=1), progress=False)
     cache = tmp_path_factory.mktemp("heldout_cache")
-    build_heldout_cache(DataConfig(records=str(records), renders=str(cache)), S, k=4, progress=False)
+    build_heldout_cache(GeneratorDataConfig(records=str(records), renders=str(cache)), S, k=4, progress=False)
     return records, cache
 
 
 def test_heldout_targets_never_among_the_references_and_get_the_moved_matched_frame(cached) -> None:
     from toolkit.data.records import done_clip_ids, load_clip
-    from toolkit.generator.config import DataConfig
+    from toolkit.generator.config import GeneratorDataConfig
     from toolkit.generator.data import GeneratorDataset, RenderCacheMissingError, collate, heldout_split
 
     records, cache = cached
@@ -44,7 +44,7 @@ def test_heldout_targets_never_among_the_references_and_get_the_moved_matched_fr
     assert max(meta["k_indices"]) < n_ref <= min(meta["targets"])  # references before every target
     assert len(meta["k_indices"]) == 4 and len(meta["matched"]) == len(targets)
 
-    data = DataConfig(records=str(records), renders=str(cache), heldout_targets=True, hflip_prob=0.0)
+    data = GeneratorDataConfig(records=str(records), renders=str(cache), heldout_targets=True, hflip_prob=0.0)
     ds = GeneratorDataset(data, S, split="all")
     frames = np.load(cache / cid / f"frames_{S}.npy")
     moved = np.load(cache / cid / f"heldout_matched_{S}.npy")
@@ -77,12 +77,14 @@ def test_heldout_targets_never_among_the_references_and_get_the_moved_matched_fr
 
 def test_mouth_synthesis_loss_trains_the_synthesis_head_where_its_weight_is_small(cached) -> None:
     """Through the blend alone the synthesis head's gradient is scaled by its weight a; the direct term is not."""
-    from toolkit.generator.config import DataConfig, LossConfig
+    from toolkit.generator.config import GeneratorDataConfig, LossConfig
     from toolkit.generator.data import GeneratorDataset, collate
     from toolkit.generator.train import GeneratorTrainer
 
     records, cache = cached
-    ds = GeneratorDataset(DataConfig(records=str(records), renders=str(cache), heldout_targets=True), S, split="all")
+    ds = GeneratorDataset(
+        GeneratorDataConfig(records=str(records), renders=str(cache), heldout_targets=True), S, split="all"
+    )
     batch = collate([ds.sample(np.random.default_rng(i), k=4) for i in range(2)])
     torch.set_num_threads(2)
 

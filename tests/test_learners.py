@@ -199,6 +199,28 @@ def test_validation_split_is_speaker_disjoint_on_the_shared_clips():
 # ------------------------------------------------------------------ networks and inference
 
 
+def test_measured_offsets_file_realigns_the_expression_training_clips(records, speech_dir, tmp_path):
+    """data.sync_offsets: the listed training clip's audio moves by its lag (energy rule off), the run records
+    the file, and a clip on the drop list gives no speech segments (here the only one: a clear error)."""
+    from toolkit.data.records import done_clip_ids
+    from toolkit.learners.data import load_clip_data, shift_audio
+    from toolkit.learners.tasks import ExpressionTask
+
+    cid = next(c for c in done_clip_ids(records) if "Input_00010" in c)
+    f = tmp_path / "offsets.json"
+    f.write_text(json.dumps({"offsets": {cid: 2, "not-a-clip": 1}, "drop": []}))
+    task = ExpressionTask(_config("expression", records, speech_dir, f"data.sync_offsets={f}"), tmp_path, 0, 1, None)
+    assert task.av_offsets == {cid: 2} and task.data_summary["av_offsets_source"] == str(f)
+    clip = next(c for c in task.batcher.clips if c.clip_id == cid)
+    original = load_clip_data(records, [cid])[0].audio
+    np.testing.assert_array_equal(clip.audio, shift_audio(original, 2))
+    assert not np.array_equal(clip.audio, original)
+    assert not any(c.clip_id in task.av_offsets for c in task.val_clips)  # validation never shifted
+    f.write_text(json.dumps({"offsets": {}, "drop": [cid]}))
+    with pytest.raises(ToolkitError, match="No training clip with audio"):
+        ExpressionTask(_config("expression", records, speech_dir, f"data.sync_offsets={f}"), tmp_path, 0, 1, None)
+
+
 def test_expression_learner_shapes_determinism_and_identity(trained, records):
     from toolkit.learners.expression import ExpressionLearner
 

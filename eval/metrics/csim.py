@@ -38,6 +38,7 @@ from typing import Protocol
 
 import numpy as np
 
+from eval.defaults import CSIM_EMBEDDER, CSIM_REFERENCE
 from toolkit.errors import ToolkitError, WeightsNotFoundError
 from toolkit.io.hashing import file_sha256
 from toolkit.paths import shared_weights_dir
@@ -258,9 +259,9 @@ class CsimConfig:
     #: use dlib's descriptor (CSIM-dlib) instead of any ONNX model
     dlib: bool = False
     #: "ground-truth" (same-time ground-truth frame) or "source" (the benchmark's source frame)
-    reference: str = "ground-truth"
+    reference: str = CSIM_REFERENCE
     #: one of EMBEDDERS; "auto" = ``model`` / the standard ArcFace pack if present, else DEFAULT_EMBEDDER
-    embedder: str = "auto"
+    embedder: str = CSIM_EMBEDDER
 
 
 def make_embedder(config: CsimConfig | None = None) -> FaceEmbedder:

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.defaults import FID_ENGINE
 from toolkit.errors import ToolkitError, WeightsNotFoundError
 from toolkit.io.hashing import file_sha256_cached
 from toolkit.pretrained.inception import (
@@ -69,7 +70,7 @@ class FidConfig:
     #: let pytorch-fid download the weights when they are not cached (needs internet)
     allow_download: bool = False
     #: "onnxruntime" (fast, same numbers to ~1e-5) or "torch" (pytorch-fid as is)
-    engine: str = "onnxruntime"
+    engine: str = FID_ENGINE
     batch_size: int = 8
     threads: int = 0  # 0 = library default
 

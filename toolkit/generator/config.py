@@ -232,7 +232,7 @@ class LossConfig:
 
 
 @dataclass
-class DataConfig:
+class GeneratorDataConfig:
     """How training samples are drawn from ``toolkit preprocess`` records."""
 
     records: str = ""  # folder written by `toolkit preprocess`
@@ -290,7 +290,7 @@ class GeneratorTrainConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: GeneratorDataConfig = field(default_factory=GeneratorDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -326,7 +326,7 @@ def full_config() -> GeneratorTrainConfig:
             flow_res_blocks=4,
         ),
         discriminator=DiscriminatorConfig(num_scales=2, n_layers=3, ndf=64),
-        data=DataConfig(k_choices=[1, 8, 32]),
+        data=GeneratorDataConfig(k_choices=[1, 8, 32]),
         train=TrainConfig(batch_size=8, steps=400_000),
     )
 

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import InputFileError, ToolkitError
-from toolkit.generator.config import AblationConfig, DataConfig
+from toolkit.generator.config import AblationConfig, GeneratorDataConfig
 from toolkit.generator.landmark_image import landmark_image
 from toolkit.io.atomic import write_json_atomic
 
@@ -85,7 +85,7 @@ class _Clip:
     heldout: dict[str, Any] | None = None
 
 
-def default_cache_dir(data: DataConfig) -> Path:
+def default_cache_dir(data: GeneratorDataConfig) -> Path:
     return Path(data.renders) if data.renders else Path(data.records) / "generator_cache"
 
 
@@ -145,7 +145,7 @@ def render_points_for(record: Any, meta: dict[str, Any]) -> np.ndarray:
 
 
 def build_cache(
-    data: DataConfig,
+    data: GeneratorDataConfig,
     image_size: int,
     clip_ids: Sequence[str] | None = None,
     render_fn: RenderFn | None = None,
@@ -271,7 +271,7 @@ def heldout_paths(folder: Path, image_size: int) -> dict[str, Path]:
 
 
 def build_heldout_cache(
-    data: DataConfig, image_size: int, clip_ids: Sequence[str] | None = None, k: int = 8, progress: bool = True
+    data: GeneratorDataConfig, image_size: int, clip_ids: Sequence[str] | None = None, k: int = 8, progress: bool = True
 ) -> Path:
     """Frames + :func:`render_heldout_for_generator` of each clip into the cache (what ``heldout_targets`` reads)."""
     from toolkit.data.records import done_clip_ids, load_clip
@@ -299,7 +299,7 @@ class GeneratorDataset:
 
     def __init__(
         self,
-        data: DataConfig,
+        data: GeneratorDataConfig,
         image_size: int,
         ablation: AblationConfig | None = None,
         split: str = "train",

@@ -887,7 +887,7 @@ class VideoWriter:
             )
         assert self._proc is not None and self._proc.stdin is not None
         try:
-            self._proc.stdin.write(memoryview(np.ascontiguousarray(f)))  # the frame's bytes, not a copy
+            self._proc.stdin.write(np.ascontiguousarray(f).data)  # the frame's bytes, not a copy
         except BrokenPipeError as exc:
             self._proc.wait()
             raise MediaError(

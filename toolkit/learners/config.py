@@ -17,7 +17,7 @@ from toolkit.learners.motion import MotionNetConfig
 
 
 @dataclass
-class DataConfig:
+class LearnerDataConfig:
     #: folder written by `toolkit preprocess` (manifest.json + clips/)
     data: str = ""
     #: speakers held out for validation (see toolkit/learners/split.py); empty = hash rule
@@ -31,6 +31,11 @@ class DataConfig:
     #: re-align training clips whose mouth opening and speech energy peak at a clear offset
     #: (data.estimate_av_offset; up to this many frames; 0 = off). Validation clips are never shifted.
     sync_correction_max_frames: int = 8
+    #: a JSON file of measured offsets ({"offsets": {clip_id: lag frames}, "drop": [clip_id, ...]}, written by
+    #: scripts/expression_av_offsets.py): when set, training clips are re-aligned by these lags instead of the
+    #: energy estimate (sync_correction_max_frames is then not used) and the listed "drop" clips give no speech
+    #: segments. Validation clips are never shifted. '' = off.
+    sync_offsets: str = ""
 
 
 @dataclass
@@ -91,7 +96,7 @@ class ExpressionTrainConfig:
     #: share of segments whose reference identity is one frame (else the mean of 16..tau frames)
     single_reference_probability: float = 0.25
     net: ExpressionNetConfig = field(default_factory=ExpressionNetConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: LearnerDataConfig = field(default_factory=LearnerDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     noise: NoiseAugConfig = field(default_factory=NoiseAugConfig)
@@ -152,7 +157,7 @@ class MotionTrainConfig:
     #: use clips without audio (silent/) for motion; their audio input is silence
     use_silent_clips: bool = True
     net: MotionNetConfig = field(default_factory=MotionNetConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: LearnerDataConfig = field(default_factory=LearnerDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     loss: MotionLossConfig = field(default_factory=MotionLossConfig)

@@ -142,6 +142,48 @@ def correct_av_offsets(clips: list[ClipData], max_lag: int = 8) -> dict[str, int
     return fixed
 
 
+def read_sync_offsets(path: str | Path) -> tuple[dict[str, int], set[str]]:
+    """The measured offsets file of ``data.sync_offsets``: ({clip_id: lag}, {clip ids to drop})."""
+    import json
+
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+        offsets = {str(k): int(v) for k, v in d["offsets"].items()}
+        drop = {str(c) for c in d.get("drop", [])}
+    except FileNotFoundError:
+        raise ToolkitError(
+            f"The offsets file {p} (data.sync_offsets) does not exist.",
+            "Write it with scripts/expression_av_offsets.py --offsets FILE, or set data.sync_offsets to ''.",
+        ) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ToolkitError(
+            f"The offsets file {p} is not a valid offsets file ({e}).",
+            'Expected {"offsets": {clip_id: lag_frames}, "drop": [clip_id, ...]}.',
+        ) from None
+    return offsets, drop
+
+
+def align_training_clips(
+    clips: list[ClipData], max_lag: int, offsets_file: str = ""
+) -> tuple[dict[str, int], list[str]]:
+    """Re-align training clips' audio in place, the one place both learners do it (validation clips never pass
+    here); returns ({clip_id: lag applied}, [clip ids to leave out of the speech data]).
+
+    ``offsets_file`` (``data.sync_offsets``) given: its measured lags (:func:`read_sync_offsets`) and drop list;
+    else the energy estimate :func:`correct_av_offsets` up to ``max_lag`` frames (0 = off)."""
+    if not offsets_file:
+        return (correct_av_offsets(clips, max_lag) if max_lag > 0 else {}), []
+    offsets, drop = read_sync_offsets(offsets_file)
+    applied = {}
+    for c in clips:
+        lag = offsets.get(c.clip_id, 0)
+        if lag and c.has_audio:
+            c.audio = shift_audio(c.audio, lag)
+            applied[c.clip_id] = lag
+    return applied, sorted(c.clip_id for c in clips if c.clip_id in drop)
+
+
 def windows_for_frames(audio: np.ndarray, start: int, n: int) -> np.ndarray:
     """(n, 7, 640) windows x_{t-3:t+4} for frames start..start+n-1 of a clip's audio (zero outside the clip)."""
     lo = (start - AUDIO_WINDOW_BEFORE) * SAMPLES_PER_FRAME

@@ -28,7 +28,7 @@ from toolkit.learners.data import (
     ExpressionBatcher,
     FeatureExpressionBatcher,
     MotionBatcher,
-    correct_av_offsets,
+    align_training_clips,
     load_clip_data,
 )
 from toolkit.learners.expression import KIND as EXPRESSION_KIND
@@ -142,11 +142,12 @@ class ExpressionTask(TrainingTask):
         train_clips = load_clip_data(root, self.split.train)
         self.val_clips = [c for c in load_clip_data(root, self.split.val) if c.has_audio]
         self.train_clips = train_clips
-        self.av_offsets = (
-            correct_av_offsets(train_clips, config.data.sync_correction_max_frames)
-            if config.data.sync_correction_max_frames > 0
-            else {}
+        self.av_offsets, self.av_dropped = align_training_clips(
+            train_clips, config.data.sync_correction_max_frames, config.data.sync_offsets
         )
+        # clips whose timing is unsure (data.sync_offsets' drop list) give no speech segments (PCA keeps them)
+        dropped = set(self.av_dropped)
+        speech_clips = [c for c in train_clips if c.clip_id not in dropped]
         k = config.net.n_components
         if config.pca:
             from toolkit.expression.pca import ExpressionPCA
@@ -177,7 +178,7 @@ class ExpressionTask(TrainingTask):
         self.model: nn.Module = self.net
         self.loss_norm = float(np.mean(scale**2))
         speech_dir = config.noise.speech_dir or str(shared_data_dir() / "speech")
-        audio_clips = [c.audio for c in train_clips if c.has_audio]
+        audio_clips = [c.audio for c in speech_clips if c.has_audio]
         self.noise = build_noise_bank(
             audio_clips,
             speech_dir if Path(speech_dir).is_dir() else None,
@@ -185,11 +186,12 @@ class ExpressionTask(TrainingTask):
             max_babble_files=config.noise.max_babble_files,
         )
         self.batcher: ExpressionBatcher | FeatureExpressionBatcher
+        speech_coeffs = [co for c, co in zip(train_clips, coeffs) if c.clip_id not in dropped]
         if config.net.frontend == "whisper":
             self.batcher = FeatureExpressionBatcher(
-                train_clips,
-                coeffs,
-                self._whisper_tracks(train_clips),
+                speech_clips,
+                speech_coeffs,
+                self._whisper_tracks(speech_clips),
                 config.segment_frames,
                 config.net.context_frames,
                 config.noise.probability,
@@ -199,8 +201,8 @@ class ExpressionTask(TrainingTask):
             )
         else:
             self.batcher = ExpressionBatcher(
-                train_clips,
-                coeffs,
+                speech_clips,
+                speech_coeffs,
                 config.segment_frames,
                 self.noise if config.noise.probability > 0 else None,
                 config.noise.probability,
@@ -220,6 +222,8 @@ class ExpressionTask(TrainingTask):
             "split": self.split.describe(),
             "train_clips_with_audio": len(self.batcher.clips),
             "av_offsets_corrected_frames": self.av_offsets,
+            **({"av_offsets_source": config.data.sync_offsets} if config.data.sync_offsets else {}),
+            **({"av_unsure_clips_dropped": self.av_dropped} if self.av_dropped else {}),
             "train_frames_with_audio": int(sum(c.n_frames for c in self.batcher.clips)),
             "pca_fit_frames": int(sum(c.n_frames for c in train_clips)),
             "pca_explained_variance_ratio": [round(float(x), 5) for x in ratio],
@@ -480,10 +484,8 @@ class MotionTask(TrainingTask):
         root = config.data.data
         t0 = time.perf_counter()
         clips = load_clip_data(root, self.split.train)
-        self.av_offsets = (
-            correct_av_offsets(clips, config.data.sync_correction_max_frames)
-            if config.data.sync_correction_max_frames > 0
-            else {}
+        self.av_offsets, _ = align_training_clips(
+            clips, config.data.sync_correction_max_frames, config.data.sync_offsets
         )
         if not config.use_silent_clips:
             clips = [c for c in clips if c.has_audio]

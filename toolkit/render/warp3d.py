@@ -275,9 +275,10 @@ class Warp3D:
         barycentric = np.empty((min(n, bs), oh, ow, 3), np.float32)
         clamped = np.zeros(n, bool)
         flow = np.zeros((n, FLOW_GRID, FLOW_GRID, 2), np.float32) if self.config.align_background else None
-        fade_from = np.full(n, -1, np.int64) if match.fade_from is None else match.fade_from
+        # -1: no cross-fade at that frame (a matcher result without fades has none anywhere)
+        fade_from = match.fade_from if match.fade_from is not None else np.full(n, -1, np.int64)
         fading = bool((fade_from >= 0).any())
-        fades = np.flatnonzero(fade_from >= 0) if fading else np.zeros(0, np.int64)
+        fades = np.flatnonzero(fade_from >= 0)
         fade_flow = np.zeros((len(fades), FLOW_GRID, FLOW_GRID, 2), np.float32) if flow is not None else None
         for start in range(0, n, bs):
             sl = slice(start, min(n, start + bs))
