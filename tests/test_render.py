@@ -182,6 +182,14 @@ def test_output_size_and_generator_inputs_shapes(clip, warp):
     assert 0.0 <= gi.mask.min() and gi.mask.max() <= 1.0 and (gi.mask > 0.99).any()
     assert np.isfinite(gi.depth[gi.mask > 0]).all()
     assert gi.matched_index.min() >= 0 and gi.matched_index.max() < 32
+    # the matched frames are the reference frames resized (each resized once and kept), as fresh arrays
+    import cv2
+
+    expected = np.stack([cv2.resize(frames[k], (128, 128), interpolation=cv2.INTER_AREA) for k in gi.matched_index])
+    assert np.array_equal(gi.matched, expected)
+    again = w._reference_frames_at(gi.matched_index, (128, 128))
+    again[...] = 0  # the caller's to change (cross-faded in place): the kept copies stay as they were
+    assert np.array_equal(w._reference_frames_at(gi.matched_index, (128, 128)), expected)
 
 
 # ---------------------------------------------------------------- matcher (Eq. 2)

@@ -219,8 +219,10 @@ class TalkingHeadPipeline:
         driving_same_camera: bool = False,
     ) -> _Plan:
         """Everything before the frames: audio, reference, head motion, expression, renderer."""
+        from toolkit.io.heap import keep_freed_buffers
         from toolkit.pipeline import models, renderers
 
+        keep_freed_buffers()  # per-chunk frame arrays reuse the heap instead of faulting in fresh pages
         cfg = self.config
         renderer_name = renderers.resolve_renderer(cfg)
         models.warm_up(cfg)  # torch, learners and render kernels load while the reference is tracked

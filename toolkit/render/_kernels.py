@@ -143,3 +143,20 @@ def blend_batch(fg, mask, bg, out):
                 else:
                     for k in range(3):
                         out[b, r, c, k] = np.uint8(m * fg[b, r, c, k] + (1.0 - m) * bg[b, r, c, k] + 0.5)
+
+
+@numba.njit(cache=True, nogil=True)
+def crossfade_into(frame, faded, weight, out):
+    # the arithmetic of toolkit.render.matcher.crossfade_pixels' numpy form, operation by operation (numpy 2
+    # promotion): float32(weight) * float32(frame) in float32, widened; + (1 - weight) * faded in float64;
+    # + 0.5; clipped to [0, 255]; truncated to uint8
+    w32 = np.float32(weight)
+    rest = 1.0 - weight
+    a = frame.ravel()
+    b = faded.ravel()
+    o = out.ravel()
+    for i in range(a.size):
+        v = np.float64(w32 * np.float32(a[i])) + rest * np.float64(b[i])
+        v = v + 0.5
+        v = min(max(v, 0.0), 255.0)
+        o[i] = np.uint8(v)

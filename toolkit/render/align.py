@@ -138,8 +138,11 @@ def warp_by_flow(
         if (x0, y0) == (0, 0) and (fh, fw) == img.shape[:2]:
             return window
         out = img.copy()
-    else:
-        out[...] = img
+    else:  # the image outside the window (four slabs: the window itself is written once, below)
+        out[:y0] = img[:y0]
+        out[y0 + fh :] = img[y0 + fh :]
+        out[y0 : y0 + fh, :x0] = img[y0 : y0 + fh, :x0]
+        out[y0 : y0 + fh, x0 + fw :] = img[y0 : y0 + fh, x0 + fw :]
     out[y0 : y0 + fh, x0 : x0 + fw] = window
     return out
 

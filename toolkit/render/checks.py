@@ -2,7 +2,7 @@
 
 The 3D-aware renderer textures its mesh from one reference frame and takes backgrounds and mouth
 interiors from the others, so some references cannot give a good video whatever the renderer
-does: a face turned away in every frame, hair or a hand over the face, glasses, a mouth open (or
+does: a face turned away in every frame, hair or a hand over the face (the mouth's line gone), glasses, a mouth open (or
 eyes closed) in every frame, a face only a few dozen pixels wide. :func:`reference_warnings` checks
 those from the reference's tracking alone (no rendering) and returns one message per problem,
 each saying what to do. The pipeline shows them in the CLI (before generating), the batch report
@@ -38,6 +38,12 @@ class ReferenceLimits:
     #: contrast (grey levels) of the strongest bar across the nose bridge above which glasses are worn
     #: (:func:`nose_bridge_bar`; 4 frames of each of 29 shared clips: 0.8-10.3 without glasses, 31.5-39.7 with)
     glasses_bar: float = 15.0
+    #: grey-level difference between the lips' meeting line and the lip body below which the mouth counts as
+    #: covered (:func:`mouth_line_contrast`; 44 shared clips, 2,804 frames: 1.9 % of frames below 1.5, at most
+    #: 7.8 % of one clip's; 6 clips with a real skin patch shaped as a hand over the mouth: 84-100 % of frames) ...
+    covered_mouth_line: float = 1.5
+    #: ... and more than this fraction of the reference frames with a covered mouth means a hand over the face
+    max_covered_mouth: float = 0.3
 
 
 def nose_bridge_bar(frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -70,6 +76,46 @@ def nose_bridge_bar(frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
             samples.append(cv2.remap(grey, xy[None, :, 0], xy[None, :, 1], cv2.INTER_LINEAR)[0])
         profile = np.mean(samples, axis=0)
         out[k] = float(np.abs(0.5 * (profile[:-8] + profile[8:]) - profile[4:-4]).max())
+    return out
+
+
+#: MediaPipe (outer lip, inner lip) point pairs: their midpoints lie on the lips' body, upper and lower
+LIP_BODY_PAIRS = (
+    (0, 13), (37, 82), (39, 81), (40, 80), (185, 191), (267, 312), (269, 311), (270, 310), (409, 415),
+    (17, 14), (84, 87), (181, 178), (91, 88), (146, 95), (314, 317), (405, 402), (321, 318), (375, 324),
+)  # fmt: skip
+#: (upper, lower) inner-lip point pairs: their midpoints lie on the line where the lips meet
+LIP_LINE_PAIRS = ((13, 14), (82, 87), (81, 178), (80, 88), (312, 317), (311, 402), (310, 318))
+
+
+def mouth_line_contrast(frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Per frame, how much the line where the lips meet differs in grey level from the lip body (NaN: no face).
+
+    A visible mouth always has that line: a closed mouth's shadow (darker than the lips), an open mouth's
+    cavity (much darker) or teeth (brighter). A hand over the mouth is skin where the tracker still puts the
+    lips (the face landmarker keeps placing them under the hand), so the line is gone: the grey level at the
+    lips' meeting line (midpoints of :data:`LIP_LINE_PAIRS`) minus the lip body's (midpoints of
+    :data:`LIP_BODY_PAIRS`), medians of 3x3 means, as an absolute value in grey levels.
+    """
+    import cv2
+
+    imgs = np.asarray(frames)
+    lm = np.asarray(landmarks, np.float64)
+    out = np.full(len(imgs), np.nan)
+    body, meet = np.asarray(LIP_BODY_PAIRS), np.asarray(LIP_LINE_PAIRS)
+    for k, (img, points) in enumerate(zip(imgs, lm)):
+        if not np.isfinite(points[:, :2]).all():
+            continue
+        grey = cv2.blur(cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY).astype(np.float32), (3, 3))
+        h, w = grey.shape
+
+        def at(pairs: np.ndarray, grey: np.ndarray = grey, h: int = h, w: int = w, points: np.ndarray = points):
+            xy = 0.5 * (points[pairs[:, 0], :2] + points[pairs[:, 1], :2])
+            x = np.clip(np.round(xy[:, 0]).astype(np.int64), 0, w - 1)
+            y = np.clip(np.round(xy[:, 1]).astype(np.int64), 0, h - 1)
+            return grey[y, x]
+
+        out[k] = abs(float(np.median(at(meet)) - np.median(at(body))))
     return out
 
 
@@ -140,6 +186,13 @@ def reference_warnings(
             "glasses over the eyes: their rims and lenses are painted into the face texture, so they bend a "
             "little with the cheeks and brows and their reflections never move; a reference without glasses "
             "looks better"
+        )
+    covered = mouth_line_contrast(np.asarray(frames), lm)[seen] < lim.covered_mouth_line
+    if covered.mean() > lim.max_covered_mouth:
+        out.append(
+            f"a hand (or something skin-coloured) covers the mouth in {int(covered.sum())} of {len(covered)} "
+            "reference frames: it would be painted into the face and the lips could not move; use a reference "
+            "where the mouth and chin are uncovered (or cut the part with the hand out of the video)"
         )
     eyes = eye_openness(lm[seen])
     if np.nanmax(eyes) < lim.closed_eyes:

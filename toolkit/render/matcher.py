@@ -188,8 +188,31 @@ def crossfade_frames(frames: np.ndarray, faded: np.ndarray | None, match: MatchR
         return frames
     out = frames.copy()
     for t in np.flatnonzero(match.fade_from >= 0):
-        w = float(match.fade_weight[t])
-        out[t] = np.clip(w * frames[t].astype(np.float32) + (1 - w) * faded[t] + 0.5, 0, 255).astype(frames.dtype)
+        out[t] = crossfade_pixels(frames[t], faded[t], float(match.fade_weight[t]))
+    return out
+
+
+def crossfade_pixels(frame: np.ndarray, faded: np.ndarray, weight: float, out: np.ndarray | None = None) -> np.ndarray:
+    """One cross-faded frame: ``weight * frame + (1 - weight) * faded``, rounded, in ``frame``'s dtype.
+
+    ``out``: an array of ``frame``'s shape and dtype to write into (it may be ``frame`` itself). uint8 frames
+    go through a compiled kernel where numba is installed (the same arithmetic, bit for bit).
+    """
+    from toolkit.render.rasterize import _use_numba
+
+    w = float(weight)
+    contiguous = all(a.dtype == np.uint8 and a.flags.c_contiguous for a in (frame, faded))
+    if contiguous and frame.shape == faded.shape and _use_numba(None):
+        from toolkit.render import _kernels
+
+        target = np.empty_like(frame) if out is None else out
+        if target.dtype == np.uint8 and target.flags.c_contiguous and target.shape == frame.shape:
+            _kernels.crossfade_into(frame, faded, w, target)
+            return target
+    mixed = np.clip(w * frame.astype(np.float32) + (1 - w) * faded + 0.5, 0, 255).astype(frame.dtype)
+    if out is None:
+        return mixed
+    out[...] = mixed
     return out
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,7 +34,7 @@ import numpy as np
 from toolkit.errors import ToolkitError
 from toolkit.motion.pose import HeadPose, PoseViews
 from toolkit.render.align import FLOW_GRID, background_flow, move_with_flow
-from toolkit.render.matcher import MatcherConfig, MatchResult, MatchState, crossfade_frames, match_motion
+from toolkit.render.matcher import MatcherConfig, MatchResult, MatchState, crossfade_pixels, match_motion
 from toolkit.render.mesh import (
     FaceMesh,
     MeshConfig,
@@ -199,6 +199,8 @@ class Warp3D:
         self.track = track
         self.frame_size = (int(frames.shape[1]), int(frames.shape[2]))
         self.texture_outliers = np.zeros(frames.shape[0])
+        #: reference frames resized to an output size, by size and frame index (see _reference_frames_at)
+        self._resized: dict[tuple[int, int], dict[int, np.ndarray]] = {}
         self.frontal_index = self._choose_frontal()
         k = self.frontal_index
         self.mesh: FaceMesh = build_face_mesh(
@@ -362,12 +364,24 @@ class Warp3D:
         return background_flow(source, target, size, outline=outline)
 
     def _reference_frames_at(self, index: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        frames = self.frames[index]
+        """A fresh ``(len(index), H, W, 3)`` array of the reference frames ``index`` at ``size``.
+
+        Each reference frame is resized once per size and kept (a few frames; every output frame is one of
+        them), not once per output frame.
+        """
+        index = np.asarray(index, np.int64)
         if size == self.frame_size:
-            return frames
+            return self.frames[index]
         import cv2
 
-        return np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_AREA) for f in frames])
+        resized = self._resized.setdefault(size, {})
+        out = np.empty((len(index), size[0], size[1], 3), np.uint8)
+        for i, k in enumerate(index.tolist()):
+            frame = resized.get(k)
+            if frame is None:
+                frame = resized[k] = cv2.resize(self.frames[k], (size[1], size[0]), interpolation=cv2.INTER_AREA)
+            out[i] = frame
+        return out
 
 
 @dataclass
@@ -422,12 +436,11 @@ def choose_texture_frame(
 
 
 def _crossfade_in_place(frames: np.ndarray, faded: np.ndarray, match: MatchResult, rows: np.ndarray) -> None:
-    """``frames[rows]`` cross-faded with ``faded`` (one frame per row) by
-    :func:`toolkit.render.matcher.crossfade_frames`, without copying the frames where no cross-fade runs."""
+    """``frames[rows]`` cross-faded with ``faded`` (one frame per row), frame by frame in place with the
+    arithmetic of :func:`toolkit.render.matcher.crossfade_frames` (no copies of the fading frames)."""
     assert match.fade_from is not None and match.fade_weight is not None
-    sub = replace(match, index=match.index[rows], cost=match.cost[rows], fade_from=match.fade_from[rows])
-    sub.fade_weight = match.fade_weight[rows]
-    frames[rows] = crossfade_frames(frames[rows], faded, sub)
+    for j, t in enumerate(np.asarray(rows).tolist()):
+        crossfade_pixels(frames[t], faded[j], float(match.fade_weight[t]), out=frames[t])
 
 
 def compose(inputs: GeneratorInputs, use_numba: bool | None = None, in_place: bool = False) -> np.ndarray:
