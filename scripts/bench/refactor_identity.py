@@ -75,18 +75,25 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def compare(a_dir: Path, b_dir: Path) -> int:
+def compare(a_dir: Path, b_dir: Path, subset: bool = False) -> int:
+    """Print every number that differs; ``subset``: only AFTER's methods and clips (a run of a few clips)."""
     a, b = _load(a_dir), _load(b_dir)
     differences = 0
-    for method in sorted(set(a) | set(b)):
-        for clip in sorted(set(a.get(method, {})) | set(b.get(method, {}))):
+    for method in sorted(set(b) if subset else set(a) | set(b)):
+        clips = set(b.get(method, {})) - {"ALL"} if subset else set(a.get(method, {})) | set(b.get(method, {}))
+        for clip in sorted(clips):
             ma, mb = a.get(method, {}).get(clip) or {}, b.get(method, {}).get(clip) or {}
             for key in sorted(set(ma) | set(mb)):
                 if not _same(ma.get(key), mb.get(key)):
                     differences += 1
                     print(f"DIFF {method} {clip} {key}: {ma.get(key)} vs {mb.get(key)}")
-    n = sum(len(m or {}) for method in a.values() for m in method.values())
-    print(f"{differences} differences among {n} numbers ({', '.join(sorted(a))})")
+    n = sum(
+        len(m or {})
+        for name, method in (b if subset else a).items()
+        for clip, m in method.items()
+        if not (subset and clip == "ALL")
+    )
+    print(f"{differences} differences among {n} numbers ({', '.join(sorted(b if subset else a))})")
     return 1 if differences else 0
 
 
@@ -97,11 +104,12 @@ def main() -> None:
     ap.add_argument("--source", default="eval/benchmarks/shared_av10.json")
     ap.add_argument("--clips", type=int, default=4)
     ap.add_argument("--max-seconds", type=float, default=4.0)
+    ap.add_argument("--subset", action="store_true", help="with --compare: only AFTER's methods and clips")
     ap.add_argument("--whole", action="store_true", help="evaluate --source as it is (ignores --clips/--max-seconds)")
     ap.add_argument("--methods", nargs="+", default=METHODS, help="methods to evaluate (default: %(default)s)")
     args = ap.parse_args()
     if args.compare:
-        raise SystemExit(compare(*args.compare))
+        raise SystemExit(compare(*args.compare, subset=args.subset))
     if not args.out:
         ap.error("give --out DIR or --compare BEFORE AFTER")
     run(args.out, args.source, args.clips, args.max_seconds, args.methods, whole=args.whole)
