@@ -521,7 +521,8 @@ def test_start_warmup_gives_the_first_frames_the_motion_they_get_with_real_prece
     frames' audio mirrored in front) the first frames are what Phi gives when the real preceding audio is there.
     Warm-up 0 is the previous inference exactly."""
     from toolkit.learners.data import load_clip_data
-    from toolkit.learners.motion import MotionLearner, _with_warmup
+    from toolkit.learners.frontend import normalise_loudness
+    from toolkit.learners.motion import MotionLearner, _audio_windows, _with_warmup
     from toolkit.paths import checkpoints_dir
 
     audio = np.arange(5 * 640, dtype=np.float32)
@@ -533,6 +534,19 @@ def test_start_warmup_gives_the_first_frames_the_motion_they_get_with_real_prece
 
     clip = load_clip_data(dataset_root, [record.clip_id])[0]
     phi = MotionLearner.load(checkpoints_dir() / "motion")
+    # warm-up 0: predict is the inference before session 12 (windows with zeros in front, noise of n frames)
+    phi.net.config.warmup_frames = 0
+    drive, n = clip.audio[16 * 640 :], len(clip.audio) // 640 - 16
+    g = torch.Generator().manual_seed(5)
+    noise = torch.randn(1, phi.net.config.noise_dim, n, generator=g)
+    windows = torch.from_numpy(_audio_windows(normalise_loudness(drive), n))[None]
+    ref_windows = torch.from_numpy(_audio_windows(normalise_loudness(clip.audio[: 16 * 640]), 16))[None]
+    with torch.no_grad():
+        before = phi.net(torch.from_numpy(clip.motion[:16])[None], ref_windows, windows, noise)[0][0].numpy()
+    np.testing.assert_array_equal(
+        phi.predict(clip.motion[:16], clip.audio[: 16 * 640], drive, seed=5, n_frames=n), before
+    )
+
     phi.net.config.anchor_frames = 0.0  # the raw output, where the transient came from
     start = 16
     for tau in (16, 1):
