@@ -39,7 +39,7 @@ Choices where the paper is silent (Fig. 12 is not in the text):
   jumping. This is applied inside ``forward`` in training and inference alike.
 * **start warm-up** (inference, ``warmup_frames``): in training every audio window holds the clip's real
   audio; at inference the driving audio starts at frame 0, and zeros in front of it read as a speech onset
-  after silence, to which Phi answered with a 4-6 degree upward pitch over the first frames; anchored to that
+  after silence, to which Phi answered with a 3.5-5 degree upward pitch over the first frames; anchored to that
   first frame this became a nod at the start of every video. The network now first runs over the first
   frames of the driving audio (and noise) mirrored in time, and that output is dropped.
 * **short references**: the encoder was trained with tau drawn from 1..64, so
@@ -133,7 +133,7 @@ class MotionNetConfig:
     #: frame, fed the first frames of the driving audio (and of the seeded noise) mirrored in time, and their
     #: output is dropped (0 = as before: the audio windows x_{t-3:t} of the first frames are zeros). In
     #: training every window holds the clip's real audio, so zeros in front of the first frame read as a
-    #: speech onset after silence, and Phi's raw output pitched the head up by 4-6 degrees over the first
+    #: speech onset after silence, and Phi's raw output pitched the head up by 3.5-5 degrees over the first
     #: frames; the start anchor (fitted to that first frame) turned it into a nod in every video
     #: (scripts/motion_start_transient.py). 32 = the temporal blocks' one-sided receptive field
     warmup_frames: int = 0
