@@ -57,6 +57,33 @@ def choose(rows: list[dict], video: dict[str, float], rule: str) -> dict:
     return {**min(pool, key=lambda r: abs(r["spread"] - video["spread"])), "bounded": pool is bounded}
 
 
+def dev_clips_and_amplitude(data: Path, learner, name: str) -> tuple[list, np.ndarray]:
+    """The dev clips (held-out training people with audio and >= 2 * TAU frames) of a checkpoint trained with
+    the dev people held out (else an error), and the training split's median TAU-frame reference amplitude."""
+    from scripts.eval_learners import _split_clips
+    from scripts.expression_dev_split import DEV_GROUPS
+    from toolkit.errors import ToolkitError
+    from toolkit.learners.split import DEFAULT_VAL_GROUPS, split_group
+    from toolkit.learners.tasks import reference_amplitude
+
+    held_out = {split_group(g) for g in learner.info["train_config"]["data"]["val_speakers"]}
+    dev_groups = {split_group(g) for g in DEV_GROUPS}
+    if not dev_groups <= held_out or learner.net.config.prior_amplitude_frames <= 0:
+        raise ToolkitError(
+            f"{name} was trained on dev people {sorted(dev_groups - held_out)} or has no prior amplitude.",
+            "Train with data.val_speakers = the validation groups + expression_dev_split.DEV_GROUPS and "
+            "net.prior_amplitude_frames=8.",
+        )
+    train, held = _split_clips(data, learner.info)
+    validation = {split_group(g) for g in DEFAULT_VAL_GROUPS}
+    dev = [c for c in held if split_group(c.speaker) in dev_groups and c.has_audio and c.n_frames >= 2 * TAU]
+    if not dev or any(split_group(c.speaker) in validation for c in dev):
+        raise ToolkitError("No dev clips (or a validation person among them).", "Check --data and the split.")
+    if not learner.info["train_config"].get("use_silent_clips", True):
+        train = [c for c in train if c.has_audio]
+    return dev, reference_amplitude(train, TAU, learner.net.motion_std.numpy(), "median")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="folder written by `toolkit preprocess`")
@@ -75,36 +102,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from scripts.eval_learners import _split_clips
-    from scripts.expression_dev_split import DEV_GROUPS
     from scripts.motion_hf_sources import dynamics
     from toolkit.constants import SAMPLES_PER_FRAME
-    from toolkit.errors import ToolkitError
     from toolkit.learners.evaluation import motion_scores
     from toolkit.learners.motion import MotionLearner
-    from toolkit.learners.split import DEFAULT_VAL_GROUPS, split_group
-    from toolkit.learners.tasks import reference_amplitude
+    from toolkit.learners.split import split_group
 
     torch.set_num_threads(1)
     learner = MotionLearner.load(args.motion)
     learner.net.config.calibrate_min_frames = args.calibrate_min_frames
-    held_out = {split_group(g) for g in learner.info["train_config"]["data"]["val_speakers"]}
-    dev_groups = {split_group(g) for g in DEV_GROUPS}
-    if not dev_groups <= held_out or learner.net.config.prior_amplitude_frames <= 0:
-        raise ToolkitError(
-            f"{args.motion} was trained on dev people {sorted(dev_groups - held_out)} or has no prior amplitude.",
-            "Train with data.val_speakers = the validation groups + expression_dev_split.DEV_GROUPS and "
-            "net.prior_amplitude_frames=8.",
-        )
-    train, held = _split_clips(Path(args.data), learner.info)
-    validation = {split_group(g) for g in DEFAULT_VAL_GROUPS}
-    dev = [c for c in held if split_group(c.speaker) in dev_groups and c.has_audio and c.n_frames >= 2 * TAU]
-    if not dev or any(split_group(c.speaker) in validation for c in dev):
-        raise ToolkitError("No dev clips (or a validation person among them).", "Check --data and the split.")
-    within = learner.net.motion_std.numpy()
-    if not learner.info["train_config"].get("use_silent_clips", True):
-        train = [c for c in train if c.has_audio]
-    base = reference_amplitude(train, TAU, within, "median")
+    dev, base = dev_clips_and_amplitude(Path(args.data), learner, args.motion)
 
     def run(tau: int) -> tuple[dict, dict]:
         pred, real, errors = [], [], []

@@ -336,7 +336,8 @@ def test_photo_prior_checkpoint_moves_a_photo_more_and_leaves_video_references_b
     from toolkit.paths import checkpoints_dir
 
     clip = load_clip_data(dataset_root, [record.clip_id])[0]
-    v3 = MotionLearner.load(checkpoints_dir() / "motion")
+    v3 = MotionLearner.load(checkpoints_dir() / "motion_v3")  # the default until session 12
+    v3.net.config.warmup_frames = 0  # as motion_photo_prior (session 9): no start warm-up
     prior = MotionLearner.load(checkpoints_dir() / "motion_photo_prior")
     assert prior.net.config.prior_amplitude_frames == 8
     amp = prior.net.prior_amplitude.numpy()
@@ -364,7 +365,7 @@ def test_prior_amplitude_scale_multiplies_the_statistic_and_the_dev_choice_refus
     from toolkit.learners.motion import MotionLearner
     from toolkit.paths import checkpoints_dir
 
-    v3 = checkpoints_dir() / "motion"
+    v3 = checkpoints_dir() / "motion_v3"  # Phi v3 without a prior amplitude (the default until session 12)
     outs = {}
     for scale in (1.0, 2.5):
         outs[scale] = tmp_path / f"scale{scale}"
@@ -462,7 +463,8 @@ def test_photo_prior_v2_checkpoint_is_v3_with_the_median_amplitude_and_drift_gai
     from toolkit.paths import checkpoints_dir
 
     clip = load_clip_data(dataset_root, [record.clip_id])[0]
-    v3, v2p = (MotionLearner.load(checkpoints_dir() / n) for n in ("motion", "motion_photo_prior_v2"))
+    v3, v2p = (MotionLearner.load(checkpoints_dir() / n) for n in ("motion_v3", "motion_photo_prior_v2"))
+    v3.net.config.warmup_frames = 0  # as motion_photo_prior_v2 (session 11): no start warm-up
     assert v2p.net.config.prior_amplitude_frames == 8 and v2p.net.config.prior_drift_gain == 2.0
     assert v2p.net.config.calibrate_min_frames == 2
     for name, tensor in v3.net.state_dict().items():
@@ -475,3 +477,88 @@ def test_photo_prior_v2_checkpoint_is_v3_with_the_median_amplitude_and_drift_gai
     photo = {id(m): [m.predict(clip.motion[:1], None, drive, seed=s) for s in range(3)] for m in (v3, v2p)}
     spread = {k: np.mean([pose_diversity(p[:, :3], p[:, 3:])[0] for p in v]) for k, v in photo.items()}
     assert spread[id(v2p)] > 1.2 * spread[id(v3)], spread
+
+
+def test_default_motion_is_photo_prior_v2_with_the_start_warmup_and_video_references_match_the_previous_default(
+    dataset_root, record
+):
+    """Session 12 (lead's decision): checkpoints/motion = Phi v3's weights with motion_photo_prior_v2's photo prior
+    and the start warm-up; checkpoints/motion_v3 = the previous default (a photo keeps its own, zero, amplitude)
+    with the same warm-up. A video reference gets exactly the previous default's motion, a photo
+    motion_photo_prior_v2's (with the warm-up), which moves more."""
+    from toolkit.learners.data import load_clip_data
+    from toolkit.learners.motion import MotionLearner
+    from toolkit.metrics.head_motion import pose_diversity
+    from toolkit.paths import checkpoints_dir
+
+    clip = load_clip_data(dataset_root, [record.clip_id])[0]
+    default, v3, v2p = (
+        MotionLearner.load(checkpoints_dir() / n) for n in ("motion", "motion_v3", "motion_photo_prior_v2")
+    )
+    assert default.net.config.prior_amplitude_frames == 8 and default.net.config.prior_drift_gain == 2.0
+    assert default.net.config.warmup_frames == v3.net.config.warmup_frames == 32
+    assert v3.net.config.prior_amplitude_frames == 0
+    for name, tensor in v2p.net.state_dict().items():
+        torch.testing.assert_close(default.net.state_dict()[name], tensor, rtol=0, atol=0)
+    v2p.net.config.warmup_frames = 32
+    tau, drive = 16, clip.audio[16 * 640 :]
+    for seed in (0, 3):
+        video = [m.predict(clip.motion[:tau], clip.audio[: tau * 640], drive, seed=seed) for m in (default, v3, v2p)]
+        np.testing.assert_array_equal(video[0], video[1])
+        np.testing.assert_array_equal(video[0], video[2])
+        np.testing.assert_array_equal(
+            default.predict(clip.motion[:1], None, drive, seed=seed),
+            v2p.predict(clip.motion[:1], None, drive, seed=seed),
+        )
+    photo = {id(m): [m.predict(clip.motion[:1], None, drive, seed=s) for s in range(3)] for m in (default, v3)}
+    spread = {k: np.mean([pose_diversity(p[:, :3], p[:, 3:])[0] for p in v]) for k, v in photo.items()}
+    assert spread[id(default)] > 1.2 * spread[id(v3)], spread
+
+
+def test_start_warmup_gives_the_first_frames_the_motion_they_get_with_real_preceding_audio(dataset_root, record):
+    """The start transient (session 12): zeros in front of the driving audio read as a speech onset and pitched
+    Phi's raw output (start anchor off) by several degrees over the first frames; with the warm-up (the first
+    frames' audio mirrored in front) the first frames are what Phi gives when the real preceding audio is there.
+    Warm-up 0 is the previous inference exactly."""
+    from toolkit.learners.data import load_clip_data
+    from toolkit.learners.frontend import normalise_loudness
+    from toolkit.learners.motion import MotionLearner, _audio_windows, _with_warmup
+    from toolkit.paths import checkpoints_dir
+
+    audio = np.arange(5 * 640, dtype=np.float32)
+    padded, n = _with_warmup(audio, 4, 2)
+    assert n == 6 and padded.size == 6 * 640
+    np.testing.assert_array_equal(padded[: 2 * 640], audio[: 2 * 640][::-1])
+    np.testing.assert_array_equal(padded[2 * 640 :], audio[: 4 * 640])
+    assert _with_warmup(audio, 4, 0)[0] is audio
+
+    clip = load_clip_data(dataset_root, [record.clip_id])[0]
+    phi = MotionLearner.load(checkpoints_dir() / "motion")
+    # warm-up 0: predict is the inference before session 12 (windows with zeros in front, noise of n frames)
+    phi.net.config.warmup_frames = 0
+    drive, n = clip.audio[16 * 640 :], len(clip.audio) // 640 - 16
+    g = torch.Generator().manual_seed(5)
+    noise = torch.randn(1, phi.net.config.noise_dim, n, generator=g)
+    windows = torch.from_numpy(_audio_windows(normalise_loudness(drive), n))[None]
+    ref_windows = torch.from_numpy(_audio_windows(normalise_loudness(clip.audio[: 16 * 640]), 16))[None]
+    with torch.no_grad():
+        before = phi.net(torch.from_numpy(clip.motion[:16])[None], ref_windows, windows, noise)[0][0].numpy()
+    np.testing.assert_array_equal(
+        phi.predict(clip.motion[:16], clip.audio[: 16 * 640], drive, seed=5, n_frames=n), before
+    )
+
+    phi.net.config.anchor_frames = 0.0  # the raw output, where the transient came from
+    start = 16
+    for tau in (16, 1):
+        ref = clip.motion[start - tau : start]
+        ref_audio = clip.audio[: start * 640] if tau > 1 else None
+        phi.net.config.warmup_frames = 0
+        with_context = phi.predict(ref, ref_audio, clip.audio, stochastic=False)[start:]  # 16 real frames before
+        cold = phi.predict(ref, ref_audio, clip.audio[start * 640 :], stochastic=False)
+        phi.net.config.warmup_frames = 32
+        warm = phi.predict(ref, ref_audio, clip.audio[start * 640 :], stochastic=False)
+        err = {
+            k: float(np.degrees(np.abs(v[:3, :3] - with_context[:3, :3])).mean())
+            for k, v in (("cold", cold), ("warm", warm))
+        }
+        assert err["warm"] < 1.0 and err["cold"] > 3.0, (tau, err)

@@ -37,6 +37,11 @@ Choices where the paper is silent (Fig. 12 is not in the text):
   reference pose with an exponential decay (``anchor_frames`` = 12 frames,
   0.5 s), so generated motion starts where the reference ends instead of
   jumping. This is applied inside ``forward`` in training and inference alike.
+* **start warm-up** (inference, ``warmup_frames``): in training every audio window holds the clip's real
+  audio; at inference the driving audio starts at frame 0, and zeros in front of it read as a speech onset
+  after silence, to which Phi answered with a 3.5-5 degree upward pitch over the first frames; anchored to that
+  first frame this became a nod at the start of every video. The network now first runs over the first
+  frames of the driving audio (and noise) mirrored in time, and that output is dropped.
 * **short references**: the encoder was trained with tau drawn from 1..64, so
   any tau works. **A single image (tau = 1)** gives a reference without motion
   statistics: the rule is the *learned prior*: the hypernetwork then produces
@@ -124,6 +129,14 @@ class MotionNetConfig:
     #: scripts/motion_hf_sources.py), so raising the amplitude to the real spread overshoots the velocity;
     #: the gain raises the drift alone. Chosen on held-out training people (scripts/motion_dev_amplitude.py)
     prior_drift_gain: float = 1.0
+    #: inference only: the network first runs over this many warm-up frames before the driving audio's first
+    #: frame, fed the first frames of the driving audio (and of the seeded noise) mirrored in time, and their
+    #: output is dropped (0 = as before: the audio windows x_{t-3:t} of the first frames are zeros). In
+    #: training every window holds the clip's real audio, so zeros in front of the first frame read as a
+    #: speech onset after silence, and Phi's raw output pitched the head up by 3.5-5 degrees over the first
+    #: frames; the start anchor (fitted to that first frame) turned it into a nod in every video
+    #: (scripts/motion_start_transient.py). 32 = the temporal blocks' one-sided receptive field
+    warmup_frames: int = 0
 
 
 def _out(n: int, k: int, s: int, p: int) -> int:
@@ -329,10 +342,13 @@ class MotionNet(nn.Module):
         ref_windows: torch.Tensor,
         driving_windows: torch.Tensor,
         noise: torch.Tensor | None = None,
+        warmup: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (motion (B, L, 6) in input units, relative normalised motion (B, L, 6) for the losses).
 
-        ``noise``: (B, noise_dim, L) standard normal; None = zeros (the mean motion).
+        ``noise``: (B, noise_dim, L) standard normal; None = zeros (the mean motion). ``warmup``: the first
+        ``warmup`` frames of ``driving_windows`` and ``noise`` are warm-up context (``warmup_frames``): they run
+        through the network and are dropped before the calibration and the start anchor (L counts the rest).
         """
         w, b, _, ref_mean, ref_stem = self.reference_code(ref_motion, ref_windows)
         feat = self.stem(driving_windows)  # (B, F, L)
@@ -344,6 +360,7 @@ class MotionNet(nn.Module):
         rel = torch.einsum("bof,bfl->blo", w, feat) + b[:, None, :]  # dynamic linear layer, frame by frame
         if self.decoder is not None:
             rel = self.decoder(rel)
+        rel = rel[:, warmup:]
         if self.config.calibrate_on_reference and ref_motion.shape[1] >= self.config.calibrate_min_frames:
             # the same layer on the reference audio: there the true relative motion averages to zero,
             # so its average output is a constant offset for this person; remove it (b cancels)
@@ -365,6 +382,17 @@ def _audio_windows(audio: np.ndarray, n_frames: int) -> np.ndarray:
     from toolkit.audio.features import audio_windows
 
     return np.array(audio_windows(audio, n_frames), np.float32)  # a writable copy for torch
+
+
+def _with_warmup(audio: np.ndarray, n_frames: int, warmup: int) -> tuple[np.ndarray, int]:
+    """The driving audio cut / padded to ``n_frames`` frames, preceded by its first ``warmup`` frames mirrored
+    in time (``MotionNetConfig.warmup_frames``) -> (audio, frames): real speech as context, not silence."""
+    from toolkit.audio.features import fit_to_frames
+
+    if warmup <= 0:
+        return audio, n_frames
+    audio = fit_to_frames(audio, n_frames)
+    return np.concatenate([audio[: warmup * SAMPLES_PER_FRAME][::-1], audio]), n_frames + warmup
 
 
 class MotionLearner:
@@ -422,10 +450,12 @@ class MotionLearner:
         if ref_audio.ndim != 1:
             raise ToolkitError(f"Reference audio must be 1-D, got shape {ref_audio.shape}.", "Pass mono audio.")
         ref_w = torch.from_numpy(_audio_windows(normalise_loudness(ref_audio), tau))[None]
-        drv_w = torch.from_numpy(_audio_windows(normalise_loudness(drive), n_frames))[None]
+        warmup = min(self.net.config.warmup_frames, n_frames)
+        drv_w = torch.from_numpy(_audio_windows(*_with_warmup(normalise_loudness(drive), n_frames, warmup)))[None]
         noise = None
         if stochastic:
             g = torch.Generator().manual_seed(int(seed))
             noise = torch.randn(1, self.net.config.noise_dim, n_frames, generator=g)
-        motion, _ = self.net(torch.from_numpy(ref)[None], ref_w, drv_w, noise)
+            noise = torch.cat([noise[:, :, :warmup].flip(2), noise], dim=2)
+        motion, _ = self.net(torch.from_numpy(ref)[None], ref_w, drv_w, noise, warmup=warmup)
         return motion[0].numpy()
