@@ -90,3 +90,25 @@ def test_viseme_head_trains_masks_unlabelled_frames_and_stays_out_of_the_checkpo
     # only labelled frames enter the loss: a batch without labels gives 0
     task.batcher.labels = [np.full_like(lab, -1) for lab in task.batcher.labels]
     assert task.train_step(np.random.default_rng(0))["loss_viseme"] == 0.0
+
+
+def test_viseme_labels_read_the_cache_and_drop_unsure_transcripts(tmp_path) -> None:
+    import hashlib
+
+    from toolkit.learners.data import ClipData, viseme_labels
+
+    def clip(seed: int, has_audio: bool = True) -> ClipData:
+        audio = np.random.default_rng(seed).normal(0, 0.1, 10 * 640).astype(np.float32)
+        z = np.zeros((10, 68, 3), np.float32)
+        return ClipData(f"c{seed}", "p", has_audio, audio, z, np.zeros((10, 6)), np.ones(10, bool), 0, 0.01)
+
+    clips = [clip(0), clip(1), clip(2), clip(3, has_audio=False)]
+    phones = [{"name": "M", "start": 0.0, "end": 0.2}, {"name": "AA", "start": 0.2, "end": 0.4}]
+    texts = [("mama", -0.3), ("a bit of " * 12, -0.3), ("mama", -0.9)]  # sure, a repetition loop, unsure
+    for c, (text, lp) in zip(clips, texts):
+        key = hashlib.sha256(np.ascontiguousarray(c.audio).tobytes()).hexdigest()[:32]
+        d = {"applicable": True, "reason": "", "text": text, "mean_logprob": lp, "phones": phones}
+        (tmp_path / f"{key}.json").write_text(json.dumps({**d, "words_aligned": 1, "words_dropped": 0, "model": "x"}))
+    sure, loop, unsure, silent = viseme_labels(clips, tmp_path)  # from the cache: no Whisper run
+    assert sure.tolist() == [1] * 5 + [4] * 5
+    assert (loop == -1).all() and (unsure == -1).all() and (silent == -1).all()
