@@ -117,7 +117,14 @@ def train_variant(task, data: str, overrides: list[str], variant: dict):
     net = ExpressionNet(cfg.net)
     net.set_pca(old.pca_mean.numpy(), old.pca_components.numpy(), old.coeff_scale.numpy())
     task.net = task.model = net
-    task.opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    if cfg.loss.viseme > 0:  # the training-only viseme head (labels were set up when the task was built)
+        from toolkit.learners.expression import VisemeHeadModel
+        from toolkit.metrics.lipsync import VISEME_CLASSES
+
+        if task.batcher.labels is None:
+            raise SystemExit("loss.viseme needs the task built with it: pass --set loss.viseme=W for every variant")
+        task.model = VisemeHeadModel(net, len(VISEME_CLASSES))
+    task.opt = torch.optim.AdamW(task.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     for step in range(steps):
         task.set_lr(lr_factor(step, steps, cfg.optim.final_lr_ratio))
         ss = _step_seed(cfg.seed, 0, step)

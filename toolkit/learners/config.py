@@ -85,6 +85,12 @@ class ExpressionLossConfig:
     opening_correlation: float = 0.0
     #: compute every term on the prediction smoothed over time as inference smooths it (net.smooth_frames)
     smoothed_prediction: bool = False
+    #: auxiliary viseme objective (training only; 0 = off, the training before session 12 exactly): weighted
+    #: cross-entropy of a linear viseme classifier on Psi's audio embedding against frame labels from the
+    #: phone alignment of the English training clips (toolkit.metrics.lipsync.VISEME_CLASSES; frames without a
+    #: label masked out); class weights: frequency ** -viseme_class_power, normalised to a frame mean of 1
+    viseme: float = 0.0
+    viseme_class_power: float = 0.5
 
 
 @dataclass
@@ -105,6 +111,8 @@ class ExpressionTrainConfig:
     noisy_tracks: int = 1
     #: where the expression PCA artifact is read from ('' = fit on the training split and save in the run folder)
     pca: str = ""
+    #: cache folder of the training clips' phone alignments for loss.viseme ('' = <TOOLKIT_CACHE>/visemes)
+    viseme_cache: str = ""
 
 
 @dataclass

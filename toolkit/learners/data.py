@@ -184,6 +184,58 @@ def align_training_clips(
     return applied, sorted(c.clip_id for c in clips if c.clip_id in drop)
 
 
+#: training labels need a surer transcript than the viseme metrics: Whisper tiny.en's mean segment log-prob at
+#: least this (the metrics: -1.0; between the two were mostly misheard GRID commands and short Arabic clips
+#: heard as English phrases) ...
+VISEME_LABEL_MIN_LOGPROB = -0.8
+#: ... and a transcript that is not a repetition loop: gzip compression ratio at most this (Whisper's own
+#: hallucination threshold; loops such as "a bit of a bit of ..." on Arabic speech pass the log-prob test)
+VISEME_LABEL_MAX_COMPRESSION = 2.4
+
+
+def viseme_labels(clips: Sequence[ClipData], cache_dir: str | Path = "", log: Any = None) -> list[np.ndarray]:
+    """Per clip: (T,) int64 viseme class of every frame (``toolkit.metrics.lipsync.viseme_frame_labels``) from the
+    Whisper + pocketsphinx phone alignment of the clip's audio *as given* (call it after the training clips are
+    re-aligned, so that the labels follow the shifted audio); :data:`~toolkit.metrics.lipsync.NO_VISEME` on
+    clips without audio, whose audio is not English, or whose transcript is unsure
+    (:data:`VISEME_LABEL_MIN_LOGPROB`, :data:`VISEME_LABEL_MAX_COMPRESSION`). The alignment is cached per audio
+    content in ``cache_dir`` ('' = <TOOLKIT_CACHE>/visemes) as JSON (about 0.2 s of compute per second of speech
+    on this CPU)."""
+    import hashlib
+    import json
+    import time
+    import zlib
+
+    from toolkit.metrics.lipsync import NO_VISEME, Phone, SpeechAlignment, align_speech, viseme_frame_labels
+    from toolkit.paths import cache_dir as default_cache
+
+    folder = Path(cache_dir) if cache_dir else default_cache() / "visemes"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    t0 = time.perf_counter()
+    for i, c in enumerate(clips):
+        if not c.has_audio:
+            out.append(np.full(c.n_frames, NO_VISEME, np.int64))
+            continue
+        a = np.ascontiguousarray(c.audio, np.float32)
+        path = folder / f"{hashlib.sha256(a.tobytes()).hexdigest()[:32]}.json"
+        if path.is_file():
+            d = json.loads(path.read_text())
+            d.pop("clip_id", None)
+            al = SpeechAlignment(**{**d, "phones": [Phone(**p) for p in d["phones"]]})
+        else:
+            al = align_speech(a)
+            path.write_text(json.dumps({**al.to_dict(), "clip_id": c.clip_id}))
+        text = al.text.encode()
+        unsure = al.mean_logprob < VISEME_LABEL_MIN_LOGPROB or (
+            len(text) > 0 and len(text) / len(zlib.compress(text)) > VISEME_LABEL_MAX_COMPRESSION
+        )
+        out.append(np.full(c.n_frames, NO_VISEME, np.int64) if unsure else viseme_frame_labels(al, c.n_frames))
+        if log is not None and (i + 1) % 25 == 0:
+            log.info(f"viseme labels: {i + 1}/{len(clips)} clips, {time.perf_counter() - t0:.0f} s")
+    return out
+
+
 def windows_for_frames(audio: np.ndarray, start: int, n: int) -> np.ndarray:
     """(n, 7, 640) windows x_{t-3:t+4} for frames start..start+n-1 of a clip's audio (zero outside the clip)."""
     lo = (start - AUDIO_WINDOW_BEFORE) * SAMPLES_PER_FRAME
@@ -247,13 +299,32 @@ class ExpressionBatcher:
         self.max_reference_frames = max_reference_frames
         lengths = np.array([c.n_frames - segment_frames + 1 for c in self.clips], np.float64)
         self.weights = lengths / lengths.sum()
+        #: per kept clip, (T,) viseme labels (set_labels; loss.viseme), None = batches carry no labels
+        self.labels: list[np.ndarray] | None = None
+
+    def set_labels(self, clips: Sequence[ClipData], labels: Sequence[np.ndarray]) -> None:
+        """Frame labels (viseme classes) of ``clips`` (any superset of the batcher's clips): batches then carry
+        ``labels`` (S * L,) beside the targets. Sampling (and its random stream) is unchanged."""
+        by_id = {c.clip_id: np.asarray(lab, np.int64) for c, lab in zip(clips, labels)}
+        for c in self.clips:
+            if by_id[c.clip_id].shape != (c.n_frames,):
+                raise ToolkitError(f"Viseme labels of {c.clip_id} do not cover its {c.n_frames} frames.", "Relabel.")
+        self.labels = [by_id[c.clip_id] for c in self.clips]
+
+    def _segment_labels(self, starts: list[tuple[int, int]]) -> dict[str, np.ndarray]:
+        if self.labels is None:
+            return {}
+        L = self.segment_frames
+        return {"labels": np.concatenate([self.labels[ci][s : s + L] for ci, s in starts])}
 
     def sample(self, n_segments: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         L = self.segment_frames
         win, ref, tgt, snrs, nref = [], [], [], [], []
+        starts = []
         for ci in rng.choice(len(self.clips), size=n_segments, p=self.weights):
             clip, co = self.clips[int(ci)], self.coeffs[int(ci)]
             s = int(rng.integers(0, clip.n_frames - L + 1))
+            starts.append((int(ci), s))
             lo = (s - AUDIO_WINDOW_BEFORE) * SAMPLES_PER_FRAME
             padded = np.zeros((L + AUDIO_WINDOW_BEFORE + AUDIO_WINDOW_AFTER - 1) * SAMPLES_PER_FRAME, np.float32)
             a, b = max(lo, 0), min(lo + padded.size, clip.audio.size)
@@ -277,6 +348,7 @@ class ExpressionBatcher:
             "target": np.concatenate(tgt).astype(np.float32),
             "n_reference": np.concatenate(nref),
             "snr": np.array(snrs, np.float32),
+            **self._segment_labels(starts),
         }
 
     def _reference(
@@ -345,9 +417,11 @@ class FeatureExpressionBatcher(ExpressionBatcher):
 
         L = self.segment_frames
         win, ref, tgt, nref, noisy = [], [], [], [], []
+        starts = []
         for ci in rng.choice(len(self.clips), size=n_segments, p=self.weights):
             clip, co, tracks = self.clips[int(ci)], self.coeffs[int(ci)], self.tracks[int(ci)]
             s = int(rng.integers(0, clip.n_frames - L + 1))
+            starts.append((int(ci), s))
             use_noisy = len(tracks) > 1 and rng.random() < self.noise_probability
             track = tracks[int(rng.integers(1, len(tracks)))] if use_noisy else tracks[0]
             win.append(feature_windows(track, s, L, self.context))
@@ -362,6 +436,7 @@ class FeatureExpressionBatcher(ExpressionBatcher):
             "target": np.concatenate(tgt).astype(np.float32),
             "n_reference": np.concatenate(nref),
             "noisy": np.array(noisy, bool),
+            **self._segment_labels(starts),
         }
 
 

@@ -233,12 +233,38 @@ class ExpressionNet(nn.Module):
         """windows (B, 7, 640) raw audio (logmel) or (B, 2C+1, D) Whisper features (whisper), reference_coeffs
         (B, k), n_reference (B,) frames behind the reference (None = 1) -> (B, k) displacement from the reference,
         in coefficient units."""
+        return self.forward_with_audio(windows, reference_coeffs, n_reference)[0]
+
+    def forward_with_audio(
+        self, windows: torch.Tensor, reference_coeffs: torch.Tensor, n_reference: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` and the (B, audio_dim) audio embedding it used (read by the training-only viseme
+        head of ``loss.viseme``, :class:`VisemeHeadModel`)."""
         a = self.audio(windows)
         if n_reference is None:
             n_reference = torch.ones(reference_coeffs.shape[0], device=reference_coeffs.device)
         count = torch.log(n_reference.float().clamp(min=1.0))[:, None] / REFERENCE_COUNT_LOG_SCALE
         r = self.identity(torch.cat([reference_coeffs / self.coeff_scale, count], dim=1))
-        return self.decoder(torch.cat([a, r], dim=1)) * self.coeff_scale
+        return self.decoder(torch.cat([a, r], dim=1)) * self.coeff_scale, a
+
+
+class VisemeHeadModel(nn.Module):
+    """Training only (``loss.viseme`` > 0): Psi plus a linear viseme classifier on its audio embedding.
+
+    forward -> (displacement, viseme logits (B, n_classes)). The head is not saved in the checkpoint, so
+    inference (and its cost) is Psi's alone; its job is to make the audio embedding tell the visemes apart
+    (which sounds close the lips) from the few minutes of training speech."""
+
+    def __init__(self, net: ExpressionNet, n_classes: int) -> None:
+        super().__init__()
+        self.net = net
+        self.head = nn.Linear(net.config.audio_dim, n_classes)
+
+    def forward(
+        self, windows: torch.Tensor, reference_coeffs: torch.Tensor, n_reference: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out, a = self.net.forward_with_audio(windows, reference_coeffs, n_reference)
+        return out, self.head(a)
 
 
 class ExpressionEnsemble(nn.Module):

@@ -216,7 +216,10 @@ class ExpressionTask(TrainingTask):
 
         self.opening_direction = torch.from_numpy(_opening_direction(comps))
         self.opening_std = float(np.concatenate([mouth_opening(c.frontal68) for c in train_clips]).std() + 1e-6)
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+        viseme_summary = self._set_up_visemes(speech_clips) if config.loss.viseme > 0 else {}
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
+        )
         self.val_noise = self._validation_noise()
         self.data_summary = {
             "split": self.split.describe(),
@@ -233,7 +236,37 @@ class ExpressionTask(TrainingTask):
             "frontend": self.frontend_provenance(),
             "noise_items": self.noise.kinds(),
             "noise_seconds": {k: round(v, 1) for k, v in self.noise.seconds().items()},
+            **viseme_summary,
             "load_seconds": round(time.perf_counter() - t0, 1),
+        }
+
+    def _set_up_visemes(self, speech_clips: list[ClipData]) -> dict[str, Any]:
+        """loss.viseme: frame labels of the training clips (after their re-alignment), the class weights and the
+        training-only head (``self.model`` = :class:`VisemeHeadModel`; ``self.net`` stays Psi alone)."""
+        from toolkit.learners.data import viseme_labels
+        from toolkit.learners.expression import VisemeHeadModel
+        from toolkit.metrics.lipsync import VISEME_CLASSES
+
+        labels = viseme_labels(speech_clips, self.config.viseme_cache, self.log)
+        self.batcher.set_labels(speech_clips, labels)
+        assert self.batcher.labels is not None
+        used = np.concatenate(self.batcher.labels)
+        counts = np.bincount(used[used >= 0], minlength=len(VISEME_CLASSES)).astype(np.float64)
+        if counts.sum() == 0:
+            raise ToolkitError(
+                "loss.viseme is on but no training frame has a viseme label (no English speech aligned).",
+                "Train on English talking-head clips, or set loss.viseme=0.",
+            )
+        freq = np.maximum(counts, 1.0) / counts.sum()
+        weights = freq**-self.config.loss.viseme_class_power
+        weights /= float((weights * freq).sum())  # frame-weighted mean 1
+        self.viseme_weights = torch.as_tensor(weights, dtype=torch.float32)
+        self.model = VisemeHeadModel(self.net, len(VISEME_CLASSES))
+        return {
+            "viseme_labelled_frames": int(counts.sum()),
+            "viseme_unlabelled_frames": int((used < 0).sum()),
+            "viseme_class_frames": dict(zip(VISEME_CLASSES, counts.astype(int).tolist())),
+            "viseme_class_weights": dict(zip(VISEME_CLASSES, np.round(weights, 3).tolist())),
         }
 
     def frontend_provenance(self) -> dict[str, Any]:
@@ -286,7 +319,7 @@ class ExpressionTask(TrainingTask):
     def wrap_ddp(self) -> None:
         from torch.nn.parallel import DistributedDataParallel
 
-        self.model = DistributedDataParallel(self.net)
+        self.model = DistributedDataParallel(self.model)
 
     def set_lr(self, factor: float) -> float:
         for g in self.opt.param_groups:
@@ -297,9 +330,10 @@ class ExpressionTask(TrainingTask):
         cfg, w = self.config, self.config.loss
         b = self.batcher.sample(cfg.optim.batch_size, rng)
         self.model.train()
-        pred = self.model(
+        out = self.model(
             torch.from_numpy(b["windows"]), torch.from_numpy(b["reference"]), torch.from_numpy(b["n_reference"])
         )
+        pred, logits = out if isinstance(out, tuple) else (out, None)
         target = torch.from_numpy(b["target"])
         seg = (-1, cfg.segment_frames, pred.shape[-1])
         if w.smoothed_prediction and cfg.net.smooth_frames > 0:
@@ -317,10 +351,20 @@ class ExpressionTask(TrainingTask):
             terms["opening_correlation"] = opening_correlation_loss(
                 p_seg @ self.opening_direction, t_seg @ self.opening_direction, self.opening_std
             )
+        if logits is not None:
+            labels = torch.from_numpy(b["labels"])
+            terms["viseme"] = (
+                F.cross_entropy(logits, labels, weight=self.viseme_weights, ignore_index=-1)
+                if bool((labels >= 0).any())
+                else logits.sum() * 0.0
+            )
         loss = sum(getattr(w, k) * v for k, v in terms.items())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
+        if logits is not None:  # the head apart, so that Psi's clipping is the same as without it
+            inner: Any = getattr(self.model, "module", self.model)  # DDP wraps the VisemeHeadModel
+            nn.utils.clip_grad_norm_(inner.head.parameters(), cfg.optim.grad_clip)
         self.opt.step()
         noisy = b["noisy"] if "noisy" in b else np.isfinite(b["snr"])
         out = {"loss": float(loss.item()), "grad_norm": float(gn), "noisy_fraction": float(np.mean(noisy))}

@@ -308,6 +308,38 @@ def phone_frames(phone: Phone, n_frames: int, fps: float = VIDEO_FPS) -> np.ndar
     return idx
 
 
+#: viseme classes of the expression learner's auxiliary training objective (``loss.viseme``), index = class id.
+#: Frames outside every aligned phone of English speech are ``silence``.
+VISEME_CLASSES: tuple[str, ...] = ("silence", "bilabial", "labiodental", "rounded", "open_vowel", "vowel", "consonant")
+VISEME_OF_PHONE: dict[str, int] = {
+    **{p: 1 for p in BILABIALS},
+    **{p: 2 for p in ("F", "V")},
+    **{p: 3 for p in ("W", "UW", "UH", "OW", "OY")},
+    **{p: 4 for p in OPEN_VOWELS},
+    **{p: 5 for p in ("EH", "ER", "EY", "IH", "IY")},
+}
+#: the frame label of frames without one (audio not English, or not covered by the alignment)
+NO_VISEME = -1
+
+
+def viseme_frame_labels(alignment: SpeechAlignment, n_frames: int, fps: float = VIDEO_FPS) -> np.ndarray:
+    """(n_frames,) int64 viseme class (:data:`VISEME_CLASSES`) of every video frame from the phone alignment.
+
+    A frame takes the class of the phone its centre lies in (every other phone: ``consonant``); frames in no
+    phone are ``silence`` when every recognised word was aligned, else :data:`NO_VISEME` (a dropped word, e.g.
+    a number or a name outside the dictionary, leaves a gap that is speech). Audio that is not English
+    speech (``alignment.applicable`` False) gives :data:`NO_VISEME` everywhere (masked out of the loss)."""
+    labels = np.full(n_frames, NO_VISEME, np.int64)
+    if not alignment.applicable or n_frames <= 0:
+        return labels
+    if alignment.words_dropped == 0:
+        labels[:] = 0
+    centres = (np.arange(n_frames) + 0.5) / fps
+    for p in alignment.phones:
+        labels[(centres >= p.start) & (centres < p.end)] = VISEME_OF_PHONE.get(p.name, 6)
+    return labels
+
+
 def viseme_scores(opening: np.ndarray, alignment: SpeechAlignment, fps: float = VIDEO_FPS) -> dict[str, Any]:
     """Bilabial-Closed and Vowel/Bilabial of one opening curve against the phones of its audio."""
     nan = float("nan")
@@ -339,6 +371,8 @@ def viseme_scores(opening: np.ndarray, alignment: SpeechAlignment, fps: float = 
 __all__ = [
     "CLOSED_OPENING",
     "METRIC_DEFINITIONS",
+    "NO_VISEME",
+    "VISEME_CLASSES",
     "Phone",
     "SpeechAlignment",
     "align_speech",
@@ -348,5 +382,6 @@ __all__ = [
     "mouth_opening_px",
     "opening_correlation",
     "reenactment_scores",
+    "viseme_frame_labels",
     "viseme_scores",
 ]
