@@ -90,6 +90,24 @@ def test_non_english_speech_is_not_applicable(shared_file) -> None:
     assert np.isnan(s["Bilabial-Closed"]) and "not applicable" in s["viseme_note"]
 
 
+def test_arabic_speech_heard_as_a_repetition_loop_is_not_applicable(shared_file) -> None:
+    """tiny.en hears this Arabic word as "I think it's a bit of a bit of ..." with a passing log-prob: the
+    repetition test, not the log-prob, must refuse it."""
+    audio = read_audio(shared_file("av_more/Essa-Ramzy__Arabic-Lip-Reading__00406.mp4"))
+    al = L.align_speech(audio)
+    assert al.mean_logprob >= L.MIN_ENGLISH_LOGPROB, al.mean_logprob
+    assert L.transcript_compression_ratio(al.text) > L.MAX_TRANSCRIPT_COMPRESSION, al.text
+    assert not al.applicable and "repetition loop" in al.reason
+    assert np.isnan(L.viseme_scores(np.full(40, 0.1), al)["Bilabial-Closed"])
+
+
+def test_the_repetition_measure_passes_ordinary_english() -> None:
+    text = "My biggest weakness is asking for help, and I am working on it every single day."
+    assert L.transcript_compression_ratio(text) < L.MAX_TRANSCRIPT_COMPRESSION
+    assert L.transcript_compression_ratio("a bit of " * 20) > L.MAX_TRANSCRIPT_COMPRESSION
+    assert L.transcript_compression_ratio("") == 0.0
+
+
 def test_alignment_is_deterministic_where_greedy_whisper_scores_badly(shared_file) -> None:
     """0.76 s of Obama whose greedy transcript scores below -1: no sampled fallback, the same result every time."""
     audio = read_audio(shared_file("av/FuxiVirtualHuman__styletalk__Obama_clip1.wav"))[16 * 640 : 35 * 640]

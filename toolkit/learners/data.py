@@ -188,25 +188,29 @@ def align_training_clips(
 #: least this (the metrics: -1.0; between the two were mostly misheard GRID commands and short Arabic clips
 #: heard as English phrases) ...
 VISEME_LABEL_MIN_LOGPROB = -0.8
-#: ... and a transcript that is not a repetition loop: gzip compression ratio at most this (Whisper's own
-#: hallucination threshold; loops such as "a bit of a bit of ..." on Arabic speech pass the log-prob test)
-VISEME_LABEL_MAX_COMPRESSION = 2.4
 
 
 def viseme_labels(clips: Sequence[ClipData], cache_dir: str | Path = "", log: Any = None) -> list[np.ndarray]:
     """Per clip: (T,) int64 viseme class of every frame (``toolkit.metrics.lipsync.viseme_frame_labels``) from the
     Whisper + pocketsphinx phone alignment of the clip's audio *as given* (call it after the training clips are
     re-aligned, so that the labels follow the shifted audio); :data:`~toolkit.metrics.lipsync.NO_VISEME` on
-    clips without audio, whose audio is not English, or whose transcript is unsure
-    (:data:`VISEME_LABEL_MIN_LOGPROB`, :data:`VISEME_LABEL_MAX_COMPRESSION`). The alignment is cached per audio
-    content in ``cache_dir`` ('' = <TOOLKIT_CACHE>/visemes) as JSON (about 0.2 s of compute per second of speech
-    on this CPU)."""
+    clips without audio, whose audio is not English, or whose transcript is unsure (:data:`VISEME_LABEL_MIN_LOGPROB`,
+    or a repetition loop: ``toolkit.metrics.lipsync.MAX_TRANSCRIPT_COMPRESSION``, which alignments made since
+    session 12 refuse themselves). The alignment is cached per audio content in ``cache_dir``
+    ('' = <TOOLKIT_CACHE>/visemes) as JSON (about 0.2 s of compute per second of speech on this CPU)."""
     import hashlib
     import json
     import time
-    import zlib
 
-    from toolkit.metrics.lipsync import NO_VISEME, Phone, SpeechAlignment, align_speech, viseme_frame_labels
+    from toolkit.metrics.lipsync import (
+        MAX_TRANSCRIPT_COMPRESSION,
+        NO_VISEME,
+        Phone,
+        SpeechAlignment,
+        align_speech,
+        transcript_compression_ratio,
+        viseme_frame_labels,
+    )
     from toolkit.paths import cache_dir as default_cache
 
     folder = Path(cache_dir) if cache_dir else default_cache() / "visemes"
@@ -226,9 +230,9 @@ def viseme_labels(clips: Sequence[ClipData], cache_dir: str | Path = "", log: An
         else:
             al = align_speech(a)
             path.write_text(json.dumps({**al.to_dict(), "clip_id": c.clip_id}))
-        text = al.text.encode()
-        unsure = al.mean_logprob < VISEME_LABEL_MIN_LOGPROB or (
-            len(text) > 0 and len(text) / len(zlib.compress(text)) > VISEME_LABEL_MAX_COMPRESSION
+        unsure = (
+            al.mean_logprob < VISEME_LABEL_MIN_LOGPROB
+            or transcript_compression_ratio(al.text) > MAX_TRANSCRIPT_COMPRESSION
         )
         out.append(np.full(c.n_frames, NO_VISEME, np.int64) if unsure else viseme_frame_labels(al, c.n_frames))
         if log is not None and (i + 1) % 25 == 0:

@@ -40,7 +40,8 @@ video frames whose centre lies inside it.
 
 Both are "not applicable" (NaN with a reason) when the audio is not English speech:
 Whisper ``tiny.en`` knows only English, so a transcript whose mean segment log-prob
-is below :data:`MIN_ENGLISH_LOGPROB` or that has fewer than :data:`MIN_ALIGNED_PHONES`
+is below :data:`MIN_ENGLISH_LOGPROB`, that is a repetition loop (gzip compression ratio above
+:data:`MAX_TRANSCRIPT_COMPRESSION`) or that has fewer than :data:`MIN_ALIGNED_PHONES`
 aligned phones is treated as not English (or not speech).
 """
 
@@ -65,6 +66,9 @@ BILABIALS: frozenset[str] = frozenset({"P", "B", "M"})
 OPEN_VOWELS: frozenset[str] = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
 #: transcripts below this mean segment log-probability are not English speech for tiny.en
 MIN_ENGLISH_LOGPROB = -1.0
+#: transcripts whose gzip compression ratio is above this are repetition loops (Whisper's own hallucination
+#: threshold): tiny.en hears some non-English speech as "a bit of a bit of ..." with a passing log-prob
+MAX_TRANSCRIPT_COMPRESSION = 2.4
 #: fewer aligned phones than this: the viseme checks are not applicable
 MIN_ALIGNED_PHONES = 10
 #: audio around each aligned stretch of words (s): Whisper's word edges are approximate
@@ -198,6 +202,14 @@ def _sphinx_decoder() -> Any:
     return Decoder(lm=None, beam=1e-120, pbeam=1e-120, wbeam=1e-100, loglevel="FATAL")
 
 
+def transcript_compression_ratio(text: str) -> float:
+    """len(text) / len(gzip of text) in bytes (Whisper's repetition measure); 0 for an empty text."""
+    import zlib
+
+    raw = text.encode()
+    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
+
+
 def _clean_word(w: str) -> str:
     return re.sub(r"[^a-z']", "", w.lower()).strip("'")
 
@@ -261,6 +273,11 @@ def _align_cached(key: str, a: np.ndarray, model: str | None) -> SpeechAlignment
         out.reason = "no speech recognised"
     elif lp < MIN_ENGLISH_LOGPROB:
         out.reason = f"not English speech (Whisper tiny.en mean log-prob {lp:.2f} < {MIN_ENGLISH_LOGPROB})"
+    elif (ratio := transcript_compression_ratio(text)) > MAX_TRANSCRIPT_COMPRESSION:
+        out.reason = (
+            f"not English speech (Whisper tiny.en's transcript is a repetition loop: compression ratio {ratio:.2f} "
+            f"> {MAX_TRANSCRIPT_COMPRESSION})"
+        )
     if out.reason:
         _ALIGN_CACHE[key] = out
         return out
