@@ -139,10 +139,9 @@ class MotionNetConfig:
     warmup_frames: int = 0
     #: inference only: a reference of at least ``prior_amplitude_frames`` frames (a video; every reference when
     #: that is 0) gives the encoder its own amplitude (std over the reference, in units of ``motion_std``) times
-    #: this, as a photo's prior amplitude is the training split's median times a scale. The rendered faces are
-    #: read with smaller turns than the motion fed to them (docs: the tracker's pitch 0.80, yaw 0.85 of a known
-    #: sweep), so the rendered spread falls below the reference's; chosen on held-out training people
-    #: (scripts/motion_dev_bench.py). 1 = the reference's own amplitude, bit for bit as before
+    #: this, as a photo's prior amplitude is the training split's median times a scale (the rendered benchmark's
+    #: spread ran below Phi's own: eval/benchmarks/results/motion_s12/README.md). Chosen on a rendered benchmark
+    #: of held-out training people (scripts/motion_dev_bench.py); 1 = the reference's own amplitude, as before
     reference_amplitude_scale: float = 1.0
 
 
