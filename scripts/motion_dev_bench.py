@@ -7,6 +7,8 @@
     # the rows and the choice rule (eval/benchmarks/results/motion_dev_bench_s12/RULE.md)
     PYTHONPATH=$PWD .venv/bin/python scripts/motion_dev_bench.py table --video A=RESULTS_DIR ... \
         --photo S,G=K8_RESULTS_DIR,K1_RESULTS_DIR ... [--json OUT]
+    # per clip: the reference's rotation spread (records' tracks), the real continuation's and the rendered one's
+    PYTHONPATH=$PWD .venv/bin/python scripts/motion_dev_bench.py clips --data RECORDS --benchmark B --results DIR
 
 The dev benchmarks (``eval/benchmarks/dev_motion_k8.json`` / ``dev_motion_k1.json``) hold clips of the dev people
 (``scripts/expression_dev_split.py`` ``DEV_GROUPS``); the dev Φ was trained with them held out. The checkpoint step
@@ -120,6 +122,40 @@ def table(args: argparse.Namespace) -> int:
     return 0
 
 
+def clips(args: argparse.Namespace) -> int:
+    """Rotation spread (std over frames of each axis-angle component, degrees, mean of 3) per clip: the first tau
+    frames of the records' track (the reference), and the benchmark's ground truth and generated video as tracked
+    by ``toolkit evaluate``; then the log-log slope of generated on reference spread."""
+    import numpy as np
+
+    from toolkit.data.records import load_clip
+
+    data = Path(args.data)
+    manifest = json.loads((data / "manifest.json").read_text())["clips"]
+    by_sha = {}
+    for entry in manifest:
+        meta = json.loads((data / "clips" / entry["clip_id"] / "meta.json").read_text())
+        by_sha[meta["source_sha256"]] = entry["clip_id"]
+    bench = json.loads(Path(args.benchmark).read_text())
+    tau = int(bench["protocol"]["tau"])
+    (method,) = json.loads((Path(args.results) / "results.json").read_text())["methods"].values()
+    per_clip = {c["clip_id"]: c["metrics"] for c in method["per_clip"]}
+    print("| clip | reference (deg) | ground truth (deg) | generated (deg) | generated / GT |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    pairs = []
+    for clip in bench["clips"]:
+        rec = load_clip(data, by_sha[clip["video_sha256"]])
+        ref = float(np.degrees(np.asarray(rec.head_motion)[:tau, :3]).std(0).mean())
+        m = per_clip[clip["clip_id"]]
+        gt, gen = m["GT rot. diversity (deg)"], m["Rot. diversity (deg)"]
+        pairs.append((ref, gen))
+        print(f"| {clip['clip_id']} | {ref:.2f} | {gt:.2f} | {gen:.2f} | {gen / gt:.2f} |")
+    a = np.log(np.array(pairs))
+    print(f"mean reference {np.exp(a[:, 0]).mean():.2f}, generated {np.exp(a[:, 1]).mean():.2f}; "
+          f"log-log slope of generated on reference {np.polyfit(a[:, 0], a[:, 1], 1)[0]:.2f}")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -137,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     tb.add_argument("--photo", nargs="*", default=[], help="S,G=K8_RESULTS_DIR,K1_RESULTS_DIR (photo rows)")
     tb.add_argument("--json")
     tb.set_defaults(func=table)
+    cl = sub.add_parser("clips", help="per-clip rotation spread: reference, ground truth, generated")
+    cl.add_argument("--data", required=True, help="records holding the benchmark's clips (`toolkit preprocess`)")
+    cl.add_argument("--benchmark", required=True)
+    cl.add_argument("--results", required=True, help="a `toolkit evaluate` output folder on that benchmark")
+    cl.set_defaults(func=clips)
     args = ap.parse_args(argv)
     return args.func(args)
 
