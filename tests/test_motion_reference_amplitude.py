@@ -66,3 +66,25 @@ def test_dev_bench_rule_picks_the_smallest_setting_that_reaches_the_spread_withi
     pairs = {(1.0, 2.0): (row(0.7, 1.0), row(0.9, 1.0)), (1.0, 3.0): (row(0.86, 1.1), row(0.9, 1.1))}
     assert choose_photo(pairs, (1.0, 2.0)) == (1.0, 3.0)
     assert choose_photo({(1.5, 2.0): (row(0.9, 1.3), row(0.9, 1.0))}, (1.0, 2.0)) == (1.0, 2.0)
+
+
+def test_dev_benchmarks_hold_only_dev_people_and_no_validation_clip() -> None:
+    """eval/benchmarks/dev_motion_k{8,1}.json: training people of the dev split only (speaker-disjoint rule)."""
+    import json
+    from pathlib import Path
+
+    from scripts.expression_dev_split import DEV_GROUPS
+    from toolkit.learners.split import DEFAULT_VAL_GROUPS, split_group
+
+    bench = Path(__file__).resolve().parents[1] / "eval" / "benchmarks"
+    validation = set()
+    for k in ("k8", "k1"):
+        validation |= {c["video_sha256"] for c in json.loads((bench / f"shared_val8_{k}.json").read_text())["clips"]}
+    dev_groups = {split_group(g) for g in DEV_GROUPS}
+    for k in ("k8", "k1"):
+        data = json.loads((bench / f"dev_motion_{k}.json").read_text())
+        assert data["protocol"]["tau"] == 64 and data["protocol"]["max_seconds"] == 8.0 and len(data["clips"]) == 10
+        for clip in data["clips"]:
+            group = split_group(clip["speaker"])
+            assert group in dev_groups and group not in {split_group(g) for g in DEFAULT_VAL_GROUPS}
+            assert clip["video_sha256"] not in validation and clip["n_frames"] >= 64 + 50
