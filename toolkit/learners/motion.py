@@ -137,6 +137,12 @@ class MotionNetConfig:
     #: frames; the start anchor (fitted to that first frame) turned it into a nod in every video
     #: (scripts/motion_start_transient.py). 32 = the temporal blocks' one-sided receptive field
     warmup_frames: int = 0
+    #: inference only: a reference of at least ``prior_amplitude_frames`` frames (a video; every reference when
+    #: that is 0) gives the encoder its own amplitude (std over the reference, in units of ``motion_std``) times
+    #: this, as a photo's prior amplitude is the training split's median times a scale (the rendered benchmark's
+    #: spread ran below Phi's own: eval/benchmarks/results/motion_s12/README.md). Chosen on a rendered benchmark
+    #: of held-out training people (scripts/motion_dev_bench.py); 1 = the reference's own amplitude, as before
+    reference_amplitude_scale: float = 1.0
 
 
 def _out(n: int, k: int, s: int, p: int) -> int:
@@ -331,6 +337,8 @@ class MotionNet(nn.Module):
         std = rel.std(dim=1, unbiased=False) if rel.shape[1] > 1 else torch.zeros_like(pose)
         if self.is_short_reference(rel.shape[1]):
             std = self.prior_amplitude.expand_as(pose)
+        elif self.config.reference_amplitude_scale != 1.0:
+            std = std * self.config.reference_amplitude_scale
         log_amp = torch.log(std + 0.05)
         ref_stem = self.stem(ref_windows)
         w, b, r = self.encoder(rel, ref_stem, pose, log_amp)
