@@ -26,7 +26,9 @@ def main(data: str, benchmark: str, ck_off: str, ck_on: str) -> None:
     bench = json.loads(Path(benchmark).read_text())
     tau, seed = int(bench["protocol"]["tau"]), int(bench["protocol"]["seed"])
     off, on = MotionLearner.load(Path(ck_off) / "motion"), MotionLearner.load(Path(ck_on) / "motion")
-    print("| clip | gain | reference | Phi off (tau windows) | Phi on (tau windows) | Phi off (whole) | Phi on (whole) |")
+    print(
+        "| clip | gain | reference | Phi off (tau windows) | Phi on (tau windows) | Phi off (whole) | Phi on (whole) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for clip in bench["clips"]:
         rec = load_clip(root, by_sha[clip["video_sha256"]])
