@@ -64,6 +64,11 @@ def test_drift_gain_tensor_per_batch_item_equals_one_gain_per_pass() -> None:
         for i, gain in enumerate((0.0, 2.5)):
             torch.testing.assert_close(both[i], off.net(ref, ref_w, drive, noise, drift_gain=gain)[0][0])
         assert torch.equal(off.net(ref, ref_w, drive, noise)[0], off.net(ref, ref_w, drive, noise, drift_gain=1.0)[0])
+        # the driving audio's stem computed once and passed in: the same motion
+        feat = off.net.stem(drive)
+        assert torch.equal(
+            off.net(ref, ref_w, drive, noise)[0], off.net(ref, ref_w, drive, noise, driving_features=feat)[0]
+        )
 
 
 def test_reference_drift_match_raises_a_lively_videos_spread_and_leaves_photos_and_the_default_alone() -> None:
@@ -81,7 +86,6 @@ def test_reference_drift_match_raises_a_lively_videos_spread_and_leaves_photos_a
     target = windowed_rotation_spread(ref, 32)
     before, after = windowed_rotation_spread(plain, 32), windowed_rotation_spread(matched, 32)
     assert before < after and abs(after - target) < abs(before - target)
-    # the same motion as a pass with that gain (the option only chooses the gain)
     assert not np.allclose(matched, plain)
 
     # a still reference (spread below Phi's): gain 1, the motion as before

@@ -366,6 +366,7 @@ class MotionNet(nn.Module):
         noise: torch.Tensor | None = None,
         warmup: int = 0,
         drift_gain: float | torch.Tensor | None = None,
+        driving_features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (motion (B, L, 6) in input units, relative normalised motion (B, L, 6) for the losses).
 
@@ -373,10 +374,11 @@ class MotionNet(nn.Module):
         ``warmup`` frames of ``driving_windows`` and ``noise`` are warm-up context (``warmup_frames``): they run
         through the network and are dropped before the calibration and the start anchor (L counts the rest).
         ``drift_gain``: the slow drift channels' gain (``shape_noise``); None = ``prior_drift_gain`` for a short
-        reference, 1 otherwise.
+        reference, 1 otherwise. ``driving_features``: ``self.stem(driving_windows)`` when already computed (the
+        drift matching runs Phi three times on the same audio; the stem is most of Phi's cost).
         """
         w, b, _, ref_mean, ref_stem = self.reference_code(ref_motion, ref_windows)
-        feat = self.stem(driving_windows)  # (B, F, L)
+        feat = self.stem(driving_windows) if driving_features is None else driving_features  # (B, F, L)
         if noise is None:
             noise = torch.zeros(feat.shape[0], self.config.noise_dim, feat.shape[2], device=feat.device)
         if drift_gain is None:
@@ -523,14 +525,16 @@ class MotionLearner:
         """``reference_drift_match``: Phi at drift gain 0 and 1 (one batch), the gain that gives the reference's
         rotation spread (``matched_drift_gain``), and Phi again at that gain (the gain-1 output when it is 1)."""
         tau = ref.shape[1]
+        feat = self.net.stem(drv_w)
         both, _ = self.net(
             ref.expand(2, -1, -1), ref_w.expand(2, -1, -1, -1), drv_w.expand(2, -1, -1, -1),
             noise.expand(2, -1, -1), warmup=warmup, drift_gain=torch.tensor([0.0, 1.0]),
+            driving_features=feat.expand(2, -1, -1),
         )  # fmt: skip
         spread_0, spread_1 = (windowed_rotation_spread(m.numpy(), tau) for m in both)
         gain = matched_drift_gain(windowed_rotation_spread(ref[0].numpy(), tau), spread_0, spread_1)
         self.last_drift_gain = gain
         if gain == 1.0:
             return both[1].numpy()
-        motion, _ = self.net(ref, ref_w, drv_w, noise, warmup=warmup, drift_gain=gain)
+        motion, _ = self.net(ref, ref_w, drv_w, noise, warmup=warmup, drift_gain=gain, driving_features=feat)
         return motion[0].numpy()
