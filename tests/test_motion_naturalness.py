@@ -485,7 +485,9 @@ def test_default_motion_is_photo_prior_v2_with_the_start_warmup_and_video_refere
     """Session 12 (lead's decision): checkpoints/motion = Phi v3's weights with motion_photo_prior_v2's photo prior
     and the start warm-up; checkpoints/motion_v3 = the previous default (a photo keeps its own, zero, amplitude)
     with the same warm-up. A video reference gets exactly the previous default's motion, a photo
-    motion_photo_prior_v2's (with the warm-up), which moves more."""
+    motion_photo_prior_v2's (with the warm-up), which moves more. Since session 12's motion_drift_match_s12 the
+    default also has ``reference_drift_match`` on (video references only): switched off, the video motion is
+    exactly the previous default's; a photo's is unchanged either way."""
     from toolkit.learners.data import load_clip_data
     from toolkit.learners.motion import MotionLearner
     from toolkit.metrics.head_motion import pose_diversity
@@ -497,6 +499,8 @@ def test_default_motion_is_photo_prior_v2_with_the_start_warmup_and_video_refere
     )
     assert default.net.config.prior_amplitude_frames == 8 and default.net.config.prior_drift_gain == 2.0
     assert default.net.config.warmup_frames == v3.net.config.warmup_frames == 32
+    assert default.net.config.reference_drift_match and not v3.net.config.reference_drift_match
+    default.net.config.reference_drift_match = False
     assert v3.net.config.prior_amplitude_frames == 0
     for name, tensor in v2p.net.state_dict().items():
         torch.testing.assert_close(default.net.state_dict()[name], tensor, rtol=0, atol=0)
@@ -510,6 +514,12 @@ def test_default_motion_is_photo_prior_v2_with_the_start_warmup_and_video_refere
             default.predict(clip.motion[:1], None, drive, seed=seed),
             v2p.predict(clip.motion[:1], None, drive, seed=seed),
         )
+    default.net.config.reference_drift_match = True
+    for seed in (0, 3):
+        np.testing.assert_array_equal(
+            default.predict(clip.motion[:1], None, drive, seed=seed),
+            v2p.predict(clip.motion[:1], None, drive, seed=seed),
+        )  # the photo: drift matching does not apply
     photo = {id(m): [m.predict(clip.motion[:1], None, drive, seed=s) for s in range(3)] for m in (default, v3)}
     spread = {k: np.mean([pose_diversity(p[:, :3], p[:, 3:])[0] for p in v]) for k, v in photo.items()}
     assert spread[id(default)] > 1.2 * spread[id(v3)], spread
@@ -534,8 +544,10 @@ def test_start_warmup_gives_the_first_frames_the_motion_they_get_with_real_prece
 
     clip = load_clip_data(dataset_root, [record.clip_id])[0]
     phi = MotionLearner.load(checkpoints_dir() / "motion")
-    # warm-up 0: predict is the inference before session 12 (windows with zeros in front, noise of n frames)
+    # warm-up 0 (and no drift matching): predict is the inference before session 12 (windows with zeros in front,
+    # noise of n frames)
     phi.net.config.warmup_frames = 0
+    phi.net.config.reference_drift_match = False
     drive, n = clip.audio[16 * 640 :], len(clip.audio) // 640 - 16
     g = torch.Generator().manual_seed(5)
     noise = torch.randn(1, phi.net.config.noise_dim, n, generator=g)

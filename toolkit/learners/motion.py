@@ -86,6 +86,9 @@ from toolkit.learners.frontend import N_MEL_FRAMES, N_MELS, LogMel, normalise_lo
 
 KIND = "motion-learner"
 MOTION_DIM = 6
+#: ``reference_drift_match``: the per-reference drift gain is clamped to this range (fixed before any measurement:
+#: never below the trained gain 1, at most twice the photo's shipped ``prior_drift_gain`` of 2)
+DRIFT_MATCH_GAIN_RANGE = (1.0, 4.0)
 
 
 @dataclass
@@ -143,6 +146,14 @@ class MotionNetConfig:
     #: spread ran below Phi's own: eval/benchmarks/results/motion_s12/README.md). Chosen on a rendered benchmark
     #: of held-out training people (scripts/motion_dev_bench.py); 1 = the reference's own amplitude, as before
     reference_amplitude_scale: float = 1.0
+    #: inference only: a reference of at least ``prior_amplitude_frames`` frames (a video) gets its slow drift
+    #: noise channels multiplied by a gain computed for that reference, so that the generated rotation spread
+    #: (std over tau-frame windows, the reference's own length) equals the reference's spread over its tau
+    #: frames (target ratio 1; gain clamped to ``DRIFT_MATCH_GAIN_RANGE``). Phi's amplitude follows the
+    #: reference's only weakly (rendered log-log slope 0.40 on dev people), the drift channels add spread with
+    #: little velocity (``prior_drift_gain``). Three passes of Phi (gain 0 and 1 in one batch, then the gain):
+    #: ``MotionLearner.predict``. False = as before, bit for bit
+    reference_drift_match: bool = False
 
 
 def _out(n: int, k: int, s: int, p: int) -> int:
@@ -312,12 +323,15 @@ class MotionNet(nn.Module):
         self.pose_std.copy_(torch.as_tensor(np.maximum(np.asarray(pose_std, np.float32), 1e-6)))
         self.motion_std.copy_(torch.as_tensor(np.maximum(np.asarray(motion_std, np.float32), 1e-6)))
 
-    def shape_noise(self, noise: torch.Tensor, drift_gain: float = 1.0) -> torch.Tensor:
+    def shape_noise(self, noise: torch.Tensor, drift_gain: float | torch.Tensor = 1.0) -> torch.Tensor:
         """(B, noise_dim, L) white noise -> the network's temporally correlated noise input (module doc);
-        ``drift_gain`` multiplies the slow drift channels (``prior_drift_gain`` for a photo)."""
+        ``drift_gain`` multiplies the slow drift channels (``prior_drift_gain`` for a photo, the matched gain of
+        ``reference_drift_match`` for a video): a number, or a (B,) tensor of one gain per batch item."""
         c = self.config
         if c.noise_drift_frames <= 0:
             return smooth_noise(noise, c.noise_smooth_frames)
+        if isinstance(drift_gain, torch.Tensor):
+            drift_gain = drift_gain.to(noise.dtype).reshape(-1, 1, 1)
         half = c.noise_dim // 2
         fast = smooth_noise(noise[:, :half], c.noise_smooth_frames)
         return torch.cat([fast, drift_gain * smooth_noise(noise[:, half:], c.noise_drift_frames)], dim=1)
@@ -351,19 +365,25 @@ class MotionNet(nn.Module):
         driving_windows: torch.Tensor,
         noise: torch.Tensor | None = None,
         warmup: int = 0,
+        drift_gain: float | torch.Tensor | None = None,
+        driving_features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (motion (B, L, 6) in input units, relative normalised motion (B, L, 6) for the losses).
 
         ``noise``: (B, noise_dim, L) standard normal; None = zeros (the mean motion). ``warmup``: the first
         ``warmup`` frames of ``driving_windows`` and ``noise`` are warm-up context (``warmup_frames``): they run
         through the network and are dropped before the calibration and the start anchor (L counts the rest).
+        ``drift_gain``: the slow drift channels' gain (``shape_noise``); None = ``prior_drift_gain`` for a short
+        reference, 1 otherwise. ``driving_features``: ``self.stem(driving_windows)`` when already computed (the
+        drift matching runs Phi three times on the same audio; the stem is most of Phi's cost).
         """
         w, b, _, ref_mean, ref_stem = self.reference_code(ref_motion, ref_windows)
-        feat = self.stem(driving_windows)  # (B, F, L)
+        feat = self.stem(driving_windows) if driving_features is None else driving_features  # (B, F, L)
         if noise is None:
             noise = torch.zeros(feat.shape[0], self.config.noise_dim, feat.shape[2], device=feat.device)
-        short = self.is_short_reference(ref_motion.shape[1])
-        noise = self.shape_noise(noise, self.config.prior_drift_gain if short else 1.0)
+        if drift_gain is None:
+            drift_gain = self.config.prior_drift_gain if self.is_short_reference(ref_motion.shape[1]) else 1.0
+        noise = self.shape_noise(noise, drift_gain)
         feat = self.blocks(feat + self.noise_in(noise))  # (B, F, L)
         rel = torch.einsum("bof,bfl->blo", w, feat) + b[:, None, :]  # dynamic linear layer, frame by frame
         if self.decoder is not None:
@@ -403,12 +423,37 @@ def _with_warmup(audio: np.ndarray, n_frames: int, warmup: int) -> tuple[np.ndar
     return np.concatenate([audio[: warmup * SAMPLES_PER_FRAME][::-1], audio]), n_frames + warmup
 
 
+def windowed_rotation_spread(motion: np.ndarray, window: int) -> float:
+    """Rotation spread of (T, 6) motion as the benchmark measures it (std over time per rotation axis, mean over
+    axes; ``toolkit.metrics.head_motion.pose_diversity``, in the motion's units), averaged over the consecutive
+    full windows of ``window`` frames (the whole motion when it is shorter)."""
+    rot = np.asarray(motion, np.float64)[:, :3]
+    n = len(rot) // window if window >= 2 else 0
+    chunks = [rot[i * window : (i + 1) * window] for i in range(n)] if n >= 1 else [rot]
+    return float(np.mean([c.std(axis=0).mean() for c in chunks]))
+
+
+def matched_drift_gain(reference: float, spread_0: float, spread_1: float) -> float:
+    """The drift gain g whose motion has the reference's spread, from the spreads at g = 0 and g = 1, with the
+    drift adding variance: spread(g)^2 = spread_0^2 + g^2 (spread_1^2 - spread_0^2); clamped to
+    ``DRIFT_MATCH_GAIN_RANGE`` (the upper end when the drift adds no variance and the reference moves more)."""
+    low, high = DRIFT_MATCH_GAIN_RANGE
+    if reference <= spread_1:
+        return low
+    drift = spread_1**2 - spread_0**2
+    if drift <= 1e-12:
+        return high
+    return float(min(max(math.sqrt(max(reference**2 - spread_0**2, 0.0) / drift), low), high))
+
+
 class MotionLearner:
     """Inference wrapper around a trained Phi."""
 
     def __init__(self, net: MotionNet, info: dict[str, Any] | None = None) -> None:
         self.net = net.eval()
         self.info = info or {}
+        #: the drift gain ``reference_drift_match`` chose in the last ``predict`` (None: the option did not apply)
+        self.last_drift_gain: float | None = None
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> MotionLearner:
@@ -465,5 +510,31 @@ class MotionLearner:
             g = torch.Generator().manual_seed(int(seed))
             noise = torch.randn(1, self.net.config.noise_dim, n_frames, generator=g)
             noise = torch.cat([noise[:, :, :warmup].flip(2), noise], dim=2)
-        motion, _ = self.net(torch.from_numpy(ref)[None], ref_w, drv_w, noise, warmup=warmup)
+        ref_t = torch.from_numpy(ref)[None]
+        self.last_drift_gain = None
+        c = self.net.config
+        matched = c.reference_drift_match and c.noise_drift_frames > 0 and tau >= 2
+        if noise is not None and matched and not self.net.is_short_reference(tau):
+            return self._predict_drift_matched(ref_t, ref_w, drv_w, noise, warmup)
+        motion, _ = self.net(ref_t, ref_w, drv_w, noise, warmup=warmup)
+        return motion[0].numpy()
+
+    def _predict_drift_matched(
+        self, ref: torch.Tensor, ref_w: torch.Tensor, drv_w: torch.Tensor, noise: torch.Tensor, warmup: int
+    ) -> np.ndarray:
+        """``reference_drift_match``: Phi at drift gain 0 and 1 (one batch), the gain that gives the reference's
+        rotation spread (``matched_drift_gain``), and Phi again at that gain (the gain-1 output when it is 1)."""
+        tau = ref.shape[1]
+        feat = self.net.stem(drv_w)
+        both, _ = self.net(
+            ref.expand(2, -1, -1), ref_w.expand(2, -1, -1, -1), drv_w.expand(2, -1, -1, -1),
+            noise.expand(2, -1, -1), warmup=warmup, drift_gain=torch.tensor([0.0, 1.0]),
+            driving_features=feat.expand(2, -1, -1),
+        )  # fmt: skip
+        spread_0, spread_1 = (windowed_rotation_spread(m.numpy(), tau) for m in both)
+        gain = matched_drift_gain(windowed_rotation_spread(ref[0].numpy(), tau), spread_0, spread_1)
+        self.last_drift_gain = gain
+        if gain == 1.0:
+            return both[1].numpy()
+        motion, _ = self.net(ref, ref_w, drv_w, noise, warmup=warmup, drift_gain=gain, driving_features=feat)
         return motion[0].numpy()
