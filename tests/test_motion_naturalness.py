@@ -485,9 +485,8 @@ def test_default_motion_is_photo_prior_v2_with_the_start_warmup_and_video_refere
     """Session 12 (lead's decision): checkpoints/motion = Phi v3's weights with motion_photo_prior_v2's photo prior
     and the start warm-up; checkpoints/motion_v3 = the previous default (a photo keeps its own, zero, amplitude)
     with the same warm-up. A video reference gets exactly the previous default's motion, a photo
-    motion_photo_prior_v2's (with the warm-up), which moves more. Since session 12's motion_drift_match_s12 the
-    default also has ``reference_drift_match`` on (video references only): switched off, the video motion is
-    exactly the previous default's; a photo's is unchanged either way."""
+    motion_photo_prior_v2's (with the warm-up), which moves more. ``reference_drift_match`` (session 12,
+    motion_drift_match_s12) is off in both; switched on, a photo's motion is unchanged."""
     from toolkit.learners.data import load_clip_data
     from toolkit.learners.motion import MotionLearner
     from toolkit.metrics.head_motion import pose_diversity
@@ -499,8 +498,7 @@ def test_default_motion_is_photo_prior_v2_with_the_start_warmup_and_video_refere
     )
     assert default.net.config.prior_amplitude_frames == 8 and default.net.config.prior_drift_gain == 2.0
     assert default.net.config.warmup_frames == v3.net.config.warmup_frames == 32
-    assert default.net.config.reference_drift_match and not v3.net.config.reference_drift_match
-    default.net.config.reference_drift_match = False
+    assert not default.net.config.reference_drift_match and not v3.net.config.reference_drift_match
     assert v3.net.config.prior_amplitude_frames == 0
     for name, tensor in v2p.net.state_dict().items():
         torch.testing.assert_close(default.net.state_dict()[name], tensor, rtol=0, atol=0)
@@ -520,6 +518,7 @@ def test_default_motion_is_photo_prior_v2_with_the_start_warmup_and_video_refere
             default.predict(clip.motion[:1], None, drive, seed=seed),
             v2p.predict(clip.motion[:1], None, drive, seed=seed),
         )  # the photo: drift matching does not apply
+    default.net.config.reference_drift_match = False
     photo = {id(m): [m.predict(clip.motion[:1], None, drive, seed=s) for s in range(3)] for m in (default, v3)}
     spread = {k: np.mean([pose_diversity(p[:, :3], p[:, 3:])[0] for p in v]) for k, v in photo.items()}
     assert spread[id(default)] > 1.2 * spread[id(v3)], spread
