@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 full = learner.predict(ref, ref_audio, drive, n_frames=n, stochastic=False)[:cut]
                 alone = learner.predict(ref, ref_audio, drive[: cut * SAMPLES_PER_FRAME], n_frames=cut,
                                         stochastic=False)  # fmt: skip
-                ends.append(np.degrees(alone[-END:, :3] - full[-END:, :3]))
+                ends.append(np.degrees(alone[-END:, :3] - full[-END:, :3]).astype(np.float64))
                 # frames neither end reaches: what the cut audio's own loudness normalisation changes
                 floor.append(np.degrees(np.abs(alone[REACH : cut - REACH, :3] - full[REACH : cut - REACH, :3])).mean())
             curve, raw_curve = np.mean(curves, axis=0), np.mean(raw, axis=0)
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 "end_floor_abs": round(float(np.mean(floor)), 3),
                 "curve": curve.round(3).tolist(),
                 "raw_curve": raw_curve.round(3).tolist(),
-                "end_abs_curve": np.abs(ends).mean(axis=(0, 2)).round(3).tolist(),
+                "end_abs_curve": np.abs(np.array(ends, np.float64)).mean(axis=(0, 2)).round(3).tolist(),
             }
             results[f"{name}_warmup{warmup}"] = row
             print(name, f"warmup {warmup}:", {k: v for k, v in row.items() if "curve" not in k}, flush=True)
@@ -187,7 +187,7 @@ def plot(results: dict, warmup: int, path: Path) -> None:
         ax.set_ylabel("deg, mean over axes", fontsize=8)
         ax.legend(fontsize=7)
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle("Phi: mean head pose after the start and at the end, dev clips (held-out training people), mean over clips and seeds")
+    fig.suptitle("Phi at the start and at the end, dev clips (held-out training people), mean over clips and seeds")
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
