@@ -535,10 +535,11 @@ def test_start_warmup_gives_the_first_frames_the_motion_they_get_with_real_prece
     from toolkit.paths import checkpoints_dir
 
     audio = np.arange(5 * 640, dtype=np.float32)
-    padded, n = _with_warmup(audio, 4, 2)
-    assert n == 6 and padded.size == 6 * 640
+    padded, n = _with_warmup(audio, 4, 2)  # cut to 4 frames, 2 mirrored in front and 2 after (the end warm-up)
+    assert n == 8 and padded.size == 8 * 640
     np.testing.assert_array_equal(padded[: 2 * 640], audio[: 2 * 640][::-1])
-    np.testing.assert_array_equal(padded[2 * 640 :], audio[: 4 * 640])
+    np.testing.assert_array_equal(padded[2 * 640 : 6 * 640], audio[: 4 * 640])
+    np.testing.assert_array_equal(padded[6 * 640 :], audio[2 * 640 : 4 * 640][::-1])
     assert _with_warmup(audio, 4, 0)[0] is audio
 
     clip = load_clip_data(dataset_root, [record.clip_id])[0]
@@ -573,3 +574,42 @@ def test_start_warmup_gives_the_first_frames_the_motion_they_get_with_real_prece
             for k, v in (("cold", cold), ("warm", warm))
         }
         assert err["warm"] < 1.0 and err["cold"] > 3.0, (tau, err)
+
+
+def test_end_warmup_gives_the_last_frames_the_motion_they_get_with_real_following_audio(dataset_root, record):
+    """The end transient (session 12): zeros after the driving audio's end moved Phi's last frames by about a
+    degree; with the end warm-up (the last frames' audio and noise mirrored after the end, their output dropped)
+    the last frames are close to what Phi gives when the real audio follows. The frames away from both ends do
+    not change."""
+    from toolkit.learners.data import load_clip_data
+    from toolkit.learners.motion import MotionLearner, _noise_with_warmup
+    from toolkit.paths import checkpoints_dir
+
+    noise = torch.arange(10, dtype=torch.float32).reshape(1, 2, 5)
+    mirrored = _noise_with_warmup(noise, 2)
+    assert mirrored.shape == (1, 2, 9)
+    torch.testing.assert_close(mirrored[:, :, 2:7], noise, rtol=0, atol=0)
+    torch.testing.assert_close(mirrored[:, :, 7:], noise[:, :, 3:].flip(2), rtol=0, atol=0)
+    assert _noise_with_warmup(noise, 0) is noise
+
+    clip = load_clip_data(dataset_root, [record.clip_id])[0]
+    phi = MotionLearner.load(checkpoints_dir() / "motion")
+    phi.net.config.anchor_frames = 0.0
+    phi.net.config.reference_drift_match = False
+    start, last = 16, 8
+    drive = clip.audio[start * 640 :]
+    n = len(drive) // 640
+    cut = n - 40  # 40 frames of real audio after the cut: more than Phi's receptive field (36)
+    assert cut >= 40
+    for tau in (16, 1):
+        ref = clip.motion[start - tau : start]
+        ref_audio = clip.audio[: start * 640] if tau > 1 else None
+        err, whole = {}, {}
+        for name, warmup in (("cold", 0), ("warm", 32)):
+            phi.net.config.warmup_frames = warmup
+            whole[name] = phi.predict(ref, ref_audio, drive, n_frames=n, stochastic=False)
+            alone = phi.predict(ref, ref_audio, drive[: cut * 640], n_frames=cut, stochastic=False)
+            err[name] = float(np.degrees(np.abs(alone[-last:, :3] - whole[name][cut - last : cut, :3])).mean())
+        # frames reached by neither end's context (nor the start anchor, off here) are the same
+        np.testing.assert_allclose(whole["warm"][40 : n - 40], whole["cold"][40 : n - 40], rtol=0, atol=1e-4)
+        assert err["warm"] < 0.5 * err["cold"] and err["cold"] > 0.5, (tau, err)

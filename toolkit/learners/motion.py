@@ -41,7 +41,9 @@ Choices where the paper is silent (Fig. 12 is not in the text):
   audio; at inference the driving audio starts at frame 0, and zeros in front of it read as a speech onset
   after silence, to which Phi answered with a 3.5-5 degree upward pitch over the first frames; anchored to that
   first frame this became a nod at the start of every video. The network now first runs over the first
-  frames of the driving audio (and noise) mirrored in time, and that output is dropped.
+  frames of the driving audio (and noise) mirrored in time, and that output is dropped. The same at the
+  end: zeros after the last frame moved the last ~15 frames by about a degree (pitch up); the last frames
+  mirrored after the end run through the network and are dropped (the same ``warmup_frames``).
 * **short references**: the encoder was trained with tau drawn from 1..64, so
   any tau works. **A single image (tau = 1)** gives a reference without motion
   statistics: the rule is the *learned prior*: the hypernetwork then produces
@@ -138,7 +140,9 @@ class MotionNetConfig:
     #: training every window holds the clip's real audio, so zeros in front of the first frame read as a
     #: speech onset after silence, and Phi's raw output pitched the head up by 3.5-5 degrees over the first
     #: frames; the start anchor (fitted to that first frame) turned it into a nod in every video
-    #: (scripts/motion_start_transient.py). 32 = the temporal blocks' one-sided receptive field
+    #: (scripts/motion_start_transient.py). The same at the end: the last ``warmup_frames`` frames mirrored
+    #: after the driving audio's end run through the network and are dropped (zeros after the end moved the
+    #: last ~15 frames by about a degree). 32 = the temporal blocks' one-sided receptive field (symmetric)
     warmup_frames: int = 0
     #: inference only: a reference of at least ``prior_amplitude_frames`` frames (a video; every reference when
     #: that is 0) gives the encoder its own amplitude (std over the reference, in units of ``motion_std``) times
@@ -371,8 +375,9 @@ class MotionNet(nn.Module):
         """-> (motion (B, L, 6) in input units, relative normalised motion (B, L, 6) for the losses).
 
         ``noise``: (B, noise_dim, L) standard normal; None = zeros (the mean motion). ``warmup``: the first
-        ``warmup`` frames of ``driving_windows`` and ``noise`` are warm-up context (``warmup_frames``): they run
-        through the network and are dropped before the calibration and the start anchor (L counts the rest).
+        and the last ``warmup`` frames of ``driving_windows`` and ``noise`` are context (``warmup_frames``,
+        ``_with_warmup``): they run through the network and are dropped before the calibration and the start
+        anchor (L counts the rest).
         ``drift_gain``: the slow drift channels' gain (``shape_noise``); None = ``prior_drift_gain`` for a short
         reference, 1 otherwise. ``driving_features``: ``self.stem(driving_windows)`` when already computed (the
         drift matching runs Phi three times on the same audio; the stem is most of Phi's cost).
@@ -388,7 +393,7 @@ class MotionNet(nn.Module):
         rel = torch.einsum("bof,bfl->blo", w, feat) + b[:, None, :]  # dynamic linear layer, frame by frame
         if self.decoder is not None:
             rel = self.decoder(rel)
-        rel = rel[:, warmup:]
+        rel = rel[:, warmup : rel.shape[1] - warmup]
         if self.config.calibrate_on_reference and ref_motion.shape[1] >= self.config.calibrate_min_frames:
             # the same layer on the reference audio: there the true relative motion averages to zero,
             # so its average output is a constant offset for this person; remove it (b cancels)
@@ -413,14 +418,24 @@ def _audio_windows(audio: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 def _with_warmup(audio: np.ndarray, n_frames: int, warmup: int) -> tuple[np.ndarray, int]:
-    """The driving audio cut / padded to ``n_frames`` frames, preceded by its first ``warmup`` frames mirrored
-    in time (``MotionNetConfig.warmup_frames``) -> (audio, frames): real speech as context, not silence."""
+    """The driving audio cut / padded to ``n_frames`` frames, preceded by its first ``warmup`` frames and
+    followed by its last ``warmup`` frames, each mirrored in time (``MotionNetConfig.warmup_frames``)
+    -> (audio, frames): real speech as context on both sides, not silence."""
     from toolkit.audio.features import fit_to_frames
 
     if warmup <= 0:
         return audio, n_frames
     audio = fit_to_frames(audio, n_frames)
-    return np.concatenate([audio[: warmup * SAMPLES_PER_FRAME][::-1], audio]), n_frames + warmup
+    k = warmup * SAMPLES_PER_FRAME
+    return np.concatenate([audio[:k][::-1], audio, audio[-k:][::-1]]), n_frames + 2 * warmup
+
+
+def _noise_with_warmup(noise: torch.Tensor, warmup: int) -> torch.Tensor:
+    """(B, C, L) noise with its first and last ``warmup`` frames mirrored in front and after, as the audio
+    (``_with_warmup``)."""
+    if warmup <= 0:
+        return noise
+    return torch.cat([noise[:, :, :warmup].flip(2), noise, noise[:, :, -warmup:].flip(2)], dim=2)
 
 
 def windowed_rotation_spread(motion: np.ndarray, window: int) -> float:
@@ -509,7 +524,7 @@ class MotionLearner:
         if stochastic:
             g = torch.Generator().manual_seed(int(seed))
             noise = torch.randn(1, self.net.config.noise_dim, n_frames, generator=g)
-            noise = torch.cat([noise[:, :, :warmup].flip(2), noise], dim=2)
+            noise = _noise_with_warmup(noise, warmup)
         ref_t = torch.from_numpy(ref)[None]
         self.last_drift_gain = None
         c = self.net.config
