@@ -205,7 +205,6 @@ def viseme_labels(clips: Sequence[ClipData], cache_dir: str | Path = "", log: An
     from toolkit.metrics.lipsync import (
         MAX_TRANSCRIPT_COMPRESSION,
         NO_VISEME,
-        Phone,
         SpeechAlignment,
         align_speech,
         transcript_compression_ratio,
@@ -224,9 +223,7 @@ def viseme_labels(clips: Sequence[ClipData], cache_dir: str | Path = "", log: An
         a = np.ascontiguousarray(c.audio, np.float32)
         path = folder / f"{hashlib.sha256(a.tobytes()).hexdigest()[:32]}.json"
         if path.is_file():
-            d = json.loads(path.read_text())
-            d.pop("clip_id", None)
-            al = SpeechAlignment(**{**d, "phones": [Phone(**p) for p in d["phones"]]})
+            al = SpeechAlignment.from_dict(json.loads(path.read_text()))
         else:
             al = align_speech(a)
             path.write_text(json.dumps({**al.to_dict(), "clip_id": c.clip_id}))

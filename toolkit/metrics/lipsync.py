@@ -183,6 +183,12 @@ class SpeechAlignment:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SpeechAlignment:
+        """The inverse of :meth:`to_dict` (keys that are not fields, e.g. a cache's ``clip_id``, are ignored)."""
+        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**{**fields, "phones": [Phone(**p) for p in fields.get("phones", [])]})
+
 
 @functools.cache
 def _whisper_asr(model: str | None) -> Any:
